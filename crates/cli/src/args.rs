@@ -1,0 +1,115 @@
+//! Every command-line flag, as clap derive structs. No behaviour lives here.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Self-hosted sandboxes that speak Daytona's API.
+#[derive(Debug, Parser)]
+#[command(name = "sandbar", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Directory for sandbox state.
+    #[arg(long, global = true, env = "SANDBAR_DATA_DIR", default_value = "/var/lib/sandbar")]
+    pub data_dir: PathBuf,
+    /// Directory of the image store, shared by every data directory on this machine.
+    #[arg(long, global = true, env = "SANDBAR_IMAGE_CACHE", default_value = "/var/cache/sandbar")]
+    pub image_cache: PathBuf,
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one command in a fresh sandbox, then delete the sandbox.
+    Run(RunArgs),
+    /// Manage the local image store.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Measure sandbox start, exec and memory costs beside runc.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Image to start from.
+    #[arg(long, default_value = "default")]
+    pub image: String,
+    /// OS user inside the sandbox (default: the image's, `daytona` for the default image).
+    #[arg(long, short)]
+    pub user: Option<String>,
+    /// Working directory inside the sandbox.
+    #[arg(long, short = 'w')]
+    pub workdir: Option<String>,
+    /// Environment variable, KEY=VALUE (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Bind a host path: HOST:TARGET[:ro] (repeatable).
+    #[arg(long = "volume", value_name = "HOST:TARGET[:ro]")]
+    pub volumes: Vec<String>,
+    /// Memory limit in MiB.
+    #[arg(long)]
+    pub memory_mib: Option<u64>,
+    /// CPU limit in cores (e.g. 0.5).
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Process limit.
+    #[arg(long)]
+    pub pids: Option<u64>,
+    /// Program and arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the default image now (it is otherwise built on first use).
+    Build,
+    /// List images in the store.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Measured iterations per latency benchmark.
+    #[arg(long, default_value_t = 200)]
+    pub iterations: usize,
+    /// Warm-up iterations, not measured.
+    #[arg(long, default_value_t = 20)]
+    pub warmup: usize,
+    /// Idle sandboxes for the memory benchmark.
+    #[arg(long, default_value_t = 200)]
+    pub sandboxes: usize,
+    /// Iterations of the runc comparison (runc is slow).
+    #[arg(long, default_value_t = 50)]
+    pub runc_iterations: usize,
+    /// Write results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn arguments_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_keeps_hyphenated_program_arguments() {
+        let cli = Cli::try_parse_from(["sandbar", "run", "--memory-mib", "64", "--", "ls", "-la"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("parsed {:?}", cli.command) };
+        assert_eq!(run.memory_mib, Some(64));
+        assert_eq!(run.command, ["ls", "-la"]);
+    }
+}

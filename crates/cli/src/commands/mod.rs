@@ -1,0 +1,42 @@
+//! Subcommand dispatch and the setup they share (image store, runtime).
+
+mod bench;
+mod image;
+mod run;
+
+use crate::args::{Cli, Command, GlobalArgs};
+use crate::progress::TerminalProgress;
+use anyhow::Context;
+use sandbar_runtime::{ImageManifest, ImageStore, Runtime, RuntimeConfig, DEFAULT_IMAGE};
+use std::process::ExitCode;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run::run(&cli.global, args),
+        Command::Image(command) => image::run(&cli.global, command),
+        Command::Bench(args) => bench::run(&cli.global, args),
+    }
+}
+
+/// Opens the image store and makes sure the default image exists, explaining a first build.
+pub fn images_with_default(global: &GlobalArgs) -> anyhow::Result<(ImageStore, ImageManifest)> {
+    let images = ImageStore::open(&global.image_cache)
+        .with_context(|| format!("while opening the image store at {}", global.image_cache.display()))?;
+    if let Some(manifest) = images.get(DEFAULT_IMAGE)? {
+        return Ok((images, manifest));
+    }
+    eprintln!(
+        "Building the default image (Debian bookworm with python3, git, nodejs, sudo and a `daytona` user) \
+         into {}.\nThis runs debootstrap and apt once per machine and takes one to two minutes; \
+         every later sandbox reuses it.",
+        global.image_cache.display()
+    );
+    let manifest = images.ensure_default(&mut TerminalProgress::new()).context("while building the default image")?;
+    Ok((images, manifest))
+}
+
+/// A runtime over the data directory.
+pub fn runtime(global: &GlobalArgs, images: ImageStore) -> anyhow::Result<Runtime> {
+    Runtime::new(RuntimeConfig::new(&global.data_dir, images))
+        .with_context(|| format!("while opening the runtime at {}", global.data_dir.display()))
+}

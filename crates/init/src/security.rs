@@ -1,0 +1,138 @@
+//! Locks init down before it serves requests, so every process it starts inherits the limits.
+//!
+//! Two layers, as in a default container: a seccomp filter that refuses the syscalls a sandbox
+//! never needs (mounting, modules, kexec, clocks, raw I/O ports, new namespaces, ...), and a
+//! capability bounding set reduced to the usual container set. `no_new_privs` stays off on
+//! purpose: the default image's `sudo` is setuid and must keep working inside the bounds.
+
+use crate::Failure;
+use caps::{CapSet, Capability, CapsHashSet};
+use seccompiler::{
+    apply_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+use std::collections::BTreeMap;
+
+/// Capabilities a sandbox keeps: Docker's default set without `CAP_MKNOD` (a sandbox has no
+/// business creating device nodes, and without a devices cgroup that would expose host disks).
+const KEPT: &[Capability] = &[
+    Capability::CAP_CHOWN,
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_FOWNER,
+    Capability::CAP_FSETID,
+    Capability::CAP_KILL,
+    Capability::CAP_SETGID,
+    Capability::CAP_SETUID,
+    Capability::CAP_SETPCAP,
+    Capability::CAP_SETFCAP,
+    Capability::CAP_NET_BIND_SERVICE,
+    Capability::CAP_NET_RAW,
+    Capability::CAP_SYS_CHROOT,
+    Capability::CAP_AUDIT_WRITE,
+];
+
+/// Syscalls that fail with `EPERM` inside every sandbox.
+const DENIED: &[i64] = &[
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_move_mount,
+    libc::SYS_open_tree,
+    libc::SYS_mount_setattr,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_reboot,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_iopl,
+    libc::SYS_ioperm,
+    libc::SYS_settimeofday,
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_adjtimex,
+    libc::SYS_unshare,
+    libc::SYS_setns,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_name_to_handle_at,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_acct,
+    libc::SYS_quotactl,
+    libc::SYS_lookup_dcookie,
+    libc::SYS_syslog,
+    libc::SYS_userfaultfd,
+    libc::SYS_vhangup,
+    libc::SYS_uselib,
+];
+
+/// `clone` flags that would create namespaces.
+const NAMESPACE_FLAGS: &[u64] = &[
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+    libc::CLONE_NEWCGROUP as u64,
+];
+
+pub(crate) fn lock_down() -> Result<(), Failure> {
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, so filters go first.
+    for (what, program) in [("deny-list", deny_list()?), ("clone3", clone3_filter()?)] {
+        apply_filter(&program).map_err(|e| Failure::new(format!("install seccomp {what} filter"), e))?;
+    }
+    let kept: CapsHashSet = KEPT.iter().copied().collect();
+    for cap in caps::all() {
+        if !kept.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| Failure::new(format!("drop {cap} from bounding set"), e))?;
+        }
+    }
+    caps::clear(None, CapSet::Ambient).map_err(|e| Failure::new("clear ambient capabilities", e))?;
+    caps::set(None, CapSet::Inheritable, &CapsHashSet::new()).map_err(|e| Failure::new("clear inheritable capabilities", e))?;
+    caps::set(None, CapSet::Effective, &kept).map_err(|e| Failure::new("set effective capabilities", e))?;
+    caps::set(None, CapSet::Permitted, &kept).map_err(|e| Failure::new("set permitted capabilities", e))?;
+    // Keep /proc/1 (and its exe link) out of reach of processes without CAP_SYS_PTRACE.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| Failure::new("clear dumpable", e))?;
+    Ok(())
+}
+
+fn deny_list() -> Result<BpfProgram, Failure> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED.iter().map(|nr| (*nr, Vec::new())).collect();
+    let clone_rules = NAMESPACE_FLAGS
+        .iter()
+        .map(|flag| {
+            let condition = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(*flag), *flag)?;
+            SeccompRule::new(vec![condition])
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::new("build seccomp clone rule", e))?;
+    rules.insert(libc::SYS_clone, clone_rules);
+    compile(rules, SeccompAction::Errno(libc::EPERM as u32))
+}
+
+/// `clone3` passes its flags in memory a filter cannot read; answering `ENOSYS` makes libc fall
+/// back to `clone`, whose flags the deny-list checks.
+fn clone3_filter() -> Result<BpfProgram, Failure> {
+    let rules = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
+    compile(rules, SeccompAction::Errno(libc::ENOSYS as u32))
+}
+
+fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, action: SeccompAction) -> Result<BpfProgram, Failure> {
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, action, target_arch()?)
+        .map_err(|e| Failure::new("build seccomp filter", e))?;
+    filter.try_into().map_err(|e: seccompiler::BackendError| Failure::new("compile seccomp filter", e))
+}
+
+fn target_arch() -> Result<TargetArch, Failure> {
+    TargetArch::try_from(std::env::consts::ARCH).map_err(|e| Failure::new("pick seccomp architecture", e))
+}

@@ -1,0 +1,246 @@
+//! Starts one process inside the sandbox as the requested user, cwd, env and stdio.
+//!
+//! Init is single-threaded, so the forked child may allocate freely before `execve`. A
+//! close-on-exec pipe carries the reason back when the child fails before `execve`, so callers
+//! get "chdir /nope: ENOENT" instead of a mysterious exit code 127.
+
+use nix::fcntl::OFlag;
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, Winsize};
+use nix::sys::signal::{signal, SigHandler, SigSet, Signal};
+use nix::unistd::{dup2, fork, setgid, setgroups, setsid, setuid, ForkResult, Gid, Uid};
+use sandbar_init::{Spawn, Stdio};
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A resolved OS user.
+struct User {
+    name: String,
+    uid: u32,
+    gid: u32,
+    home: String,
+    groups: Vec<u32>,
+}
+
+/// Spawns the process; returns its pid and, for a PTY, the master side.
+pub(crate) fn spawn(request: &Spawn, fds: Vec<OwnedFd>) -> Result<(i32, Option<OwnedFd>), String> {
+    if request.argv.is_empty() {
+        return Err("argv is empty".to_string());
+    }
+    let user = resolve_user(&request.user)?;
+    let env = build_env(&request.env, &user);
+    let path_var = env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH).to_string();
+    let candidates = candidates(&request.argv[0], &path_var)?;
+    let argv = to_cstrings(&request.argv)?;
+    let envp = to_cstrings(&env)?;
+    let cwd = match &request.cwd {
+        Some(cwd) => cwd.clone(),
+        None if std::path::Path::new(&user.home).is_dir() => user.home.clone(),
+        None => "/".to_string(),
+    };
+    let cwd_c = CString::new(cwd.clone()).map_err(|_| "cwd contains a NUL byte".to_string())?;
+
+    let (stdio, pty) = match &request.stdio {
+        Stdio::Fds => {
+            if fds.len() != 3 {
+                return Err(format!("expected 3 stdio fds, got {}", fds.len()));
+            }
+            (fds, None)
+        }
+        Stdio::Pty { rows, cols } => {
+            let (master, slave) = open_pty(*rows, *cols, user.uid)?;
+            (vec![slave], Some(master))
+        }
+    };
+
+    let (error_read, error_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("create exec status pipe: {e}"))?;
+    // SAFETY: init is single-threaded, so the child is a full copy that may allocate.
+    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            drop(error_read);
+            let failure = child(&stdio, &user, &cwd_c, &candidates, &argv, &envp, error_write.as_raw_fd());
+            let mut pipe = std::fs::File::from(error_write);
+            let _ = pipe.write_all(failure.as_bytes());
+            // SAFETY: _exit skips atexit handlers and buffered-IO flushing that belong to init.
+            unsafe { libc::_exit(127) };
+        }
+        ForkResult::Parent { child } => {
+            drop(error_write);
+            drop(stdio);
+            let mut message = String::new();
+            let _ = std::fs::File::from(error_read).read_to_string(&mut message);
+            if message.is_empty() {
+                Ok((child.as_raw(), pty))
+            } else {
+                // The child exits on its own; the SIGCHLD loop reaps it.
+                Err(message)
+            }
+        }
+    }
+}
+
+/// Runs in the forked child; returns only on failure, with the reason.
+fn child(
+    stdio: &[OwnedFd],
+    user: &User,
+    cwd: &CString,
+    candidates: &[CString],
+    argv: &[CString],
+    envp: &[CString],
+    error_fd: i32,
+) -> String {
+    // Init blocks these and Rust's runtime ignores SIGPIPE; a fresh process gets neither.
+    let _ = SigSet::all().thread_unblock();
+    for sig in [Signal::SIGPIPE, Signal::SIGTERM, Signal::SIGINT, Signal::SIGCHLD] {
+        // SAFETY: restoring the default disposition installs no Rust handler.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+    }
+    if let Err(e) = setsid() {
+        return format!("setsid: {e}");
+    }
+    if stdio.len() == 1 {
+        // SAFETY: TIOCSCTTY on the PTY slave this session leader just opened.
+        if unsafe { libc::ioctl(stdio[0].as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+            return format!("make the pty the controlling terminal: {}", std::io::Error::last_os_error());
+        }
+    }
+    // Move the stdio fds out of the way first so dup2 onto 0..2 never clobbers one of them.
+    let mut moved = Vec::new();
+    for fd in stdio {
+        match nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10)) {
+            Ok(raw) => moved.push(raw),
+            Err(e) => return format!("duplicate stdio: {e}"),
+        }
+    }
+    for target in 0..3 {
+        let source = if moved.len() == 1 { moved[0] } else { moved[target] };
+        if let Err(e) = dup2(source, target as i32) {
+            return format!("dup2 stdio {target}: {e}");
+        }
+    }
+    close_other_fds(error_fd);
+    if let Err(e) = setgroups(&user.groups.iter().map(|g| Gid::from_raw(*g)).collect::<Vec<_>>()) {
+        return format!("setgroups for {}: {e}", user.name);
+    }
+    if let Err(e) = setgid(Gid::from_raw(user.gid)) {
+        return format!("setgid {}: {e}", user.gid);
+    }
+    if let Err(e) = setuid(Uid::from_raw(user.uid)) {
+        return format!("setuid {}: {e}", user.uid);
+    }
+    if let Err(e) = nix::unistd::chdir(cwd.as_c_str()) {
+        return format!("chdir {}: {e}", cwd.to_string_lossy());
+    }
+    let mut last = nix::errno::Errno::ENOENT;
+    for program in candidates {
+        match nix::unistd::execve(program, argv, envp) {
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {}
+            Err(e) => last = e,
+            Ok(never) => match never {},
+        }
+    }
+    format!("exec {}: {last}", argv[0].to_string_lossy())
+}
+
+fn close_other_fds(keep: i32) {
+    // SAFETY: close_range only closes descriptors; the child owns its whole fd table.
+    unsafe {
+        if keep > 3 {
+            libc::syscall(libc::SYS_close_range, 3u32, (keep - 1) as u32, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, (keep + 1) as u32, u32::MAX, 0u32);
+    }
+}
+
+fn open_pty(rows: u16, cols: u16, uid: u32) -> Result<(OwnedFd, OwnedFd), String> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("open pty: {e}"))?;
+    grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
+    unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
+    let name = ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
+    let size = Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads a Winsize from a valid pointer.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) } < 0 {
+        return Err(format!("set pty size: {}", std::io::Error::last_os_error()));
+    }
+    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| format!("open {name}: {e}"))?;
+    // SAFETY: open returned a fresh fd.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    // The terminal belongs to the user it runs for, as login does it.
+    let _ = nix::unistd::fchown(slave.as_raw_fd(), Some(Uid::from_raw(uid)), None);
+    // SAFETY: into_raw_fd hands ownership of the master's fd to the new OwnedFd.
+    let master = unsafe { OwnedFd::from_raw_fd(master.into_raw_fd()) };
+    Ok((master, slave))
+}
+
+fn candidates(program: &str, path_var: &str) -> Result<Vec<CString>, String> {
+    let as_c = |s: String| CString::new(s).map_err(|_| "argv[0] contains a NUL byte".to_string());
+    if program.contains('/') {
+        return Ok(vec![as_c(program.to_string())?]);
+    }
+    if program.is_empty() {
+        return Err("argv[0] is empty".to_string());
+    }
+    path_var
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| as_c(format!("{}/{program}", dir.trim_end_matches('/'))))
+        .collect()
+}
+
+fn to_cstrings(items: &[String]) -> Result<Vec<CString>, String> {
+    items.iter().map(|s| CString::new(s.as_str()).map_err(|_| format!("{s:?} contains a NUL byte"))).collect()
+}
+
+fn build_env(requested: &[String], user: &User) -> Vec<String> {
+    let mut env: Vec<String> = requested.to_vec();
+    let has = |env: &[String], key: &str| env.iter().any(|kv| kv.split('=').next() == Some(key));
+    for (key, value) in [("HOME", user.home.as_str()), ("USER", user.name.as_str()), ("PATH", DEFAULT_PATH)] {
+        if !has(&env, key) {
+            env.push(format!("{key}={value}"));
+        }
+    }
+    env
+}
+
+/// Resolves a user name or `uid[:gid]` against the sandbox's own `/etc/passwd` and `/etc/group`.
+fn resolve_user(spec: &str) -> Result<User, String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let entries: Vec<Vec<&str>> = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() >= 7).collect();
+    let (name_part, gid_part) = match spec.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (spec, None),
+    };
+    let by_name = entries.iter().find(|f| f[0] == name_part);
+    let numeric: Option<u32> = name_part.parse().ok();
+    let entry = by_name.or_else(|| numeric.and_then(|uid| entries.iter().find(|f| f[2].parse() == Ok(uid))));
+    let (name, uid, mut gid, home) = match (entry, numeric) {
+        (Some(f), _) => (
+            f[0].to_string(),
+            f[2].parse().map_err(|_| format!("bad uid for {} in /etc/passwd", f[0]))?,
+            f[3].parse().map_err(|_| format!("bad gid for {} in /etc/passwd", f[0]))?,
+            f[5].to_string(),
+        ),
+        (None, Some(uid)) => (uid.to_string(), uid, uid, "/".to_string()),
+        (None, None) => return Err(format!("user {name_part:?} is not in the sandbox's /etc/passwd")),
+    };
+    if let Some(group) = gid_part {
+        gid = group.parse().map_err(|_| format!("group {group:?} must be numeric"))?;
+    }
+    let mut groups = vec![gid];
+    let group_file = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    for line in group_file.lines() {
+        let fields: Vec<&str> = line.split(':').collect();
+        if fields.len() >= 4 && fields[3].split(',').any(|member| member == name) {
+            if let Ok(id) = fields[2].parse::<u32>() {
+                if !groups.contains(&id) {
+                    groups.push(id);
+                }
+            }
+        }
+    }
+    Ok(User { name, uid, gid, home, groups })
+}

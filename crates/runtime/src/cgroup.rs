@@ -1,0 +1,197 @@
+//! cgroups for sandboxes, through youki's `libcgroups`: v1 controllers on hybrid and legacy
+//! hosts (this machine kind), the unified hierarchy on pure v2 hosts.
+//!
+//! Every sandbox cgroup sits under the runtime's own cgroup, at `<own>/<parent>/<sandbox id>`,
+//! where `<own>` is the cgroup this process runs in (its memory cgroup on v1, so host-level
+//! memory accounting and limits still cover the sandboxes) and `<parent>` names this runtime
+//! instance. The runtime's parent cgroup stays unlimited: v1 refuses a child quota above its
+//! parent's.
+
+use crate::{Error, Limits, SandboxId};
+use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, CgroupSetup, ControllerOpt};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder};
+use std::path::{Path, PathBuf};
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// CFS period for cpu quotas: 100 ms, the kernel default.
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// Where this runtime's sandbox cgroups live.
+#[derive(Debug)]
+pub(crate) struct CgroupTree {
+    setup: CgroupSetup,
+    /// `<own>/<parent>`, relative to each hierarchy's root.
+    base: PathBuf,
+}
+
+/// One sandbox's cgroup, in every hierarchy.
+pub(crate) struct SandboxCgroup {
+    id: SandboxId,
+    manager: AnyCgroupManager,
+}
+
+impl CgroupTree {
+    /// Detects the host's cgroup layout and the runtime's own place in it.
+    pub(crate) fn detect(parent: &str) -> Result<CgroupTree, String> {
+        let setup = libcgroups::common::get_cgroup_setup().map_err(|e| format!("detect cgroup layout: {e}"))?;
+        let own_cgroups = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("read /proc/self/cgroup: {e}"))?;
+        let own = match setup {
+            CgroupSetup::Unified => {
+                let own = own_path(&own_cgroups, |controllers, hierarchy| hierarchy == "0" && controllers.is_empty())
+                    .ok_or("no unified entry in /proc/self/cgroup")?;
+                move_to_leaf(&own)?;
+                own
+            }
+            CgroupSetup::Hybrid | CgroupSetup::Legacy => {
+                own_path(&own_cgroups, |controllers, _| controllers.split(',').any(|c| c == "memory"))
+                    .ok_or("no memory controller entry in /proc/self/cgroup")?
+            }
+        };
+        let base = Path::new(&own).join(parent);
+        tracing::debug!(layout = %setup, base = %base.display(), "cgroup tree");
+        Ok(CgroupTree { setup, base })
+    }
+
+    /// `hybrid`, `legacy` or `unified`.
+    pub(crate) fn layout(&self) -> String {
+        self.setup.to_string()
+    }
+
+    /// Path of a sandbox's cgroup relative to each hierarchy root.
+    pub(crate) fn path_of(&self, id: &SandboxId) -> PathBuf {
+        self.base.join(id.as_str())
+    }
+
+    /// Absolute directories of a sandbox's cgroup that exist right now (for leak checks).
+    pub(crate) fn existing_dirs(&self, id: &SandboxId) -> Vec<PathBuf> {
+        let relative = self.path_of(id);
+        let relative = relative.strip_prefix("/").unwrap_or(&relative);
+        hierarchies().into_iter().map(|h| h.join(relative)).filter(|p| p.exists()).collect()
+    }
+
+    /// Absolute directories of the runtime's parent cgroup, in every hierarchy.
+    pub(crate) fn parent_dirs(&self) -> Vec<PathBuf> {
+        let relative = self.base.strip_prefix("/").unwrap_or(&self.base);
+        hierarchies().into_iter().map(|h| h.join(relative)).filter(|p| p.exists()).collect()
+    }
+
+    /// Opens (without creating) the cgroup of `id`.
+    pub(crate) fn open(&self, id: &SandboxId) -> Result<SandboxCgroup, Error> {
+        let config = CgroupConfig { cgroup_path: self.path_of(id), systemd_cgroup: false, container_name: id.to_string() };
+        let manager = libcgroups::common::create_cgroup_manager(config).map_err(|e| Error::Cgroup {
+            id: id.clone(),
+            step: "open manager".into(),
+            source: Box::new(e),
+        })?;
+        Ok(SandboxCgroup { id: id.clone(), manager })
+    }
+}
+
+impl SandboxCgroup {
+    /// Puts `pid` into the cgroup (creating it) and applies `limits`.
+    pub(crate) fn enter(&self, pid: i32, limits: &Limits) -> Result<(), Error> {
+        self.manager.add_task(Pid::from_raw(pid)).map_err(|e| self.error(format!("add pid {pid}"), e))?;
+        let resources = resources(limits).map_err(|e| self.error("build resource limits", e))?;
+        let options = ControllerOpt { resources: &resources, disable_oom_killer: false, oom_score_adj: None, freezer_state: None };
+        self.manager.apply(&options).map_err(|e| self.error(format!("apply limits {limits:?}"), e))
+    }
+
+    /// Pids in the cgroup (host pid namespace).
+    pub(crate) fn pids(&self) -> Result<Vec<i32>, Error> {
+        let pids = self.manager.get_all_pids().map_err(|e| self.error("list pids", e))?;
+        Ok(pids.into_iter().map(|p| p.as_raw()).collect())
+    }
+
+    /// Kills whatever is left and removes the cgroup from every hierarchy.
+    pub(crate) fn remove(&self) -> Result<(), Error> {
+        self.manager.remove().map_err(|e| self.error("remove", e))
+    }
+
+    fn error(&self, step: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Cgroup { id: self.id.clone(), step: step.into(), source: Box::new(source) }
+    }
+}
+
+fn resources(limits: &Limits) -> Result<oci_spec::runtime::LinuxResources, oci_spec::OciSpecError> {
+    let mut builder = LinuxResourcesBuilder::default();
+    if let Some(bytes) = limits.memory_bytes {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        // With no swap allowed, memsw equals the limit (v1) and swap.max is 0 (v2).
+        builder = builder.memory(LinuxMemoryBuilder::default().limit(bytes).swap(bytes).build()?);
+    }
+    if let Some(millis) = limits.cpu_millis {
+        let quota = (millis * CPU_PERIOD_US / 1000).max(1000);
+        builder = builder.cpu(LinuxCpuBuilder::default().quota(quota as i64).period(CPU_PERIOD_US).build()?);
+    }
+    if let Some(pids) = limits.pids {
+        builder = builder.pids(LinuxPidsBuilder::default().limit(i64::try_from(pids).unwrap_or(i64::MAX)).build()?);
+    }
+    builder.build()
+}
+
+/// The path of the `/proc/self/cgroup` line whose controllers satisfy `pick`.
+fn own_path(proc_cgroup: &str, pick: impl Fn(&str, &str) -> bool) -> Option<String> {
+    proc_cgroup.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let hierarchy = fields.next()?;
+        let controllers = fields.next()?;
+        let path = fields.next()?;
+        pick(controllers, hierarchy).then(|| path.to_string())
+    })
+}
+
+/// On pure v2, a cgroup with processes cannot hand controllers to children ("no internal
+/// processes"), so the runtime moves itself into a leaf of its own cgroup first.
+fn move_to_leaf(own: &str) -> Result<(), String> {
+    if own == "/" {
+        return Ok(());
+    }
+    let own_dir = Path::new(CGROUP_ROOT).join(own.trim_start_matches('/'));
+    if own_dir.file_name().is_some_and(|n| n == "sandbar-supervisor") {
+        return Ok(());
+    }
+    let leaf = own_dir.join("sandbar-supervisor");
+    std::fs::create_dir_all(&leaf).map_err(|e| format!("create {}: {e}", leaf.display()))?;
+    std::fs::write(leaf.join("cgroup.procs"), std::process::id().to_string())
+        .map_err(|e| format!("move the runtime into {}: {e}", leaf.display()))
+}
+
+/// Mount points of every cgroup hierarchy on this host.
+fn hierarchies() -> Vec<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.len() > 2 && (fields[2] == "cgroup" || fields[2] == "cgroup2")).then(|| PathBuf::from(fields[1]))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n";
+
+    #[test]
+    fn own_path_picks_the_memory_cgroup_on_v1() {
+        let path = own_path(HYBRID, |controllers, _| controllers.split(',').any(|c| c == "memory"));
+        assert_eq!(path.as_deref(), Some("/process_api/abc"));
+    }
+
+    #[test]
+    fn own_path_picks_the_unified_line_on_v2() {
+        let path = own_path("0::/user.slice/x.scope\n", |c, h| h == "0" && c.is_empty());
+        assert_eq!(path.as_deref(), Some("/user.slice/x.scope"));
+    }
+
+    #[test]
+    fn cpu_limit_becomes_a_quota_per_100ms() {
+        let limits = Limits { cpu_millis: Some(500), ..Limits::default() };
+        let cpu = resources(&limits).unwrap().cpu().clone().unwrap();
+        assert_eq!(cpu.quota(), Some(50_000));
+        assert_eq!(cpu.period(), Some(100_000));
+    }
+}

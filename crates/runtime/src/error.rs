@@ -1,0 +1,122 @@
+//! The runtime's one error type: every variant names the sandbox or image and the step that failed.
+
+use crate::SandboxId;
+use std::io;
+
+/// A boxed error from a library the runtime drives (cgroups).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a runtime operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A spec, id or request was rejected before anything ran.
+    #[error("invalid spec: {what}")]
+    InvalidSpec {
+        /// What was wrong.
+        what: String,
+    },
+    /// No sandbox with this id.
+    #[error("sandbox {id} not found")]
+    NotFound {
+        /// The id asked for.
+        id: SandboxId,
+    },
+    /// A sandbox with this id exists already.
+    #[error("sandbox {id} already exists")]
+    AlreadyExists {
+        /// The id asked for.
+        id: SandboxId,
+    },
+    /// The operation needs a running sandbox.
+    #[error("sandbox {id} is not running")]
+    NotRunning {
+        /// The sandbox.
+        id: SandboxId,
+    },
+    /// The image is not in the local store.
+    #[error("image {name:?} is not in the local image store")]
+    ImageNotFound {
+        /// The image name.
+        name: String,
+    },
+    /// A host-side step of a sandbox operation failed.
+    #[error("sandbox {id}: {step}")]
+    Sandbox {
+        /// The sandbox.
+        id: SandboxId,
+        /// What was being done, with the path or value involved.
+        step: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A cgroup step failed.
+    #[error("sandbox {id}: cgroup {step}")]
+    Cgroup {
+        /// The sandbox.
+        id: SandboxId,
+        /// What was being done.
+        step: String,
+        /// The cgroup library's error.
+        #[source]
+        source: BoxError,
+    },
+    /// Init reported that building the sandbox's root failed.
+    #[error("sandbox {id}: init failed to {step}: {error}")]
+    InitSetup {
+        /// The sandbox.
+        id: SandboxId,
+        /// The setup step.
+        step: String,
+        /// The OS error init saw.
+        error: String,
+    },
+    /// Init refused or failed a request (spawn, signal).
+    #[error("sandbox {id}: {error}")]
+    Request {
+        /// The sandbox.
+        id: SandboxId,
+        /// What init said.
+        error: String,
+    },
+    /// An image store operation failed.
+    #[error("image store: {step}")]
+    Image {
+        /// What was being done, with the path involved.
+        step: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Building an image failed; nothing of the attempt was kept.
+    #[error("building image {name:?} failed while {step}{}", tail_suffix(.output_tail))]
+    ImageBuild {
+        /// The image.
+        name: String,
+        /// The step that failed.
+        step: String,
+        /// The last lines the failing command printed.
+        output_tail: String,
+    },
+}
+
+fn tail_suffix(tail: &str) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; its last output:\n{tail}")
+    }
+}
+
+impl Error {
+    pub(crate) fn sandbox(id: &SandboxId, step: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+        let id = id.clone();
+        let step = step.into();
+        move |source| Error::Sandbox { id, step, source }
+    }
+
+    pub(crate) fn image(step: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+        let step = step.into();
+        move |source| Error::Image { step, source }
+    }
+}

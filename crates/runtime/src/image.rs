@@ -1,0 +1,204 @@
+//! The local image store: content-addressed, read-only layer directories shared by all sandboxes,
+//! and named images that list their layers.
+//!
+//! Layout under the store root (a cache directory outside any one data directory, so tests and
+//! restarts reuse it):
+//!
+//! ```text
+//! layers/<sha256>/     one read-only layer; the name is the digest of its tree (see digest.rs)
+//! images/<name>.json   an ImageManifest: layers bottom-first plus env, user and workdir
+//! tmp/                 builds in progress; removed when a build fails or a store opens
+//! lock                 flock held while building or cleaning
+//! ```
+//!
+//! Layers and manifests appear by `rename`, so a reader sees a whole layer or none.
+
+mod build;
+mod digest;
+
+use crate::Error;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+pub use build::{BuildProgress, DEFAULT_IMAGE};
+
+/// A named image: its layers and the defaults its processes start with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageManifest {
+    /// The image name.
+    pub name: String,
+    /// Layer digests, bottom-most first.
+    pub layers: Vec<String>,
+    /// `KEY=VALUE` environment of every process.
+    pub env: Vec<String>,
+    /// Default OS user.
+    pub user: String,
+    /// Default working directory.
+    pub workdir: String,
+    /// Version of the recipe that built it; a changed recipe rebuilds the image.
+    #[serde(default)]
+    pub recipe: u32,
+}
+
+/// The store on disk.
+#[derive(Debug, Clone)]
+pub struct ImageStore {
+    root: PathBuf,
+}
+
+impl ImageStore {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<ImageStore, Error> {
+        let root = root.into();
+        for dir in ["layers", "images", "tmp"] {
+            let path = root.join(dir);
+            std::fs::create_dir_all(&path).map_err(Error::image(format!("create {}", path.display())))?;
+        }
+        Ok(ImageStore { root })
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The manifest of `name`, if the store has it.
+    pub fn get(&self, name: &str) -> Result<Option<ImageManifest>, Error> {
+        let path = self.manifest_path(name)?;
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::image(format!("read {}", path.display()))(e)),
+        };
+        let manifest: ImageManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::image(format!("parse {}", path.display()))(std::io::Error::other(e)))?;
+        for layer in &manifest.layers {
+            if !self.layer_path(layer).is_dir() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(manifest))
+    }
+
+    /// The manifest of `name`, or [`Error::ImageNotFound`].
+    pub fn require(&self, name: &str) -> Result<ImageManifest, Error> {
+        self.get(name)?.ok_or_else(|| Error::ImageNotFound { name: name.to_string() })
+    }
+
+    /// Every image in the store.
+    pub fn list(&self) -> Result<Vec<ImageManifest>, Error> {
+        let dir = self.root.join("images");
+        let mut images = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(Error::image(format!("list {}", dir.display())))? {
+            let entry = entry.map_err(Error::image(format!("list {}", dir.display())))?;
+            let file_name = entry.file_name();
+            let Some(name) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+            if let Some(manifest) = self.get(name)? {
+                images.push(manifest);
+            }
+        }
+        images.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(images)
+    }
+
+    /// Directory of the layer with `digest`.
+    pub fn layer_path(&self, digest: &str) -> PathBuf {
+        self.root.join("layers").join(digest)
+    }
+
+    /// The image's layer directories in overlayfs `lowerdir` order (top-most first).
+    pub fn lower_dirs(&self, manifest: &ImageManifest) -> Vec<PathBuf> {
+        manifest.layers.iter().rev().map(|digest| self.layer_path(digest)).collect()
+    }
+
+    /// Makes sure the default image exists, building it with debootstrap on first use.
+    pub fn ensure_default(&self, progress: &mut dyn BuildProgress) -> Result<ImageManifest, Error> {
+        if let Some(manifest) = self.get(DEFAULT_IMAGE)? {
+            if manifest.recipe == build::RECIPE_VERSION {
+                return Ok(manifest);
+            }
+        }
+        let _lock = self.lock()?;
+        // Another process may have finished the build while this one waited for the lock.
+        if let Some(manifest) = self.get(DEFAULT_IMAGE)? {
+            if manifest.recipe == build::RECIPE_VERSION {
+                return Ok(manifest);
+            }
+        }
+        self.clean_tmp()?;
+        build::build_default(self, progress)
+    }
+
+    /// Adds a finished tree as a layer; returns its digest. The tree is moved, not copied.
+    pub(crate) fn add_layer(&self, tree: &Path) -> Result<String, Error> {
+        let digest = digest::tree_digest(tree).map_err(Error::image(format!("hash {}", tree.display())))?;
+        let target = self.layer_path(&digest);
+        if target.is_dir() {
+            // Same content already stored: keep the existing one.
+            remove_tree(tree)?;
+        } else {
+            std::fs::rename(tree, &target)
+                .map_err(Error::image(format!("move {} to {}", tree.display(), target.display())))?;
+        }
+        Ok(digest)
+    }
+
+    /// Writes `manifest` atomically.
+    pub(crate) fn put_manifest(&self, manifest: &ImageManifest) -> Result<(), Error> {
+        let path = self.manifest_path(&manifest.name)?;
+        let tmp = self.root.join("tmp").join(format!("{}.json.{}", manifest.name, std::process::id()));
+        let bytes = serde_json::to_vec_pretty(manifest).map_err(|e| Error::image("encode manifest")(std::io::Error::other(e)))?;
+        std::fs::write(&tmp, bytes).map_err(Error::image(format!("write {}", tmp.display())))?;
+        File::open(&tmp).and_then(|f| f.sync_all()).map_err(Error::image(format!("sync {}", tmp.display())))?;
+        std::fs::rename(&tmp, &path).map_err(Error::image(format!("move {} to {}", tmp.display(), path.display())))
+    }
+
+    /// A fresh directory for a build under `tmp/`.
+    pub(crate) fn scratch_dir(&self, purpose: &str) -> Result<PathBuf, Error> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let path = self.root.join("tmp").join(format!("{purpose}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path).map_err(Error::image(format!("create {}", path.display())))?;
+        Ok(path)
+    }
+
+    fn manifest_path(&self, name: &str) -> Result<PathBuf, Error> {
+        let valid = !name.is_empty()
+            && name.len() <= 128
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            && !name.starts_with('.');
+        if !valid {
+            return Err(Error::InvalidSpec { what: format!("image name {name:?} must be 1-128 characters of [A-Za-z0-9_.-]") });
+        }
+        Ok(self.root.join("images").join(format!("{name}.json")))
+    }
+
+    /// Holds the store's exclusive lock until dropped.
+    fn lock(&self) -> Result<nix::fcntl::Flock<File>, Error> {
+        let path = self.root.join("lock");
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(Error::image(format!("open {}", path.display())))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::image(format!("lock {}", path.display()))(e.into()))
+    }
+
+    /// Removes leftovers of builds that died half-way. Call with the lock held.
+    fn clean_tmp(&self) -> Result<(), Error> {
+        let dir = self.root.join("tmp");
+        for entry in std::fs::read_dir(&dir).map_err(Error::image(format!("list {}", dir.display())))? {
+            let entry = entry.map_err(Error::image(format!("list {}", dir.display())))?;
+            remove_tree(&entry.path())?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes a file or directory tree; a missing path is fine.
+pub(crate) fn remove_tree(path: &Path) -> Result<(), Error> {
+    let result = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    result.map_err(Error::image(format!("remove {}", path.display())))
+}

@@ -1,0 +1,208 @@
+//! Processes inside a running sandbox: the host side of init's spawn and signal requests.
+//!
+//! Each spawn opens its own connection to init's control socket. Init answers with the pid once
+//! `execve` succeeded, and later with the exit status on the same connection. Dropping a
+//! [`Process`] closes that connection and the host's pipe ends; the process itself keeps running
+//! until it exits or is killed.
+
+use crate::spec::{ExecSpec, ExecStdio, SandboxId};
+use crate::Error;
+use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+use sandbar_init::{channel, ExitStatus, Reply, Request, Spawn, Stdio};
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// A process started in a sandbox.
+#[derive(Debug)]
+pub struct Process {
+    /// Pid inside the sandbox's pid namespace.
+    pub pid: i32,
+    /// Write end of the process's stdin (piped stdio). Drop it to send EOF.
+    pub stdin: Option<File>,
+    /// Read end of its stdout (piped stdio).
+    pub stdout: Option<File>,
+    /// Read end of its stderr (piped stdio).
+    pub stderr: Option<File>,
+    /// The PTY master (PTY stdio).
+    pub pty: Option<Pty>,
+    sandbox: SandboxId,
+    socket: PathBuf,
+    connection: OwnedFd,
+}
+
+/// The master side of a sandbox PTY: read output, write input, resize.
+#[derive(Debug)]
+pub struct Pty {
+    /// The master; reads return the terminal's output, writes are typed input.
+    pub master: File,
+}
+
+/// Everything a finished process printed, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// How it ended.
+    pub status: ExitStatus,
+    /// Its stdout (or the PTY's output).
+    pub stdout: Vec<u8>,
+    /// Its stderr (empty with a PTY).
+    pub stderr: Vec<u8>,
+}
+
+impl Pty {
+    /// Sets the terminal size; the process gets SIGWINCH.
+    pub fn resize(&self, rows: u16, cols: u16) -> std::io::Result<()> {
+        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        nix::ioctl_write_ptr_bad!(set_window_size, libc::TIOCSWINSZ, libc::winsize);
+        #[allow(unsafe_code)]
+        // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer on an open PTY master.
+        unsafe { set_window_size(self.master.as_raw_fd(), &size) }.map(drop).map_err(Into::into)
+    }
+}
+
+impl Process {
+    /// Waits for the process to end.
+    pub fn wait(&self) -> Result<ExitStatus, Error> {
+        loop {
+            match channel::recv::<Reply>(self.connection.as_fd()) {
+                Ok(Some((Reply::Exited(status), _))) => return Ok(status),
+                Ok(Some((other, _))) => {
+                    return Err(Error::Request { id: self.sandbox.clone(), error: format!("unexpected reply {other:?}") })
+                }
+                Ok(None) => {
+                    return Err(Error::Request {
+                        id: self.sandbox.clone(),
+                        error: format!("sandbox stopped before process {} reported its exit", self.pid),
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::sandbox(&self.sandbox, format!("wait for process {}", self.pid))(e)),
+            }
+        }
+    }
+
+    /// Sends `signal` to the process, or with `group` to its whole process group.
+    pub fn kill(&self, signal: i32, group: bool) -> Result<(), Error> {
+        request(&self.sandbox, &self.socket, &Request::Signal { pid: self.pid, signal, group })
+    }
+
+    /// Closes stdin, reads stdout and stderr to the end (concurrently) and waits for the exit.
+    pub fn output(mut self) -> Result<Output, Error> {
+        drop(self.stdin.take());
+        let stderr = self.stderr.take();
+        let reader = std::thread::spawn(move || read_all(stderr));
+        let stdout = match (self.stdout.take(), self.pty.take()) {
+            (Some(stdout), _) => read_all(Some(stdout)),
+            (None, Some(pty)) => read_pty(pty.master),
+            (None, None) => Vec::new(),
+        };
+        let stderr = reader.join().unwrap_or_default();
+        let status = self.wait()?;
+        Ok(Output { status, stdout, stderr })
+    }
+
+    /// The control connection init reports the exit status on (for callers that poll it).
+    pub fn status_connection(&self) -> &OwnedFd {
+        &self.connection
+    }
+}
+
+fn read_all(file: Option<File>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Some(mut file) = file {
+        let _ = file.read_to_end(&mut bytes);
+    }
+    bytes
+}
+
+/// Reads a PTY master until the slave side is gone (EIO once the last holder exits).
+fn read_pty(mut master: File) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        match master.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    bytes
+}
+
+/// Starts `exec` through init. `env`, `user` and `cwd` are already merged with the sandbox's.
+pub(crate) fn spawn(
+    id: &SandboxId,
+    socket_path: &Path,
+    exec: &ExecSpec,
+    env: Vec<String>,
+    user: String,
+    cwd: Option<String>,
+) -> Result<Process, Error> {
+    if exec.argv.is_empty() || exec.argv[0].is_empty() {
+        return Err(Error::InvalidSpec { what: "exec needs a program: argv is empty".to_string() });
+    }
+    let connection = connect_to(id, socket_path)?;
+    let stdio = match exec.stdio {
+        ExecStdio::Pipes => Stdio::Fds,
+        ExecStdio::Pty { rows, cols } => Stdio::Pty { rows, cols },
+    };
+    let request = Request::Spawn(Spawn { argv: exec.argv.clone(), env, cwd, user, stdio });
+    let pipe = |what: &str| std::io::pipe().map_err(Error::sandbox(id, format!("create {what} pipe")));
+    let (mut stdin, mut stdout, mut stderr) = (None, None, None);
+    match exec.stdio {
+        ExecStdio::Pipes => {
+            let (stdin_read, stdin_write) = pipe("stdin")?;
+            let (stdout_read, stdout_write) = pipe("stdout")?;
+            let (stderr_read, stderr_write) = pipe("stderr")?;
+            let fds = [stdin_read.as_raw_fd(), stdout_write.as_raw_fd(), stderr_write.as_raw_fd()];
+            channel::send(connection.as_fd(), &request, &fds).map_err(Error::sandbox(id, "send spawn request"))?;
+            stdin = Some(File::from(OwnedFd::from(stdin_write)));
+            stdout = Some(File::from(OwnedFd::from(stdout_read)));
+            stderr = Some(File::from(OwnedFd::from(stderr_read)));
+            // The child's ends close here, so EOF on stdout means the process side closed it.
+        }
+        ExecStdio::Pty { .. } => {
+            channel::send(connection.as_fd(), &request, &[]).map_err(Error::sandbox(id, "send spawn request"))?;
+        }
+    }
+    match channel::recv::<Reply>(connection.as_fd()) {
+        Ok(Some((Reply::Spawned { pid }, mut fds))) => {
+            let pty = match exec.stdio {
+                ExecStdio::Pty { .. } => {
+                    let master = fds.pop().ok_or_else(|| Error::Request { id: id.clone(), error: "init sent no pty master".into() })?;
+                    Some(Pty { master: File::from(master) })
+                }
+                ExecStdio::Pipes => None,
+            };
+            Ok(Process { pid, stdin, stdout, stderr, pty, sandbox: id.clone(), socket: socket_path.to_path_buf(), connection })
+        }
+        Ok(Some((Reply::Failed { error }, _))) => Err(Error::Request { id: id.clone(), error }),
+        Ok(Some((other, _))) => Err(Error::Request { id: id.clone(), error: format!("unexpected reply {other:?}") }),
+        Ok(None) => Err(Error::Request { id: id.clone(), error: "init closed the connection".into() }),
+        Err(e) => Err(Error::sandbox(id, "read spawn reply")(e)),
+    }
+}
+
+/// Sends a request that init answers with `Done` (or `Pong`).
+pub(crate) fn request(id: &SandboxId, socket_path: &Path, request: &Request) -> Result<(), Error> {
+    let connection = connect_to(id, socket_path)?;
+    channel::send(connection.as_fd(), request, &[]).map_err(Error::sandbox(id, "send request to init"))?;
+    match channel::recv::<Reply>(connection.as_fd()) {
+        Ok(Some((Reply::Done | Reply::Pong, _))) => Ok(()),
+        Ok(Some((Reply::Failed { error }, _))) => Err(Error::Request { id: id.clone(), error }),
+        Ok(Some((other, _))) => Err(Error::Request { id: id.clone(), error: format!("unexpected reply {other:?}") }),
+        Ok(None) => Err(Error::Request { id: id.clone(), error: "init closed the connection".into() }),
+        Err(e) => Err(Error::sandbox(id, "read reply from init")(e)),
+    }
+}
+
+fn connect_to(id: &SandboxId, socket_path: &Path) -> Result<OwnedFd, Error> {
+    let step = || format!("connect to init at {}", socket_path.display());
+    let fd = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|e| Error::sandbox(id, step())(e.into()))?;
+    let address = UnixAddr::new(socket_path).map_err(|e| Error::sandbox(id, step())(e.into()))?;
+    connect(fd.as_raw_fd(), &address).map_err(|e| Error::sandbox(id, step())(e.into()))?;
+    Ok(fd)
+}

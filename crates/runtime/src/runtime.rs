@@ -1,0 +1,541 @@
+//! The sandbox lifecycle: create, start, stop, delete, and the table of running sandboxes.
+//!
+//! Invariants:
+//! * A sandbox directory under `sandboxes/` is complete: it appears by `rename` after its spec
+//!   and layer directories exist, and disappears by `rename` to a `.deleting-` name first.
+//! * A running sandbox is exactly one live init process, its cgroup, and its control socket.
+//!   Every failure during `start` kills the init, removes the cgroup and the socket before it
+//!   returns, so there is never a half-started sandbox.
+//! * Operations on one sandbox are serialized by a per-sandbox lock; different sandboxes never
+//!   wait for each other.
+
+use crate::cgroup::{CgroupTree, SandboxCgroup};
+use crate::image::{remove_tree, ImageStore};
+use crate::process::{self, Process};
+use crate::spec::{ExecSpec, NetworkMode, SandboxId, SandboxSpec};
+use crate::sys::{self, InitLaunch};
+use crate::{Error, ImageManifest};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::socket::{bind, listen, socket, socketpair, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use sandbar_init::{channel, Request, Setup, SetupReply};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long start waits for init to build the sandbox's root.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default size limit of `/tmp` and `/dev/shm` when the sandbox has no memory limit.
+const DEFAULT_TMPFS_BYTES: u64 = 1 << 30;
+
+/// Where a runtime keeps its state.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Sandbox directories live in `<data_dir>/sandboxes`.
+    pub data_dir: PathBuf,
+    /// The image store.
+    pub images: ImageStore,
+    /// Name of the cgroup (under the runtime's own) that holds this runtime's sandboxes.
+    pub cgroup_parent: String,
+}
+
+impl RuntimeConfig {
+    /// A config with the default cgroup parent name `sandbar`.
+    pub fn new(data_dir: impl Into<PathBuf>, images: ImageStore) -> RuntimeConfig {
+        RuntimeConfig { data_dir: data_dir.into(), images, cgroup_parent: "sandbar".to_string() }
+    }
+}
+
+/// Whether a sandbox runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxState {
+    /// Created or stopped: files exist, no process runs.
+    Stopped,
+    /// Its init and processes run.
+    Running,
+}
+
+/// What one sandbox left on the host, for leak checks.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Sandbox cgroup directories still present.
+    pub cgroups: Vec<PathBuf>,
+    /// Entries under the sandboxes directory.
+    pub directories: Vec<PathBuf>,
+    /// Init processes still alive or unreaped.
+    pub inits: Vec<i32>,
+}
+
+impl Leftovers {
+    /// True when nothing is left.
+    pub fn is_empty(&self) -> bool {
+        self.cgroups.is_empty() && self.directories.is_empty() && self.inits.is_empty()
+    }
+}
+
+/// The on-disk record of a sandbox: its spec and the image it was created from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    spec: SandboxSpec,
+    image: ImageManifest,
+}
+
+/// A running sandbox.
+pub(crate) struct Running {
+    pub(crate) init_pid: i32,
+    pub(crate) socket: PathBuf,
+    cgroup: SandboxCgroup,
+    record: Record,
+}
+
+/// The sandbox runtime. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Runtime {
+    sandboxes_dir: PathBuf,
+    images: ImageStore,
+    cgroups: CgroupTree,
+    init_memfd: OwnedFd,
+    null: OwnedFd,
+    running: Mutex<HashMap<SandboxId, Arc<Running>>>,
+    locks: Mutex<HashMap<SandboxId, Arc<Mutex<()>>>>,
+}
+
+impl Runtime {
+    /// Opens a runtime over `config.data_dir`. Needs root.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, Error> {
+        let sandboxes_dir = config.data_dir.join("sandboxes");
+        std::fs::create_dir_all(&sandboxes_dir).map_err(Error::image(format!("create {}", sandboxes_dir.display())))?;
+        let cgroups = CgroupTree::detect(&config.cgroup_parent).map_err(|what| Error::InvalidSpec { what })?;
+        let init_memfd = sys::sealed_init_memfd().map_err(Error::image("seal the init binary in a memfd"))?;
+        let null = std::fs::File::open("/dev/null").map_err(Error::image("open /dev/null"))?.into();
+        Ok(Runtime {
+            sandboxes_dir,
+            images: config.images,
+            cgroups,
+            init_memfd,
+            null,
+            running: Mutex::new(HashMap::new()),
+            locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The image store this runtime creates sandboxes from.
+    pub fn images(&self) -> &ImageStore {
+        &self.images
+    }
+
+    /// `hybrid`, `legacy` or `unified`: the cgroup layout in use.
+    pub fn cgroup_layout(&self) -> String {
+        self.cgroups.layout()
+    }
+
+    /// Creates a stopped sandbox from `spec`. Fails with [`Error::AlreadyExists`] for a used id.
+    pub fn create(&self, id: &SandboxId, spec: &SandboxSpec) -> Result<(), Error> {
+        validate(spec)?;
+        let image = self.images.require(&spec.image)?;
+        let lock = self.lock_of(id);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let dir = self.dir(id);
+        if dir.exists() {
+            return Err(Error::AlreadyExists { id: id.clone() });
+        }
+        let staging = self.sandboxes_dir.join(format!(".creating-{id}"));
+        let result = (|| {
+            remove_tree(&staging)?;
+            for sub in ["upper", "work", "rootfs"] {
+                let path = staging.join(sub);
+                std::fs::create_dir_all(&path).map_err(Error::sandbox(id, format!("create {}", path.display())))?;
+            }
+            let record = Record { spec: spec.clone(), image };
+            let bytes = serde_json::to_vec_pretty(&record).map_err(|e| Error::sandbox(id, "encode record")(std::io::Error::other(e)))?;
+            let path = staging.join("sandbox.json");
+            std::fs::write(&path, bytes).map_err(Error::sandbox(id, format!("write {}", path.display())))?;
+            std::fs::rename(&staging, &dir).map_err(Error::sandbox(id, format!("move {} to {}", staging.display(), dir.display())))
+        })();
+        if result.is_err() {
+            let _ = remove_tree(&staging);
+        }
+        result
+    }
+
+    /// Starts a created or stopped sandbox. Starting a running sandbox does nothing.
+    pub fn start(&self, id: &SandboxId) -> Result<(), Error> {
+        let lock = self.lock_of(id);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.running_entry(id).is_some() {
+            return Ok(());
+        }
+        let record = self.record(id)?;
+        let running = self.launch(id, record)?;
+        self.running.lock().expect("running table lock").insert(id.clone(), Arc::new(running));
+        Ok(())
+    }
+
+    /// Stops a sandbox: SIGTERM to every process, SIGKILL after `grace`, files kept.
+    /// Stopping a stopped sandbox does nothing.
+    pub fn stop(&self, id: &SandboxId, grace: Duration) -> Result<(), Error> {
+        let lock = self.lock_of(id);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.stop_locked(id, grace)
+    }
+
+    /// Deletes a sandbox: stops it, then removes its cgroup and directory. Deleting an unknown
+    /// sandbox succeeds, so a retried delete never fails.
+    pub fn delete(&self, id: &SandboxId) -> Result<(), Error> {
+        {
+            let lock = self.lock_of(id);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.stop_locked(id, Duration::ZERO)?;
+            let dir = self.dir(id);
+            if dir.exists() {
+                let doomed = self.sandboxes_dir.join(format!(".deleting-{id}"));
+                remove_tree(&doomed)?;
+                std::fs::rename(&dir, &doomed).map_err(Error::sandbox(id, format!("move {} aside", dir.display())))?;
+                remove_tree(&doomed)?;
+            }
+        }
+        self.locks.lock().expect("lock table lock").remove(id);
+        Ok(())
+    }
+
+    /// Whether the sandbox runs; [`Error::NotFound`] when it does not exist.
+    pub fn state(&self, id: &SandboxId) -> Result<SandboxState, Error> {
+        if self.running_entry(id).is_some() {
+            return Ok(SandboxState::Running);
+        }
+        if self.dir(id).join("sandbox.json").is_file() {
+            Ok(SandboxState::Stopped)
+        } else {
+            Err(Error::NotFound { id: id.clone() })
+        }
+    }
+
+    /// Every sandbox on disk, sorted by id.
+    pub fn list(&self) -> Result<Vec<(SandboxId, SandboxState)>, Error> {
+        let mut sandboxes = Vec::new();
+        let entries = std::fs::read_dir(&self.sandboxes_dir).map_err(Error::image(format!("list {}", self.sandboxes_dir.display())))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Ok(id) = SandboxId::new(name) else { continue };
+            if let Ok(state) = self.state(&id) {
+                sandboxes.push((id, state));
+            }
+        }
+        sandboxes.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(sandboxes)
+    }
+
+    /// The spec a sandbox was created with.
+    pub fn spec(&self, id: &SandboxId) -> Result<SandboxSpec, Error> {
+        Ok(self.record(id)?.spec)
+    }
+
+    /// Starts a process in a running sandbox.
+    pub fn exec(&self, id: &SandboxId, exec: &ExecSpec) -> Result<Process, Error> {
+        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        let spec = &running.record.spec;
+        let image = &running.record.image;
+        let mut env = image.env.clone();
+        for (key, value) in spec.env.iter().chain(&exec.env) {
+            validate_env_key(key)?;
+            env.retain(|kv| kv.split('=').next() != Some(key.as_str()));
+            env.push(format!("{key}={value}"));
+        }
+        let user = exec.user.clone().or_else(|| spec.user.clone()).unwrap_or_else(|| image.user.clone());
+        let cwd = exec.cwd.clone().or_else(|| spec.workdir.clone()).or_else(|| Some(image.workdir.clone()));
+        process::spawn(id, &running.socket, exec, env, user, cwd)
+    }
+
+    /// Sends `signal` to process `pid` (or its process group) in a running sandbox.
+    pub fn kill(&self, id: &SandboxId, pid: i32, signal: i32, group: bool) -> Result<(), Error> {
+        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        process::request(id, &running.socket, &Request::Signal { pid, signal, group })
+    }
+
+    /// Host pids of every process in a running sandbox's cgroup (init included).
+    pub fn pids(&self, id: &SandboxId) -> Result<Vec<i32>, Error> {
+        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        running.cgroup.pids()
+    }
+
+    /// Host pid of a running sandbox's init.
+    pub fn init_pid(&self, id: &SandboxId) -> Result<i32, Error> {
+        Ok(self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?.init_pid)
+    }
+
+    /// The sandbox's writable layer on the host (read it only while the sandbox is stopped).
+    pub fn upper_dir(&self, id: &SandboxId) -> PathBuf {
+        self.dir(id).join("upper")
+    }
+
+    /// Absolute cgroup directories of a sandbox (empty when it does not run).
+    pub fn cgroup_dirs(&self, id: &SandboxId) -> Vec<PathBuf> {
+        self.cgroups.existing_dirs(id)
+    }
+
+    /// What `id` left on the host; all empty once it is deleted.
+    pub fn leftovers(&self, id: &SandboxId) -> Leftovers {
+        let mut leftovers = Leftovers { cgroups: self.cgroups.existing_dirs(id), ..Leftovers::default() };
+        for name in [id.to_string(), format!(".creating-{id}"), format!(".deleting-{id}")] {
+            let path = self.sandboxes_dir.join(name);
+            if path.exists() {
+                leftovers.directories.push(path);
+            }
+        }
+        if let Some(running) = self.running_entry(id) {
+            leftovers.inits.push(running.init_pid);
+        }
+        leftovers
+    }
+
+    /// Stops and deletes every sandbox, then removes this runtime's (now empty) parent cgroup.
+    pub fn delete_all(&self) -> Result<(), Error> {
+        for (id, _) in self.list()? {
+            self.delete(&id)?;
+        }
+        for dir in self.cgroups.parent_dirs() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        Ok(())
+    }
+
+    fn stop_locked(&self, id: &SandboxId, grace: Duration) -> Result<(), Error> {
+        let Some(running) = self.running.lock().expect("running table lock").remove(id) else {
+            return Ok(());
+        };
+        if !grace.is_zero() {
+            // Ask politely; whatever still runs after the grace period is killed with init.
+            if process::request(id, &running.socket, &Request::SignalAll { signal: libc::SIGTERM }).is_ok() {
+                let deadline = Instant::now() + grace;
+                let mut pause = Duration::from_millis(1);
+                while Instant::now() < deadline && running.cgroup.pids().map(|p| p.len() > 1).unwrap_or(false) {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+        teardown(id, &running.cgroup, running.init_pid, &running.socket)
+    }
+
+    /// Clones init, puts it in its cgroup and has it build the sandbox. Undoes everything on failure.
+    fn launch(&self, id: &SandboxId, record: Record) -> Result<Running, Error> {
+        let dir = self.dir(id);
+        for layer in &record.image.layers {
+            let path = self.images.layer_path(layer);
+            if !path.is_dir() {
+                return Err(Error::sandbox(id, format!("find image layer {}", path.display()))(std::io::ErrorKind::NotFound.into()));
+            }
+        }
+        let socket_path = dir.join("init.sock");
+        let _ = std::fs::remove_file(&socket_path);
+        let listener = control_listener(&socket_path).map_err(Error::sandbox(id, format!("listen on {}", socket_path.display())))?;
+        let (host_end, init_end) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+            .map_err(|e| Error::sandbox(id, "create setup channel")(e.into()))?;
+        let cgroup = self.cgroups.open(id)?;
+        let launch = InitLaunch {
+            memfd: &self.init_memfd,
+            setup_channel: &init_end,
+            listener: &listener,
+            null: &self.null,
+            new_network: matches!(record.spec.network, NetworkMode::Loopback),
+        };
+        let init_pid = match sys::clone_init(&launch) {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = std::fs::remove_file(&socket_path);
+                return Err(Error::sandbox(id, "clone init into new namespaces")(e));
+            }
+        };
+        tracing::debug!(sandbox_id = %id, init_pid, "init cloned");
+        drop(init_end);
+        drop(listener);
+
+        let setup = Setup {
+            hostname: record.spec.hostname.clone().unwrap_or_else(|| id.to_string()),
+            rootfs: dir.join("rootfs"),
+            lower_dirs: self.images.lower_dirs(&record.image),
+            upper_dir: dir.join("upper"),
+            work_dir: dir.join("work"),
+            binds: record
+                .spec
+                .mounts
+                .iter()
+                .map(|m| sandbar_init::Bind { source: m.source.clone(), target: m.target.clone(), read_only: m.read_only })
+                .collect(),
+            tmpfs_bytes: record.spec.limits.memory_bytes.unwrap_or(DEFAULT_TMPFS_BYTES),
+        };
+        let result = cgroup.enter(init_pid, &record.spec.limits).and_then(|()| handshake(id, &host_end, &setup));
+        match result {
+            Ok(()) => Ok(Running { init_pid, socket: socket_path, cgroup, record }),
+            Err(error) => {
+                if let Err(cleanup) = teardown(id, &cgroup, init_pid, &socket_path) {
+                    tracing::warn!(sandbox_id = %id, error = %cleanup, "cleanup after failed start");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn running_entry(&self, id: &SandboxId) -> Option<Arc<Running>> {
+        let mut table = self.running.lock().expect("running table lock");
+        let running = table.get(id)?.clone();
+        // An init that died on its own (killed from outside) leaves a zombie: reap it and
+        // clean up, so the sandbox reads as stopped instead of hanging every request.
+        match waitpid(Pid::from_raw(running.init_pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => Some(running),
+            _ => {
+                table.remove(id);
+                drop(table);
+                tracing::warn!(sandbox_id = %id, "init exited on its own; sandbox is stopped");
+                let _ = running.cgroup.remove();
+                let _ = std::fs::remove_file(&running.socket);
+                None
+            }
+        }
+    }
+
+    fn record(&self, id: &SandboxId) -> Result<Record, Error> {
+        let path = self.dir(id).join("sandbox.json");
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound { id: id.clone() }),
+            Err(e) => return Err(Error::sandbox(id, format!("read {}", path.display()))(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| Error::sandbox(id, format!("parse {}", path.display()))(std::io::Error::other(e)))
+    }
+
+    fn dir(&self, id: &SandboxId) -> PathBuf {
+        self.sandboxes_dir.join(id.as_str())
+    }
+
+    /// The per-sandbox lock; hold `lock_of(id).lock()` for the whole operation.
+    fn lock_of(&self, id: &SandboxId) -> Arc<Mutex<()>> {
+        self.locks.lock().expect("lock table lock").entry(id.clone()).or_default().clone()
+    }
+}
+
+/// Kills init (and with it every process in its pid namespace), reaps it, removes the cgroup
+/// and the control socket.
+fn teardown(id: &SandboxId, cgroup: &SandboxCgroup, init_pid: i32, socket: &Path) -> Result<(), Error> {
+    let pid = Pid::from_raw(init_pid);
+    let _ = kill(pid, Signal::SIGKILL);
+    // When PID 1 of a namespace dies, the kernel kills the rest and waits for them before the
+    // init's own exit completes, so after this wait the sandbox's processes are gone.
+    loop {
+        match waitpid(pid, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => break,
+        }
+    }
+    let _ = std::fs::remove_file(socket);
+    cgroup.remove().map_err(|e| {
+        tracing::warn!(sandbox_id = %id, error = %e, "cgroup removal");
+        e
+    })
+}
+
+fn handshake(id: &SandboxId, channel_fd: &OwnedFd, setup: &Setup) -> Result<(), Error> {
+    channel::send(channel_fd.as_fd(), setup, &[]).map_err(Error::sandbox(id, "send setup to init"))?;
+    let timeout = nix::sys::time::TimeVal::new(SETUP_TIMEOUT.as_secs() as i64, 0);
+    nix::sys::socket::setsockopt(channel_fd, nix::sys::socket::sockopt::ReceiveTimeout, &timeout)
+        .map_err(|e| Error::sandbox(id, "set setup timeout")(e.into()))?;
+    match channel::recv::<SetupReply>(channel_fd.as_fd()) {
+        Ok(Some((SetupReply::Ready, _))) => Ok(()),
+        Ok(Some((SetupReply::Failed { step, error }, _))) => Err(Error::InitSetup { id: id.clone(), step, error }),
+        Ok(None) => Err(Error::InitSetup { id: id.clone(), step: "start".into(), error: "init exited before reporting".into() }),
+        Err(e) => Err(Error::sandbox(id, "read init's setup reply")(e)),
+    }
+}
+
+fn control_listener(path: &Path) -> std::io::Result<OwnedFd> {
+    let fd = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)?;
+    let address = UnixAddr::new(path)?;
+    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &address)?;
+    listen(&fd, Backlog::new(128).expect("128 is a valid backlog"))?;
+    Ok(fd)
+}
+
+fn validate(spec: &SandboxSpec) -> Result<(), Error> {
+    let invalid = |what: String| Err(Error::InvalidSpec { what });
+    for (key, _) in &spec.env {
+        validate_env_key(key)?;
+    }
+    for mount in &spec.mounts {
+        if !mount.source.is_absolute() || !mount.source.exists() {
+            return invalid(format!("mount source {} must be an existing absolute path", mount.source.display()));
+        }
+        let clean = mount.target.components().all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_)));
+        if !mount.target.is_absolute() || !clean || mount.target == Path::new("/") {
+            return invalid(format!("mount target {} must be an absolute path below / without '..'", mount.target.display()));
+        }
+    }
+    if let Some(bytes) = spec.limits.memory_bytes {
+        if bytes < 8 << 20 {
+            return invalid(format!("memory limit {bytes} bytes is below the 8 MiB minimum"));
+        }
+    }
+    if spec.limits.cpu_millis == Some(0) {
+        return invalid("cpu limit must be above 0".to_string());
+    }
+    if let Some(pids) = spec.limits.pids {
+        if pids < 2 {
+            return invalid(format!("pids limit {pids} leaves no room for a process beside init"));
+        }
+    }
+    if let Some(hostname) = &spec.hostname {
+        if hostname.is_empty() || hostname.len() > 64 {
+            return invalid(format!("hostname {hostname:?} must be 1-64 bytes"));
+        }
+    }
+    Ok(())
+}
+
+fn validate_env_key(key: &str) -> Result<(), Error> {
+    let valid = !key.is_empty()
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidSpec { what: format!("environment variable name {key:?} must match [A-Za-z_][A-Za-z0-9_]*") })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::BindMount;
+
+    #[test]
+    fn env_names_are_checked() {
+        assert!(validate_env_key("PATH").is_ok());
+        assert!(validate_env_key("_x1").is_ok());
+        for bad in ["", "1A", "A-B", "A=B", "A B"] {
+            assert!(matches!(validate_env_key(bad), Err(Error::InvalidSpec { .. })), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn mounts_must_stay_below_root() {
+        let mut spec = SandboxSpec::new("default");
+        spec.mounts.push(BindMount { source: "/tmp".into(), target: "/work/../etc".into(), read_only: false });
+        assert!(matches!(validate(&spec), Err(Error::InvalidSpec { .. })));
+        spec.mounts[0].target = "relative".into();
+        assert!(matches!(validate(&spec), Err(Error::InvalidSpec { .. })));
+        spec.mounts[0].target = "/work".into();
+        assert!(validate(&spec).is_ok());
+    }
+
+    #[test]
+    fn limits_below_usable_are_rejected() {
+        let mut spec = SandboxSpec::new("default");
+        spec.limits.memory_bytes = Some(1024);
+        assert!(matches!(validate(&spec), Err(Error::InvalidSpec { .. })));
+        spec.limits.memory_bytes = None;
+        spec.limits.pids = Some(1);
+        assert!(matches!(validate(&spec), Err(Error::InvalidSpec { .. })));
+    }
+}

@@ -1,0 +1,146 @@
+//! What a sandbox is and what a process in it is: plain data, validated before anything runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A sandbox id: 1-64 characters of `[A-Za-z0-9_.-]`, not starting with `.` or `-`.
+///
+/// It names directories and cgroups, so it is checked once here and trusted everywhere after.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SandboxId(String);
+
+impl SandboxId {
+    /// Validates `id`.
+    pub fn new(id: impl Into<String>) -> Result<SandboxId, crate::Error> {
+        let id = id.into();
+        let valid_chars = id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if id.is_empty() || id.len() > 64 || !valid_chars || id.starts_with(['.', '-']) {
+            return Err(crate::Error::InvalidSpec {
+                what: format!("sandbox id {id:?} must be 1-64 characters of [A-Za-z0-9_.-], not starting with '.' or '-'"),
+            });
+        }
+        Ok(SandboxId(id))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SandboxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Everything needed to create a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SandboxSpec {
+    /// Image name in the store (see [`crate::ImageStore`]).
+    pub image: String,
+    /// Environment every process starts with (image env first, these override it).
+    pub env: Vec<(String, String)>,
+    /// Default OS user for processes; `None` uses the image's user.
+    pub user: Option<String>,
+    /// Default working directory; `None` uses the image's, then the user's home.
+    pub workdir: Option<String>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Network access.
+    pub network: NetworkMode,
+    /// Host directories visible in the sandbox.
+    pub mounts: Vec<BindMount>,
+    /// Hostname; the sandbox id when `None`.
+    pub hostname: Option<String>,
+}
+
+impl SandboxSpec {
+    /// A spec for `image` with no limits, loopback-only networking and nothing mounted.
+    pub fn new(image: impl Into<String>) -> SandboxSpec {
+        SandboxSpec {
+            image: image.into(),
+            env: Vec::new(),
+            user: None,
+            workdir: None,
+            limits: Limits::default(),
+            network: NetworkMode::Loopback,
+            mounts: Vec::new(),
+            hostname: None,
+        }
+    }
+}
+
+/// cgroup limits; `None` means unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Limits {
+    /// Memory limit in bytes; processes beyond it are OOM-killed inside the sandbox.
+    pub memory_bytes: Option<u64>,
+    /// CPU quota in thousandths of a CPU (1000 = one full core).
+    pub cpu_millis: Option<u64>,
+    /// Maximum number of processes and threads.
+    pub pids: Option<u64>,
+}
+
+/// How the sandbox reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum NetworkMode {
+    /// Its own network namespace with only `lo`.
+    Loopback,
+}
+
+/// A host path bound into the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BindMount {
+    /// Absolute host path; it must exist.
+    pub source: PathBuf,
+    /// Absolute path inside the sandbox; created when missing.
+    pub target: PathBuf,
+    /// Mount it read-only.
+    pub read_only: bool,
+}
+
+/// A process to run in a running sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSpec {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Extra environment, on top of the sandbox's.
+    pub env: Vec<(String, String)>,
+    /// Working directory; the sandbox's default when `None`.
+    pub cwd: Option<String>,
+    /// OS user; the sandbox's default when `None`.
+    pub user: Option<String>,
+    /// Pipes or a PTY.
+    pub stdio: ExecStdio,
+}
+
+impl ExecSpec {
+    /// `argv` with piped stdio and the sandbox's defaults for everything else.
+    pub fn new<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> ExecSpec {
+        ExecSpec {
+            argv: argv.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            cwd: None,
+            user: None,
+            stdio: ExecStdio::Pipes,
+        }
+    }
+}
+
+/// Standard streams of an exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecStdio {
+    /// Separate stdin, stdout and stderr pipes.
+    Pipes,
+    /// A PTY of this size; stdin, stdout and stderr are its slave side.
+    Pty {
+        /// Rows.
+        rows: u16,
+        /// Columns.
+        cols: u16,
+    },
+}
+
+/// How long `stop` waits for processes to exit after SIGTERM before killing them.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);

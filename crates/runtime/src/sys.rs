@@ -1,0 +1,122 @@
+//! The runtime's unsafe corner: the sealed init memfd and cloning init into new namespaces.
+//!
+//! Everything the cloned child touches is prepared before `clone`, because the parent is
+//! multi-threaded: between `clone` and `execveat` the child makes raw syscalls only, with no
+//! allocation and no locks.
+
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// `MFD_EXEC` (Linux 6.3): executable even where `vm.memfd_noexec` makes memfds noexec by default.
+const MFD_EXEC: libc::c_uint = 0x0010;
+
+/// The static init binary, built by build.rs.
+static INIT_BINARY: &[u8] = include_bytes!(env!("SANDBAR_INIT_BINARY"));
+
+/// Copies init into a memfd and seals it, so no process can ever change the code that sandboxes
+/// run as PID 1 (the runc CVE-2019-5736 class: a container rewriting its runtime via /proc/self/exe).
+pub(crate) fn sealed_init_memfd() -> io::Result<OwnedFd> {
+    let name = CString::new("sandbar-init").expect("no NUL in a literal");
+    // SAFETY: memfd_create with a valid C string; the fd is owned by the returned OwnedFd.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | MFD_EXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor from memfd_create.
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut file = std::fs::File::from(memfd);
+    io::Write::write_all(&mut file, INIT_BINARY)?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl on a valid memfd.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(OwnedFd::from(file))
+}
+
+/// The fds the cloned init starts with, and the namespaces it gets.
+pub(crate) struct InitLaunch<'a> {
+    pub memfd: &'a OwnedFd,
+    /// Becomes fd 3 in init.
+    pub setup_channel: &'a OwnedFd,
+    /// Becomes fd 4 in init.
+    pub listener: &'a OwnedFd,
+    /// Becomes fds 0, 1 and 2 in init (`/dev/null`).
+    pub null: &'a OwnedFd,
+    /// Extra namespaces beyond mount, pid, uts and ipc.
+    pub new_network: bool,
+}
+
+/// Clones a child in new namespaces that immediately executes init from the memfd.
+/// Returns the child's pid in the host's pid namespace.
+pub(crate) fn clone_init(launch: &InitLaunch<'_>) -> io::Result<libc::pid_t> {
+    let argv0 = CString::new("sandbar-init").expect("no NUL in a literal");
+    let argv: [*const libc::c_char; 2] = [argv0.as_ptr(), std::ptr::null()];
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    let empty = CString::new("").expect("no NUL in a literal");
+    let memfd = launch.memfd.as_raw_fd();
+    let sources: [(RawFd, RawFd); 5] = [
+        (launch.null.as_raw_fd(), 0),
+        (launch.null.as_raw_fd(), 1),
+        (launch.null.as_raw_fd(), 2),
+        (launch.setup_channel.as_raw_fd(), sandbar_init::SETUP_FD),
+        (launch.listener.as_raw_fd(), sandbar_init::LISTEN_FD),
+    ];
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if launch.new_network {
+        flags |= libc::CLONE_NEWNET;
+    }
+
+    // SAFETY: a raw clone without CLONE_VM behaves like fork: the child gets a copy of this
+    // thread's stack and returns 0 here. It then only calls async-signal-safe syscalls on data
+    // prepared above, and either execs or _exits.
+    let pid = unsafe {
+        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: child side; see above.
+        unsafe { child_exec(memfd, &sources, argv.as_ptr(), envp.as_ptr(), empty.as_ptr()) }
+    }
+    Ok(pid as libc::pid_t)
+}
+
+/// Places the inherited fds at their fixed numbers and executes init. Never returns.
+///
+/// # Safety
+/// Must only run in a freshly cloned child; uses raw syscalls only.
+unsafe fn child_exec(
+    memfd: RawFd,
+    sources: &[(RawFd, RawFd); 5],
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    empty: *const libc::c_char,
+) -> ! {
+    // First lift every source (and the memfd) above the targets, so placing one can never
+    // clobber another.
+    let memfd = libc::fcntl(memfd, libc::F_DUPFD_CLOEXEC, 16);
+    if memfd < 0 {
+        libc::_exit(125);
+    }
+    let mut lifted = [0 as RawFd; 5];
+    for (slot, (source, _)) in lifted.iter_mut().zip(sources.iter()) {
+        let fd = libc::fcntl(*source, libc::F_DUPFD_CLOEXEC, 16);
+        if fd < 0 {
+            libc::_exit(125);
+        }
+        *slot = fd;
+    }
+    for (lifted_fd, (_, target)) in lifted.iter().zip(sources.iter()) {
+        // dup2 clears close-on-exec on the target.
+        if libc::dup2(*lifted_fd, *target) < 0 {
+            libc::_exit(125);
+        }
+    }
+    libc::syscall(libc::SYS_execveat, memfd, empty, argv, envp, libc::AT_EMPTY_PATH);
+    libc::_exit(126);
+}
