@@ -29,6 +29,8 @@ fn main() {
     // Only the fds the host placed on purpose survive into the sandbox.
     // SAFETY: close_range closes descriptors above LISTEN_FD, which nothing in init owns yet.
     unsafe { libc::syscall(libc::SYS_close_range, (LISTEN_FD + 1) as u32, u32::MAX, 0u32) };
+    // Executed from a memfd, the kernel names us "memfd:sandbar-i"; ps and tests expect this.
+    let _ = nix::sys::prctl::set_name(c"sandbar-init");
     // SAFETY: the host placed these two fds before exec; nothing else in this process owns them.
     let setup_channel = unsafe { OwnedFd::from_raw_fd(SETUP_FD) };
     let listener = unsafe { OwnedFd::from_raw_fd(LISTEN_FD) };

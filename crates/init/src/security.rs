@@ -8,7 +8,7 @@
 use crate::Failure;
 use caps::{CapSet, Capability, CapsHashSet};
 use seccompiler::{
-    apply_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
     SeccompRule, TargetArch,
 };
 use std::collections::BTreeMap;
@@ -89,7 +89,7 @@ const NAMESPACE_FLAGS: &[u64] = &[
 pub(crate) fn lock_down() -> Result<(), Failure> {
     // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, so filters go first.
     for (what, program) in [("deny-list", deny_list()?), ("clone3", clone3_filter()?)] {
-        apply_filter(&program).map_err(|e| Failure::new(format!("install seccomp {what} filter"), e))?;
+        install(&program).map_err(|e| Failure::new(format!("install seccomp {what} filter"), e))?;
     }
     let kept: CapsHashSet = KEPT.iter().copied().collect();
     for cap in caps::all() {
@@ -135,4 +135,20 @@ fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, action: SeccompAction) -> Res
 
 fn target_arch() -> Result<TargetArch, Failure> {
     TargetArch::try_from(std::env::consts::ARCH).map_err(|e| Failure::new("pick seccomp architecture", e))
+}
+
+/// Installs a filter with the `seccomp` syscall directly. seccompiler's `apply_filter` would
+/// also set `no_new_privs`, which breaks setuid `sudo` in the sandbox; init holds
+/// `CAP_SYS_ADMIN` at this point, which the kernel accepts instead.
+fn install(program: &BpfProgram) -> std::io::Result<()> {
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(program.len()).map_err(|_| std::io::Error::other("seccomp program too long"))?,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: fprog points at a live, well-formed BPF program for the duration of the call.
+    let rc = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0u32, &fprog as *const libc::sock_fprog) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

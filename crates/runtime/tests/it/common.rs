@@ -1,0 +1,96 @@
+//! The test fixture: a runtime over a temporary data directory, cleaned up on drop.
+
+use sandbar_runtime::{
+    env, ExecSpec, ImageStore, Output, Runtime, RuntimeConfig, SandboxId, SandboxSpec, DEFAULT_IMAGE,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Fails loudly (never skips) when the tests cannot run here.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the runtime tests need root (namespaces, mounts, cgroups); run them as root, as CI does"
+    );
+}
+
+pub fn images() -> ImageStore {
+    require_root();
+    let images = ImageStore::open(env::image_cache_dir()).expect("open the image store");
+    images.ensure_default(&mut ()).expect("build or find the default image");
+    images
+}
+
+pub struct Fixture {
+    pub runtime: Runtime,
+    pub data: tempfile::TempDir,
+    prefix: String,
+    created: Mutex<Vec<SandboxId>>,
+}
+
+impl Fixture {
+    pub fn new(name: &str) -> Fixture {
+        let images = images();
+        let data = tempfile::Builder::new().prefix("sandbar-test-").tempdir().expect("temp data dir");
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let mut config = RuntimeConfig::new(data.path(), images);
+        config.cgroup_parent = format!("sandbar-test-{}-{n}", std::process::id());
+        let runtime = Runtime::new(config).expect("open runtime");
+        Fixture { runtime, data, prefix: format!("{name}-{n}"), created: Mutex::new(Vec::new()) }
+    }
+
+    /// A fresh id, remembered for cleanup.
+    pub fn id(&self, suffix: &str) -> SandboxId {
+        let id = SandboxId::new(format!("{}-{suffix}", self.prefix)).expect("valid id");
+        self.created.lock().unwrap().push(id.clone());
+        id
+    }
+
+    /// Creates and starts a sandbox from `spec`.
+    pub fn started(&self, suffix: &str, spec: &SandboxSpec) -> SandboxId {
+        let id = self.id(suffix);
+        self.runtime.create(&id, spec).expect("create");
+        self.runtime.start(&id).expect("start");
+        id
+    }
+
+    /// A started sandbox from the default image.
+    pub fn default_sandbox(&self, suffix: &str) -> SandboxId {
+        self.started(suffix, &SandboxSpec::new(DEFAULT_IMAGE))
+    }
+
+    /// Runs `sh -c script` as `user` (or the default) and collects its output.
+    pub fn sh_as(&self, id: &SandboxId, user: Option<&str>, script: &str) -> Output {
+        let mut exec = ExecSpec::new(["sh", "-c", script]);
+        exec.user = user.map(str::to_string);
+        self.runtime.exec(id, &exec).expect("exec").output().expect("output")
+    }
+
+    pub fn sh(&self, id: &SandboxId, script: &str) -> Output {
+        self.sh_as(id, None, script)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let result = self.runtime.delete_all();
+        let leftovers: Vec<_> = self
+            .created
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|id| (id.clone(), self.runtime.leftovers(id)))
+            .filter(|(_, l)| !l.is_empty())
+            .collect();
+        if !std::thread::panicking() {
+            result.expect("delete every sandbox");
+            assert!(leftovers.is_empty(), "sandboxes left things behind: {leftovers:?}");
+        }
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

@@ -1,0 +1,122 @@
+//! What a process in a sandbox can see and do: the probe in `probe.py` reports, these tests judge.
+
+use crate::common::{stdout, Fixture};
+use sandbar_runtime::{ExecSpec, ExitStatus};
+use std::io::Write;
+
+/// Runs the probe as root in `id`, telling it which host paths to look for.
+fn probe(fx: &Fixture, id: &sandbar_runtime::SandboxId, host_paths: &[String]) -> serde_json::Value {
+    let args = serde_json::json!({ "host_paths": host_paths }).to_string();
+    let mut exec = ExecSpec::new(["python3", "-", &args]);
+    exec.user = Some("root".into());
+    let mut process = fx.runtime.exec(id, &exec).unwrap();
+    process.stdin.take().unwrap().write_all(include_bytes!("probe.py")).unwrap();
+    let out = process.output().unwrap();
+    assert_eq!(out.status, ExitStatus::Code(0), "probe failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("probe output {:?}: {e}", stdout(&out)))
+}
+
+fn denied(report: &serde_json::Value, key: &str) -> String {
+    let value = report[key].as_str().unwrap_or_else(|| panic!("probe did not try {key}: {report}"));
+    assert_ne!(value, "ok", "{key} succeeded inside the sandbox");
+    value.to_string()
+}
+
+#[test]
+fn probe_cannot_see_or_change_the_host() {
+    let fx = Fixture::new("probe");
+    let id = fx.default_sandbox("a");
+    let neighbour = fx.default_sandbox("b");
+    // A file in the neighbour, plus markers in places of the host the sandbox must not see.
+    assert_eq!(fx.sh(&neighbour, "echo secret > /home/daytona/neighbour-secret").status, ExitStatus::Code(0));
+    let marker_name = format!("sandbar-probe-{}", std::process::id());
+    let markers = [
+        std::env::temp_dir().join(&marker_name),
+        std::path::PathBuf::from("/root").join(&marker_name),
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(&marker_name),
+    ];
+    for marker in &markers {
+        std::fs::write(marker, "host").unwrap();
+    }
+    let mut host_paths: Vec<String> = markers.iter().map(|p| p.display().to_string()).collect();
+    host_paths.push(env!("CARGO_MANIFEST_DIR").to_string());
+    host_paths.push(fx.data.path().display().to_string());
+    host_paths.push(fx.runtime.upper_dir(&neighbour).display().to_string());
+    host_paths.push("/home/daytona/neighbour-secret".to_string());
+    host_paths.push(std::env::current_exe().unwrap().display().to_string());
+    let host_name = nix::unistd::gethostname().unwrap();
+
+    let report = probe(&fx, &id, &host_paths);
+    // The probe wrote to every host path it was told about; only sandbox-private copies changed.
+    let contents: Vec<String> = markers.iter().map(|m| std::fs::read_to_string(m).unwrap_or_default()).collect();
+    for marker in &markers {
+        let _ = std::fs::remove_file(marker);
+    }
+    assert!(contents.iter().all(|c| c == "host"), "a host file was changed from the sandbox: {contents:?}");
+
+    // Only the sandbox's own processes: init as PID 1, the probe, nothing of the host.
+    let comms = report["comms"].as_object().unwrap();
+    assert_eq!(comms["1"], "sandbar-init", "{comms:?}");
+    assert!(comms.len() <= 3, "sandbox sees foreign processes: {comms:?}");
+    assert_eq!(report["visible_paths"], serde_json::json!([]), "host or neighbour paths visible");
+    let host_shadow = std::fs::read_to_string("/etc/shadow").unwrap_or_default();
+    assert_ne!(report["shadow"].as_str().unwrap(), host_shadow, "the sandbox reads the host's /etc/shadow");
+
+    for key in [
+        "write_sys",
+        "write_proc_sys",
+        "write_sysrq",
+        "mount_tmpfs",
+        "mount_proc",
+        "umount_proc",
+        "init_module",
+        "finit_module",
+        "delete_module",
+        "settimeofday",
+        "clock_settime",
+        "sethostname",
+        "unshare_user",
+        "unshare_net",
+        "mknod_disk",
+        "open_init_exe_for_write",
+        "read_init_exe",
+        "ptrace_init",
+        "raw_io_ports",
+        "reboot",
+        "swapoff",
+        "kexec_load",
+        "bpf",
+        "syslog_clear",
+        "read_kcore",
+    ] {
+        denied(&report, key);
+    }
+    assert_eq!(report["Seccomp"], "2", "a seccomp filter is installed");
+    // Docker's default set without CAP_MKNOD: chown, dac_override, fowner, fsetid, kill,
+    // setgid, setuid, setpcap, net_bind_service, net_raw, sys_chroot, audit_write, setfcap.
+    assert_eq!(report["CapBnd"], "00000000a00425fb", "bounding set");
+    assert_eq!(nix::unistd::gethostname().unwrap(), host_name, "the host's hostname is unchanged");
+}
+
+#[test]
+fn sandbox_has_its_own_hostname_network_and_devices() {
+    let fx = Fixture::new("ns");
+    let id = fx.default_sandbox("a");
+    let out = fx.sh(
+        &id,
+        "hostname; ip -o link | cut -d: -f2 | tr -d ' '; ls /dev | tr '\\n' ' '; echo; \
+         findmnt -n -o FSTYPE /tmp; findmnt -n -o OPTIONS /sys | cut -d, -f1; ls /dev/pts",
+    );
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], id.as_str(), "{text}");
+    assert_eq!(lines[1], "lo", "only loopback: {text}");
+    for device in ["null", "zero", "full", "random", "urandom", "tty", "pts", "ptmx", "shm"] {
+        assert!(lines[2].split_whitespace().any(|d| d == device), "/dev lacks {device}: {text}");
+    }
+    assert!(!lines[2].contains("sda") && !lines[2].contains("vda") && !lines[2].contains("kmsg"), "{text}");
+    assert_eq!(lines[3], "tmpfs", "{text}");
+    assert_eq!(lines[4], "ro", "{text}");
+    let out = fx.sh(&id, "python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen(); c=socket.create_connection(s.getsockname()); print(\"loopback ok\")'");
+    assert_eq!(stdout(&out), "loopback ok\n", "{:?}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,0 +1,92 @@
+//! cgroup limits: memory (OOM kill stays inside the sandbox), pids (fork bombs stop), cpu quota.
+
+use crate::common::{stdout, Fixture};
+use sandbar_runtime::{ExecSpec, ExitStatus, SandboxId, SandboxSpec, DEFAULT_IMAGE};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The sandbox's cgroup file `name`, from whichever hierarchy has it (v1 or v2).
+fn cgroup_file(fx: &Fixture, id: &SandboxId, name: &str) -> PathBuf {
+    fx.runtime
+        .cgroup_dirs(id)
+        .into_iter()
+        .map(|dir| dir.join(name))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("no cgroup of {id} has {name}"))
+}
+
+fn counter(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(key).map(|rest| rest.trim().parse().unwrap()))
+        .unwrap_or_else(|| panic!("no {key} in {text:?}"))
+}
+
+#[test]
+fn memory_hog_is_killed_inside_its_own_sandbox_only() {
+    let fx = Fixture::new("oom");
+    let neighbour = fx.default_sandbox("neighbour");
+    let bystander = fx.runtime.exec(&neighbour, &ExecSpec::new(["sleep", "1000"])).unwrap();
+    let mut spec = SandboxSpec::new(DEFAULT_IMAGE);
+    spec.limits.memory_bytes = Some(64 << 20);
+    let id = fx.started("hog", &spec);
+
+    let limit = std::fs::read_to_string(cgroup_file(&fx, &id, "memory.limit_in_bytes"))
+        .or_else(|_| std::fs::read_to_string(cgroup_file(&fx, &id, "memory.max")))
+        .unwrap();
+    assert_eq!(limit.trim(), (64u64 << 20).to_string());
+
+    let out = fx.sh(&id, "exec python3 -c 'x = bytearray(200 << 20); print(len(x))'");
+    assert_eq!(out.status, ExitStatus::Signal(9), "the hog is OOM-killed: {out:?}");
+    let events = std::fs::read_to_string(cgroup_file(&fx, &id, "memory.oom_control"))
+        .or_else(|_| std::fs::read_to_string(cgroup_file(&fx, &id, "memory.events")))
+        .unwrap();
+    assert!(counter(&events, "oom_kill ") >= 1, "{events}");
+
+    // The sandbox itself lives on, and so does its neighbour's process.
+    assert_eq!(stdout(&fx.sh(&id, "echo alive")), "alive\n");
+    assert!(fx.runtime.pids(&neighbour).unwrap().len() >= 2, "the neighbour's sleep still runs");
+    bystander.kill(libc::SIGKILL, false).unwrap();
+    assert_eq!(bystander.wait().unwrap(), ExitStatus::Signal(9));
+}
+
+#[test]
+fn fork_bomb_stops_at_the_pids_limit() {
+    let fx = Fixture::new("forkbomb");
+    let mut spec = SandboxSpec::new(DEFAULT_IMAGE);
+    spec.limits.pids = Some(64);
+    let id = fx.started("bomb", &spec);
+    assert_eq!(std::fs::read_to_string(cgroup_file(&fx, &id, "pids.max")).unwrap().trim(), "64");
+
+    let bomb = fx.runtime.exec(&id, &ExecSpec::new(["bash", "-c", "bomb() { bomb | bomb & }; bomb"])).unwrap();
+    drop(bomb);
+    let events_path = cgroup_file(&fx, &id, "pids.events");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counter(&std::fs::read_to_string(&events_path).unwrap(), "max ") == 0 {
+        assert!(Instant::now() < deadline, "the bomb never reached the limit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let current: u64 = std::fs::read_to_string(cgroup_file(&fx, &id, "pids.current")).unwrap().trim().parse().unwrap();
+    assert!(current <= 64, "pids.current {current} is over the limit");
+    // The host is unaffected and the sandbox can still be stopped cleanly.
+    assert!(std::process::Command::new("true").status().unwrap().success());
+    fx.runtime.stop(&id, Duration::ZERO).unwrap();
+    assert!(fx.runtime.cgroup_dirs(&id).is_empty());
+}
+
+#[test]
+fn cpu_limit_becomes_a_quota() {
+    let fx = Fixture::new("cpu");
+    let mut spec = SandboxSpec::new(DEFAULT_IMAGE);
+    spec.limits.cpu_millis = Some(500);
+    let id = fx.started("cpu", &spec);
+    let quota = std::fs::read_to_string(cgroup_file(&fx, &id, "cpu.cfs_quota_us"))
+        .map(|q| q.trim().to_string())
+        .or_else(|_| std::fs::read_to_string(cgroup_file(&fx, &id, "cpu.max")).map(|m| m.split_whitespace().next().unwrap().to_string()))
+        .unwrap();
+    assert_eq!(quota, "50000");
+    // A busy loop runs (throttled, not killed) and the sandbox stays responsive.
+    let busy = fx.runtime.exec(&id, &ExecSpec::new(["sh", "-c", "while :; do :; done"])).unwrap();
+    assert_eq!(stdout(&fx.sh(&id, "echo responsive")), "responsive\n");
+    busy.kill(libc::SIGKILL, false).unwrap();
+    assert_eq!(busy.wait().unwrap(), ExitStatus::Signal(9));
+}

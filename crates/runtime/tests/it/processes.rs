@@ -1,0 +1,131 @@
+//! Processes in a running sandbox: stdio, PTYs, exit statuses, signals, concurrency, detach.
+
+use crate::common::{stdout, Fixture};
+use sandbar_runtime::{Error, ExecSpec, ExecStdio, ExitStatus};
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+#[test]
+fn stdout_stderr_and_exit_code_are_separate() {
+    let fx = Fixture::new("stdio");
+    let id = fx.default_sandbox("a");
+    let out = fx.sh(&id, "echo out; echo err >&2; exit 7");
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.status, ExitStatus::Code(7));
+}
+
+#[test]
+fn stdin_is_real_and_closes_when_the_caller_is_done() {
+    let fx = Fixture::new("stdin");
+    let id = fx.default_sandbox("a");
+    let mut process = fx.runtime.exec(&id, &ExecSpec::new(["sh", "-c", "cat; echo eof-seen"])).unwrap();
+    process.stdin.as_mut().unwrap().write_all(b"typed\n").unwrap();
+    let out = process.output().unwrap();
+    assert_eq!(stdout(&out), "typed\neof-seen\n");
+    // Nothing to send: `output` closes stdin first, so a reader sees EOF instead of hanging.
+    let out = fx.runtime.exec(&id, &ExecSpec::new(["cat"])).unwrap().output().unwrap();
+    assert_eq!(out.status, ExitStatus::Code(0));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn signals_are_reported_and_delivered() {
+    let fx = Fixture::new("signals");
+    let id = fx.default_sandbox("a");
+    let out = fx.sh(&id, "kill -9 $$");
+    assert_eq!(out.status, ExitStatus::Signal(9));
+
+    let process = fx.runtime.exec(&id, &ExecSpec::new(["sleep", "1000"])).unwrap();
+    process.kill(libc::SIGTERM, false).unwrap();
+    assert_eq!(process.wait().unwrap(), ExitStatus::Signal(libc::SIGTERM));
+
+    let err = fx.runtime.kill(&id, 1, libc::SIGKILL, false).unwrap_err();
+    assert!(matches!(err, Error::Request { .. }), "init refuses to signal itself: {err}");
+    let err = fx.runtime.exec(&id, &ExecSpec::new(["/no/such/program"])).unwrap_err().to_string();
+    assert!(err.contains("exec /no/such/program") && err.contains("ENOENT"), "{err}");
+}
+
+#[test]
+fn killing_a_group_ends_its_children() {
+    let fx = Fixture::new("group");
+    let id = fx.default_sandbox("a");
+    let process = fx
+        .runtime
+        .exec(&id, &ExecSpec::new(["sh", "-c", "sleep 1000 & sleep 1000 & echo started; wait"]))
+        .unwrap();
+    let mut first = [0u8; 8];
+    process.stdout.as_ref().unwrap().read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"started\n");
+    process.kill(libc::SIGKILL, true).unwrap();
+    assert_eq!(process.wait().unwrap(), ExitStatus::Signal(9));
+    let out = fx.sh(&id, "ps -e -o comm= | grep -c '^sleep' || true");
+    assert_eq!(stdout(&out).trim(), "0");
+}
+
+#[test]
+fn pty_is_a_terminal_and_resizes() {
+    let fx = Fixture::new("pty");
+    let id = fx.default_sandbox("a");
+    let mut exec = ExecSpec::new(["sh", "-c", "tty; stty size; read line; stty size; echo got:$line"]);
+    exec.stdio = ExecStdio::Pty { rows: 24, cols: 80 };
+    let mut process = fx.runtime.exec(&id, &exec).unwrap();
+    let pty = process.pty.take().unwrap();
+    let mut seen = Vec::new();
+    let mut master = pty.master.try_clone().unwrap();
+    let mut buffer = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("24 80") {
+        let n = master.read(&mut buffer).unwrap();
+        assert!(n > 0, "pty closed early: {:?}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    pty.resize(40, 120).unwrap();
+    master.write_all(b"hello\n").unwrap();
+    loop {
+        match master.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("/dev/pts/0"), "{text}");
+    assert!(text.contains("40 120") && text.contains("got:hello"), "{text}");
+    assert_eq!(process.wait().unwrap(), ExitStatus::Code(0));
+}
+
+#[test]
+fn many_processes_at_once() {
+    let fx = Fixture::new("many");
+    let id = fx.default_sandbox("a");
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let fx = &fx;
+                let id = &id;
+                scope.spawn(move || fx.sh(id, &format!("echo {i}")))
+            })
+            .collect();
+        for (i, handle) in handles.into_iter().enumerate() {
+            assert_eq!(stdout(&handle.join().unwrap()), format!("{i}\n"));
+        }
+    });
+}
+
+#[test]
+fn a_process_outlives_its_caller() {
+    let fx = Fixture::new("detach");
+    let id = fx.default_sandbox("a");
+    let mut exec = ExecSpec::new(["sh", "-c", "sleep 0.3; echo finished > /tmp/marker"]);
+    exec.user = Some("root".into());
+    let process = fx.runtime.exec(&id, &exec).unwrap();
+    drop(process);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = fx.sh(&id, "cat /tmp/marker 2>/dev/null || true");
+        if stdout(&out) == "finished\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the detached process never finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
