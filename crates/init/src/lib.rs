@@ -4,8 +4,10 @@
 //! descriptors (stdio pipes, a PTY master) travelling beside it as `SCM_RIGHTS`. Sequenced packets
 //! keep message boundaries, so neither side needs framing code.
 //!
-//! * The *setup channel* (fd [`SETUP_FD`] in init) carries one [`Setup`] from the host and one
-//!   [`SetupReply`] back, then closes.
+//! * The *setup channel* (fd [`SETUP_FD`] in init) carries one [`Setup`] from the host, then
+//!   [`Placed`] once the host has put init into the sandbox's cgroups, and one [`SetupReply`]
+//!   back, then closes. Init builds the root while the host fills in the cgroups, so the two
+//!   slowest steps of a start overlap; nothing of the sandbox runs before `Placed`.
 //! * The *control socket* (a listening socket, fd [`LISTEN_FD`] in init, bound by the host to a
 //!   path in the sandbox's state directory) accepts one connection per request. A [`Request::Spawn`]
 //!   connection stays open until init sends [`Reply::Exited`] for that process; closing it early
@@ -50,6 +52,11 @@ pub struct Bind {
     /// Mount read-only.
     pub read_only: bool,
 }
+
+/// The host's second setup message: init is now in the sandbox's cgroups, so it may enter its
+/// cgroup namespace and finish.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Placed;
 
 /// Init's answer on the setup channel.
 #[derive(Debug, Clone, Serialize, Deserialize)]

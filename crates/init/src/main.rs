@@ -21,7 +21,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{accept4, SockFlag};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use sandbar_init::{channel, ExitStatus, Reply, Request, Setup, SetupReply, LISTEN_FD, SETUP_FD};
+use sandbar_init::{channel, ExitStatus, Placed, Reply, Request, Setup, SetupReply, LISTEN_FD, SETUP_FD};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
@@ -39,7 +39,7 @@ fn main() {
         Ok(Some((setup, _))) => setup,
         _ => std::process::exit(2),
     };
-    let signals = match prepare(&setup) {
+    let signals = match prepare(&setup, &setup_channel) {
         Ok(signals) => signals,
         Err(failure) => {
             let reply = SetupReply::Failed { step: failure.step, error: failure.error };
@@ -67,7 +67,7 @@ impl Failure {
     }
 }
 
-fn prepare(setup: &Setup) -> Result<SignalFd, Failure> {
+fn prepare(setup: &Setup, setup_channel: &OwnedFd) -> Result<SignalFd, Failure> {
     // Signals init handles itself are read from a signalfd; children get a clean mask back.
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
@@ -77,6 +77,11 @@ fn prepare(setup: &Setup) -> Result<SignalFd, Failure> {
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| Failure::new("create signalfd", e))?;
     setup::build_root(setup)?;
+    match channel::recv::<Placed>(setup_channel.as_fd()) {
+        Ok(Some(_)) => {}
+        _ => return Err(Failure::new("wait for cgroup placement", "the host went away")),
+    }
+    setup::enter_cgroup_namespace()?;
     security::lock_down()?;
     Ok(signals)
 }

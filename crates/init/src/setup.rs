@@ -38,10 +38,13 @@ const DEVICES: &[(&str, u64, u64)] =
 /// The largest overlay option string `mount(2)` accepts (one page, minus slack).
 const MAX_MOUNT_DATA: usize = 4000;
 
+/// Enters a new cgroup namespace, rooted at the cgroup init is in. Call after the host placed
+/// init in the sandbox's cgroups, so the sandbox sees its own cgroup as `/`.
+pub(crate) fn enter_cgroup_namespace() -> Result<(), Failure> {
+    unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| Failure::new("unshare cgroup namespace", e))
+}
+
 pub(crate) fn build_root(setup: &Setup) -> Result<(), Failure> {
-    // The host placed init in the sandbox's cgroups before sending the setup, so the new cgroup
-    // namespace is rooted at the sandbox's own cgroup.
-    unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| Failure::new("unshare cgroup namespace", e))?;
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| Failure::new("make / private", e))?;
 

@@ -19,7 +19,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{bind, listen, socket, socketpair, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use sandbar_init::{channel, Request, Setup, SetupReply};
+use sandbar_init::{channel, Placed, Request, Setup, SetupReply};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -334,24 +334,36 @@ impl Runtime {
         let listener = control_listener(&socket_path).map_err(Error::sandbox(id, format!("listen on {}", socket_path.display())))?;
         let (host_end, init_end) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
             .map_err(|e| Error::sandbox(id, "create setup channel")(e.into()))?;
-        let cgroup = self.cgroups.open(id)?;
-        let launch = InitLaunch {
-            memfd: &self.init_memfd,
-            setup_channel: &init_end,
-            listener: &listener,
-            null: &self.null,
-            new_network: matches!(record.spec.network, NetworkMode::Loopback),
-        };
-        let init_pid = match sys::clone_init(&launch) {
-            Ok(pid) => pid,
-            Err(e) => {
+        // Opening the cgroup manager reads mountinfo once per controller; do it while cloning.
+        let (cgroup, cloned) = std::thread::scope(|scope| {
+            let opening = scope.spawn(|| self.cgroups.open(id));
+            let launch = InitLaunch {
+                memfd: &self.init_memfd,
+                setup_channel: &init_end,
+                listener: &listener,
+                null: &self.null,
+                new_network: matches!(record.spec.network, NetworkMode::Loopback),
+            };
+            let cloned = sys::clone_init(&launch);
+            (opening.join().expect("cgroup open does not panic"), cloned)
+        });
+        drop(init_end);
+        drop(listener);
+        let init_pid = match (cloned, &cgroup) {
+            (Ok(pid), Ok(_)) => pid,
+            (Ok(pid), Err(_)) => {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = waitpid(Pid::from_raw(pid), None);
+                let _ = std::fs::remove_file(&socket_path);
+                return Err(cgroup.err().expect("matched Err"));
+            }
+            (Err(e), _) => {
                 let _ = std::fs::remove_file(&socket_path);
                 return Err(Error::sandbox(id, "clone init into new namespaces")(e));
             }
         };
+        let cgroup = cgroup.expect("matched Ok");
         tracing::debug!(sandbox_id = %id, init_pid, "init cloned");
-        drop(init_end);
-        drop(listener);
 
         let setup = Setup {
             hostname: record.spec.hostname.clone().unwrap_or_else(|| id.to_string()),
@@ -367,8 +379,7 @@ impl Runtime {
                 .collect(),
             tmpfs_bytes: record.spec.limits.memory_bytes.unwrap_or(DEFAULT_TMPFS_BYTES),
         };
-        let result = cgroup.enter(init_pid, &record.spec.limits).and_then(|()| handshake(id, &host_end, &setup));
-        match result {
+        match handshake(id, &host_end, &setup, || cgroup.enter(init_pid, &record.spec.limits)) {
             Ok(()) => Ok(Running { init_pid, socket: socket_path, cgroup, record }),
             Err(error) => {
                 if let Err(cleanup) = teardown(id, &cgroup, init_pid, &socket_path) {
@@ -437,13 +448,18 @@ fn teardown(id: &SandboxId, cgroup: &SandboxCgroup, init_pid: i32, socket: &Path
     })
 }
 
-fn handshake(id: &SandboxId, channel_fd: &OwnedFd, setup: &Setup) -> Result<(), Error> {
+/// Sends the setup, places init in its cgroups (`place`) while init builds the root, then
+/// waits for init's verdict.
+fn handshake(id: &SandboxId, channel_fd: &OwnedFd, setup: &Setup, place: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
     channel::send(channel_fd.as_fd(), setup, &[]).map_err(Error::sandbox(id, "send setup to init"))?;
+    place()?;
+    // If init already failed, this send may hit a closed socket; its reply below says why.
+    let placed = channel::send(channel_fd.as_fd(), &Placed, &[]);
     let timeout = nix::sys::time::TimeVal::new(SETUP_TIMEOUT.as_secs() as i64, 0);
     nix::sys::socket::setsockopt(channel_fd, nix::sys::socket::sockopt::ReceiveTimeout, &timeout)
         .map_err(|e| Error::sandbox(id, "set setup timeout")(e.into()))?;
     match channel::recv::<SetupReply>(channel_fd.as_fd()) {
-        Ok(Some((SetupReply::Ready, _))) => Ok(()),
+        Ok(Some((SetupReply::Ready, _))) => placed.map_err(Error::sandbox(id, "tell init it is placed")),
         Ok(Some((SetupReply::Failed { step, error }, _))) => Err(Error::InitSetup { id: id.clone(), step, error }),
         Ok(None) => Err(Error::InitSetup { id: id.clone(), step: "start".into(), error: "init exited before reporting".into() }),
         Err(e) => Err(Error::sandbox(id, "read init's setup reply")(e)),
