@@ -15,6 +15,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", init_dir.join("src").display());
     println!("cargo:rerun-if-changed={}", init_dir.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    println!("cargo:rerun-if-env-changed=SANDBAR_INIT_TARGET_DIR");
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target = std::env::var("TARGET").expect("cargo sets TARGET");

@@ -39,12 +39,7 @@ pub fn recv<T: DeserializeOwned>(socket: BorrowedFd<'_>) -> io::Result<Option<(T
     let mut cmsg_space = nix::cmsg_space!([RawFd; MAX_FDS]);
     let (len, fds) = loop {
         let mut iov = [IoSliceMut::new(&mut buffer)];
-        match recvmsg::<()>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg_space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
+        match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg_space), MsgFlags::MSG_CMSG_CLOEXEC) {
             Ok(msg) => {
                 let mut fds = Vec::new();
                 for cmsg in msg.cmsgs().map_err(io::Error::from)? {
@@ -65,7 +60,7 @@ pub fn recv<T: DeserializeOwned>(socket: BorrowedFd<'_>) -> io::Result<Option<(T
     if len == 0 {
         return Ok(None);
     }
-    let message = serde_json::from_slice(&buffer[..len])
-        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+    let message =
+        serde_json::from_slice(&buffer[..len]).map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
     Ok(Some((message, fds)))
 }

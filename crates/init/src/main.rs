@@ -115,8 +115,7 @@ fn serve(listener: OwnedFd, signals: SignalFd) -> ! {
                 Err(_) => continue,
             }
             let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-            let conns: Vec<usize> =
-                keys.iter().zip(&fds[2..]).filter(|(_, fd)| ready(fd)).map(|(k, _)| *k).collect();
+            let conns: Vec<usize> = keys.iter().zip(&fds[2..]).filter(|(_, fd)| ready(fd)).map(|(k, _)| *k).collect();
             (ready(&fds[0]), ready(&fds[1]), conns)
         };
 
@@ -147,10 +146,7 @@ fn serve(listener: OwnedFd, signals: SignalFd) -> ! {
             }
         }
         if ready_listener {
-            if let Ok(raw) = accept4(
-                listener.as_raw_fd(),
-                SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            ) {
+            if let Ok(raw) = accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
                 // SAFETY: accept4 returned a new fd that nothing else owns.
                 let socket = unsafe { OwnedFd::from_raw_fd(raw) };
                 // Requests are read only when poll says a whole packet is there, so the socket

@@ -8,8 +8,7 @@
 use crate::Failure;
 use caps::{CapSet, Capability, CapsHashSet};
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
 };
 use std::collections::BTreeMap;
 
@@ -94,11 +93,13 @@ pub(crate) fn lock_down() -> Result<(), Failure> {
     let kept: CapsHashSet = KEPT.iter().copied().collect();
     for cap in caps::all() {
         if !kept.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| Failure::new(format!("drop {cap} from bounding set"), e))?;
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| Failure::new(format!("drop {cap} from bounding set"), e))?;
         }
     }
     caps::clear(None, CapSet::Ambient).map_err(|e| Failure::new("clear ambient capabilities", e))?;
-    caps::set(None, CapSet::Inheritable, &CapsHashSet::new()).map_err(|e| Failure::new("clear inheritable capabilities", e))?;
+    caps::set(None, CapSet::Inheritable, &CapsHashSet::new())
+        .map_err(|e| Failure::new("clear inheritable capabilities", e))?;
     caps::set(None, CapSet::Effective, &kept).map_err(|e| Failure::new("set effective capabilities", e))?;
     caps::set(None, CapSet::Permitted, &kept).map_err(|e| Failure::new("set permitted capabilities", e))?;
     // Keep /proc/1 (and its exe link) out of reach of processes without CAP_SYS_PTRACE.
@@ -146,7 +147,9 @@ fn install(program: &BpfProgram) -> std::io::Result<()> {
         filter: program.as_ptr() as *mut libc::sock_filter,
     };
     // SAFETY: fprog points at a live, well-formed BPF program for the duration of the call.
-    let rc = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0u32, &fprog as *const libc::sock_fprog) };
+    let rc = unsafe {
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0u32, &fprog as *const libc::sock_fprog)
+    };
     if rc < 0 {
         return Err(std::io::Error::last_os_error());
     }

@@ -81,7 +81,11 @@ fn mount_overlay(setup: &Setup) -> Result<(), Failure> {
     if data.len() > MAX_MOUNT_DATA {
         return Err(Failure::new(
             "mount overlay",
-            format!("{} layers make a {}-byte option string, over the {MAX_MOUNT_DATA}-byte limit", lowers.len(), data.len()),
+            format!(
+                "{} layers make a {}-byte option string, over the {MAX_MOUNT_DATA}-byte limit",
+                lowers.len(),
+                data.len()
+            ),
         ));
     }
     // nodev: device nodes that an image or a sandbox process left in the tree stay inert.
@@ -178,8 +182,13 @@ fn mount_dev(root: &Path, tmpfs_bytes: u64) -> Result<(), Failure> {
         mknod(&path, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), nix::sys::stat::makedev(*major, *minor))
             .map_err(|e| Failure::new(format!("mknod {}", path.display()), e))?;
         // mknod applies the umask; the devices must be usable by every user.
-        nix::sys::stat::fchmodat(None, &path, Mode::from_bits_truncate(0o666), nix::sys::stat::FchmodatFlags::FollowSymlink)
-            .map_err(|e| Failure::new(format!("chmod {}", path.display()), e))?;
+        nix::sys::stat::fchmodat(
+            None,
+            &path,
+            Mode::from_bits_truncate(0o666),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .map_err(|e| Failure::new(format!("chmod {}", path.display()), e))?;
     }
     mount_fs(
         root,
@@ -199,14 +208,16 @@ fn mount_dev(root: &Path, tmpfs_bytes: u64) -> Result<(), Failure> {
     ];
     for (name, target) in links {
         let path = dev.join(name);
-        std::os::unix::fs::symlink(target, &path).map_err(|e| Failure::new(format!("symlink {}", path.display()), e))?;
+        std::os::unix::fs::symlink(target, &path)
+            .map_err(|e| Failure::new(format!("symlink {}", path.display()), e))?;
     }
     Ok(())
 }
 
 fn mount_fs(root: &Path, target: &str, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<(), Failure> {
     // An image may ship `/dev` or `/proc` as a symlink to a host path; refuse to follow it.
-    let path = create_inside(root, Path::new(target), true).map_err(|e| Failure::new(format!("prepare {target}"), e))?;
+    let path =
+        create_inside(root, Path::new(target), true).map_err(|e| Failure::new(format!("prepare {target}"), e))?;
     mount(Some(fstype), &path, Some(fstype), flags, data)
         .map_err(|e| Failure::new(format!("mount {fstype} on {}", path.display()), e))
 }
@@ -231,7 +242,12 @@ fn mask_paths(root: &Path) -> Result<(), Failure> {
         let step = || format!("make {read_only} read-only");
         mount(Some(&path), &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
             .map_err(|e| Failure::new(step(), e))?;
-        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC;
         mount(None::<&str>, &path, None::<&str>, flags, None::<&str>).map_err(|e| Failure::new(step(), e))?;
     }
     Ok(())

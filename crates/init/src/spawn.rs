@@ -156,7 +156,8 @@ fn close_other_fds(keep: i32) {
 }
 
 fn open_pty(rows: u16, cols: u16, uid: u32) -> Result<(OwnedFd, OwnedFd), String> {
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("open pty: {e}"))?;
+    let master =
+        posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("open pty: {e}"))?;
     grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
     unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
     let name = ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
@@ -165,8 +166,12 @@ fn open_pty(rows: u16, cols: u16, uid: u32) -> Result<(OwnedFd, OwnedFd), String
     if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) } < 0 {
         return Err(format!("set pty size: {}", std::io::Error::last_os_error()));
     }
-    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(|e| format!("open {name}: {e}"))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("open {name}: {e}"))?;
     // SAFETY: open returned a fresh fd.
     let slave = unsafe { OwnedFd::from_raw_fd(slave) };
     // The terminal belongs to the user it runs for, as login does it.
@@ -209,7 +214,8 @@ fn build_env(requested: &[String], user: &User) -> Vec<String> {
 /// Resolves a user name or `uid[:gid]` against the sandbox's own `/etc/passwd` and `/etc/group`.
 fn resolve_user(spec: &str) -> Result<User, String> {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let entries: Vec<Vec<&str>> = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() >= 7).collect();
+    let entries: Vec<Vec<&str>> =
+        passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() >= 7).collect();
     let (name_part, gid_part) = match spec.split_once(':') {
         Some((user, group)) => (user, Some(group)),
         None => (spec, None),

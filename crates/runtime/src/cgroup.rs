@@ -35,7 +35,8 @@ impl CgroupTree {
     /// Detects the host's cgroup layout and the runtime's own place in it.
     pub(crate) fn detect(parent: &str) -> Result<CgroupTree, String> {
         let setup = libcgroups::common::get_cgroup_setup().map_err(|e| format!("detect cgroup layout: {e}"))?;
-        let own_cgroups = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("read /proc/self/cgroup: {e}"))?;
+        let own_cgroups =
+            std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("read /proc/self/cgroup: {e}"))?;
         let own = match setup {
             CgroupSetup::Unified => {
                 let own = own_path(&own_cgroups, |controllers, hierarchy| hierarchy == "0" && controllers.is_empty())
@@ -78,7 +79,8 @@ impl CgroupTree {
 
     /// Opens (without creating) the cgroup of `id`.
     pub(crate) fn open(&self, id: &SandboxId) -> Result<SandboxCgroup, Error> {
-        let config = CgroupConfig { cgroup_path: self.path_of(id), systemd_cgroup: false, container_name: id.to_string() };
+        let config =
+            CgroupConfig { cgroup_path: self.path_of(id), systemd_cgroup: false, container_name: id.to_string() };
         let manager = libcgroups::common::create_cgroup_manager(config).map_err(|e| Error::Cgroup {
             id: id.clone(),
             step: "open manager".into(),
@@ -93,7 +95,12 @@ impl SandboxCgroup {
     pub(crate) fn enter(&self, pid: i32, limits: &Limits) -> Result<(), Error> {
         self.manager.add_task(Pid::from_raw(pid)).map_err(|e| self.error(format!("add pid {pid}"), e))?;
         let resources = resources(limits).map_err(|e| self.error("build resource limits", e))?;
-        let options = ControllerOpt { resources: &resources, disable_oom_killer: false, oom_score_adj: None, freezer_state: None };
+        let options = ControllerOpt {
+            resources: &resources,
+            disable_oom_killer: false,
+            oom_score_adj: None,
+            freezer_state: None,
+        };
         self.manager.apply(&options).map_err(|e| self.error(format!("apply limits {limits:?}"), e))
     }
 

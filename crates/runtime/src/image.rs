@@ -138,8 +138,11 @@ impl ImageStore {
             // Same content already stored: keep the existing one.
             remove_tree(tree)?;
         } else {
-            std::fs::rename(tree, &target)
-                .map_err(Error::image(format!("move {} to {}", tree.display(), target.display())))?;
+            std::fs::rename(tree, &target).map_err(Error::image(format!(
+                "move {} to {}",
+                tree.display(),
+                target.display()
+            )))?;
         }
         Ok(digest)
     }
@@ -148,7 +151,8 @@ impl ImageStore {
     pub(crate) fn put_manifest(&self, manifest: &ImageManifest) -> Result<(), Error> {
         let path = self.manifest_path(&manifest.name)?;
         let tmp = self.root.join("tmp").join(format!("{}.json.{}", manifest.name, std::process::id()));
-        let bytes = serde_json::to_vec_pretty(manifest).map_err(|e| Error::image("encode manifest")(std::io::Error::other(e)))?;
+        let bytes = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| Error::image("encode manifest")(std::io::Error::other(e)))?;
         std::fs::write(&tmp, bytes).map_err(Error::image(format!("write {}", tmp.display())))?;
         File::open(&tmp).and_then(|f| f.sync_all()).map_err(Error::image(format!("sync {}", tmp.display())))?;
         std::fs::rename(&tmp, &path).map_err(Error::image(format!("move {} to {}", tmp.display(), path.display())))
@@ -156,7 +160,8 @@ impl ImageStore {
 
     /// A fresh directory for a build under `tmp/`.
     pub(crate) fn scratch_dir(&self, purpose: &str) -> Result<PathBuf, Error> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let path = self.root.join("tmp").join(format!("{purpose}-{}-{nanos}", std::process::id()));
         std::fs::create_dir(&path).map_err(Error::image(format!("create {}", path.display())))?;
         Ok(path)
@@ -168,7 +173,9 @@ impl ImageStore {
             && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
             && !name.starts_with('.');
         if !valid {
-            return Err(Error::InvalidSpec { what: format!("image name {name:?} must be 1-128 characters of [A-Za-z0-9_.-]") });
+            return Err(Error::InvalidSpec {
+                what: format!("image name {name:?} must be 1-128 characters of [A-Za-z0-9_.-]"),
+            });
         }
         Ok(self.root.join("images").join(format!("{name}.json")))
     }
@@ -176,7 +183,12 @@ impl ImageStore {
     /// Holds the store's exclusive lock until dropped.
     fn lock(&self) -> Result<nix::fcntl::Flock<File>, Error> {
         let path = self.root.join("lock");
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(Error::image(format!("open {}", path.display())))?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::image(format!("open {}", path.display())))?;
         nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::image(format!("lock {}", path.display()))(e.into()))
     }

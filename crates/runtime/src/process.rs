@@ -68,7 +68,10 @@ impl Process {
             match channel::recv::<Reply>(self.connection.as_fd()) {
                 Ok(Some((Reply::Exited(status), _))) => return Ok(status),
                 Ok(Some((other, _))) => {
-                    return Err(Error::Request { id: self.sandbox.clone(), error: format!("unexpected reply {other:?}") })
+                    return Err(Error::Request {
+                        id: self.sandbox.clone(),
+                        error: format!("unexpected reply {other:?}"),
+                    })
                 }
                 Ok(None) => {
                     return Err(Error::Request {
@@ -171,12 +174,23 @@ pub(crate) fn spawn(
         Ok(Some((Reply::Spawned { pid }, mut fds))) => {
             let pty = match exec.stdio {
                 ExecStdio::Pty { .. } => {
-                    let master = fds.pop().ok_or_else(|| Error::Request { id: id.clone(), error: "init sent no pty master".into() })?;
+                    let master = fds
+                        .pop()
+                        .ok_or_else(|| Error::Request { id: id.clone(), error: "init sent no pty master".into() })?;
                     Some(Pty { master: File::from(master) })
                 }
                 ExecStdio::Pipes => None,
             };
-            Ok(Process { pid, stdin, stdout, stderr, pty, sandbox: id.clone(), socket: socket_path.to_path_buf(), connection })
+            Ok(Process {
+                pid,
+                stdin,
+                stdout,
+                stderr,
+                pty,
+                sandbox: id.clone(),
+                socket: socket_path.to_path_buf(),
+                connection,
+            })
         }
         Ok(Some((Reply::Failed { error }, _))) => Err(Error::Request { id: id.clone(), error }),
         Ok(Some((other, _))) => Err(Error::Request { id: id.clone(), error: format!("unexpected reply {other:?}") }),

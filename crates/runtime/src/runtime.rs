@@ -150,10 +150,12 @@ impl Runtime {
                 std::fs::create_dir_all(&path).map_err(Error::sandbox(id, format!("create {}", path.display())))?;
             }
             let record = Record { spec: spec.clone(), image };
-            let bytes = serde_json::to_vec_pretty(&record).map_err(|e| Error::sandbox(id, "encode record")(std::io::Error::other(e)))?;
+            let bytes = serde_json::to_vec_pretty(&record)
+                .map_err(|e| Error::sandbox(id, "encode record")(std::io::Error::other(e)))?;
             let path = staging.join("sandbox.json");
             std::fs::write(&path, bytes).map_err(Error::sandbox(id, format!("write {}", path.display())))?;
-            std::fs::rename(&staging, &dir).map_err(Error::sandbox(id, format!("move {} to {}", staging.display(), dir.display())))
+            std::fs::rename(&staging, &dir)
+                .map_err(Error::sandbox(id, format!("move {} to {}", staging.display(), dir.display())))
         })();
         if result.is_err() {
             let _ = remove_tree(&staging);
@@ -187,7 +189,7 @@ impl Runtime {
     pub fn delete(&self, id: &SandboxId) -> Result<(), Error> {
         {
             let lock = self.lock_of(id);
-        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             self.stop_locked(id, Duration::ZERO)?;
             let dir = self.dir(id);
             if dir.exists() {
@@ -216,7 +218,8 @@ impl Runtime {
     /// Every sandbox on disk, sorted by id.
     pub fn list(&self) -> Result<Vec<(SandboxId, SandboxState)>, Error> {
         let mut sandboxes = Vec::new();
-        let entries = std::fs::read_dir(&self.sandboxes_dir).map_err(Error::image(format!("list {}", self.sandboxes_dir.display())))?;
+        let entries = std::fs::read_dir(&self.sandboxes_dir)
+            .map_err(Error::image(format!("list {}", self.sandboxes_dir.display())))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             let Ok(id) = SandboxId::new(name) else { continue };
@@ -296,10 +299,17 @@ impl Runtime {
         for (id, _) in self.list()? {
             self.delete(&id)?;
         }
+        self.remove_cgroup_parent();
+        Ok(())
+    }
+
+    /// Removes this runtime's parent cgroup where it has no sandbox left; call when done with the
+    /// runtime. Parents that still hold sandboxes stay.
+    pub fn remove_cgroup_parent(&self) {
         for dir in self.cgroups.parent_dirs() {
+            // ENOTEMPTY/EBUSY mean a sandbox still runs there, which is fine.
             let _ = std::fs::remove_dir(dir);
         }
-        Ok(())
     }
 
     fn stop_locked(&self, id: &SandboxId, grace: Duration) -> Result<(), Error> {
@@ -326,12 +336,15 @@ impl Runtime {
         for layer in &record.image.layers {
             let path = self.images.layer_path(layer);
             if !path.is_dir() {
-                return Err(Error::sandbox(id, format!("find image layer {}", path.display()))(std::io::ErrorKind::NotFound.into()));
+                return Err(Error::sandbox(id, format!("find image layer {}", path.display()))(
+                    std::io::ErrorKind::NotFound.into(),
+                ));
             }
         }
         let socket_path = dir.join("init.sock");
         let _ = std::fs::remove_file(&socket_path);
-        let listener = control_listener(&socket_path).map_err(Error::sandbox(id, format!("listen on {}", socket_path.display())))?;
+        let listener = control_listener(&socket_path)
+            .map_err(Error::sandbox(id, format!("listen on {}", socket_path.display())))?;
         let (host_end, init_end) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
             .map_err(|e| Error::sandbox(id, "create setup channel")(e.into()))?;
         // Opening the cgroup manager reads mountinfo once per controller; do it while cloning.
@@ -375,7 +388,11 @@ impl Runtime {
                 .spec
                 .mounts
                 .iter()
-                .map(|m| sandbar_init::Bind { source: m.source.clone(), target: m.target.clone(), read_only: m.read_only })
+                .map(|m| sandbar_init::Bind {
+                    source: m.source.clone(),
+                    target: m.target.clone(),
+                    read_only: m.read_only,
+                })
                 .collect(),
             tmpfs_bytes: record.spec.limits.memory_bytes.unwrap_or(DEFAULT_TMPFS_BYTES),
         };
@@ -415,7 +432,8 @@ impl Runtime {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound { id: id.clone() }),
             Err(e) => return Err(Error::sandbox(id, format!("read {}", path.display()))(e)),
         };
-        serde_json::from_slice(&bytes).map_err(|e| Error::sandbox(id, format!("parse {}", path.display()))(std::io::Error::other(e)))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::sandbox(id, format!("parse {}", path.display()))(std::io::Error::other(e)))
     }
 
     fn dir(&self, id: &SandboxId) -> PathBuf {
@@ -435,12 +453,7 @@ fn teardown(id: &SandboxId, cgroup: &SandboxCgroup, init_pid: i32, socket: &Path
     let _ = kill(pid, Signal::SIGKILL);
     // When PID 1 of a namespace dies, the kernel kills the rest and waits for them before the
     // init's own exit completes, so after this wait the sandbox's processes are gone.
-    loop {
-        match waitpid(pid, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            _ => break,
-        }
-    }
+    while let Err(nix::errno::Errno::EINTR) = waitpid(pid, None) {}
     let _ = std::fs::remove_file(socket);
     cgroup.remove().map_err(|e| {
         tracing::warn!(sandbox_id = %id, error = %e, "cgroup removal");
@@ -450,7 +463,12 @@ fn teardown(id: &SandboxId, cgroup: &SandboxCgroup, init_pid: i32, socket: &Path
 
 /// Sends the setup, places init in its cgroups (`place`) while init builds the root, then
 /// waits for init's verdict.
-fn handshake(id: &SandboxId, channel_fd: &OwnedFd, setup: &Setup, place: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
+fn handshake(
+    id: &SandboxId,
+    channel_fd: &OwnedFd,
+    setup: &Setup,
+    place: impl FnOnce() -> Result<(), Error>,
+) -> Result<(), Error> {
     channel::send(channel_fd.as_fd(), setup, &[]).map_err(Error::sandbox(id, "send setup to init"))?;
     place()?;
     // If init already failed, this send may hit a closed socket; its reply below says why.
@@ -461,7 +479,9 @@ fn handshake(id: &SandboxId, channel_fd: &OwnedFd, setup: &Setup, place: impl Fn
     match channel::recv::<SetupReply>(channel_fd.as_fd()) {
         Ok(Some((SetupReply::Ready, _))) => placed.map_err(Error::sandbox(id, "tell init it is placed")),
         Ok(Some((SetupReply::Failed { step, error }, _))) => Err(Error::InitSetup { id: id.clone(), step, error }),
-        Ok(None) => Err(Error::InitSetup { id: id.clone(), step: "start".into(), error: "init exited before reporting".into() }),
+        Ok(None) => {
+            Err(Error::InitSetup { id: id.clone(), step: "start".into(), error: "init exited before reporting".into() })
+        }
         Err(e) => Err(Error::sandbox(id, "read init's setup reply")(e)),
     }
 }
@@ -483,9 +503,15 @@ fn validate(spec: &SandboxSpec) -> Result<(), Error> {
         if !mount.source.is_absolute() || !mount.source.exists() {
             return invalid(format!("mount source {} must be an existing absolute path", mount.source.display()));
         }
-        let clean = mount.target.components().all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_)));
+        let clean = mount
+            .target
+            .components()
+            .all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_)));
         if !mount.target.is_absolute() || !clean || mount.target == Path::new("/") {
-            return invalid(format!("mount target {} must be an absolute path below / without '..'", mount.target.display()));
+            return invalid(format!(
+                "mount target {} must be an absolute path below / without '..'",
+                mount.target.display()
+            ));
         }
     }
     if let Some(bytes) = spec.limits.memory_bytes {

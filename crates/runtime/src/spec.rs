@@ -16,7 +16,9 @@ impl SandboxId {
         let valid_chars = id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if id.is_empty() || id.len() > 64 || !valid_chars || id.starts_with(['.', '-']) {
             return Err(crate::Error::InvalidSpec {
-                what: format!("sandbox id {id:?} must be 1-64 characters of [A-Za-z0-9_.-], not starting with '.' or '-'"),
+                what: format!(
+                    "sandbox id {id:?} must be 1-64 characters of [A-Za-z0-9_.-], not starting with '.' or '-'"
+                ),
             });
         }
         Ok(SandboxId(id))

@@ -79,7 +79,12 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn measure(runtime: &Runtime, layer: &Path, args: &BenchArgs) -> anyhow::Result<(Vec<Summary>, serde_json::Value)> {
-    println!("cgroup layout: {}; {} iterations after {} warm-ups", runtime.cgroup_layout(), args.iterations, args.warmup);
+    println!(
+        "cgroup layout: {}; {} iterations after {} warm-ups",
+        runtime.cgroup_layout(),
+        args.iterations,
+        args.warmup
+    );
     println!("{:<40} {:>6} {:>9} {:>9} {:>9}", "benchmark (ms)", "n", "p50", "p95", "p99");
     let spec = SandboxSpec::new(DEFAULT_IMAGE);
     let true_exec = ExecSpec::new(["/bin/true"]);
@@ -253,7 +258,9 @@ fn mem_available_kib() -> anyhow::Result<u64> {
 
 fn pss_kib_of(pid: i32) -> Option<u64> {
     let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    rollup.lines().find_map(|l| l.strip_prefix("Pss:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
 }
 
 /// Flushes dirty pages so writeback of earlier runs does not skew the memory measurement.
@@ -280,7 +287,11 @@ fn tempfile_dir(prefix: &str) -> anyhow::Result<PathBuf> {
 fn machine() -> serde_json::Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
     serde_json::json!({ "cpu": cpu, "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "kernel": kernel })

@@ -13,7 +13,13 @@ pub fn run(global: &GlobalArgs, command: ImageCommand) -> anyhow::Result<ExitCod
         ImageCommand::List => {
             let images = ImageStore::open(&global.image_cache)?;
             for image in images.list()? {
-                println!("{}\tuser={}\tworkdir={}\tlayers={}", image.name, image.user, image.workdir, image.layers.join(","));
+                println!(
+                    "{}\tuser={}\tworkdir={}\tlayers={}",
+                    image.name,
+                    image.user,
+                    image.workdir,
+                    image.layers.join(",")
+                );
             }
         }
     }

@@ -36,6 +36,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(process.wait()?)
     })();
     let deleted = runtime.delete(&id);
+    runtime.remove_cgroup_parent();
     let status = result?;
     deleted.with_context(|| format!("while deleting sandbox {id}"))?;
     Ok(ExitCode::from(match status {
@@ -69,5 +70,6 @@ fn spec_from(args: &RunArgs) -> anyhow::Result<SandboxSpec> {
 }
 
 fn nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) % 1_000_000_000
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+        % 1_000_000_000
 }

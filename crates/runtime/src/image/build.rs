@@ -71,14 +71,15 @@ fn build_in(store: &ImageStore, scratch: &Path, progress: &mut dyn BuildProgress
     let rootfs = scratch.join("rootfs");
     let rootfs_str = rootfs.to_string_lossy().to_string();
     let mirror = mirror();
-    let fail = |step: &str, tail: String| Error::ImageBuild { name: DEFAULT_IMAGE.into(), step: step.into(), output_tail: tail };
+    let fail = |step: &str, tail: String| Error::ImageBuild {
+        name: DEFAULT_IMAGE.into(),
+        step: step.into(),
+        output_tail: tail,
+    };
 
     progress.step(&format!("debootstrap {SUITE} (minbase) from {mirror}"));
-    run(
-        Command::new("debootstrap").args(["--variant=minbase", SUITE, &rootfs_str, &mirror]),
-        progress,
-    )
-    .map_err(|tail| fail("running debootstrap (is the debootstrap package installed?)", tail))?;
+    run(Command::new("debootstrap").args(["--variant=minbase", SUITE, &rootfs_str, &mirror]), progress)
+        .map_err(|tail| fail("running debootstrap (is the debootstrap package installed?)", tail))?;
 
     // No service may start inside the build chroot.
     std::fs::write(rootfs.join("usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 101\n")
@@ -149,12 +150,12 @@ fn mirror() -> String {
 /// disappears with the command, so a failure cannot leave a mount behind.
 fn run_in_chroot(rootfs: &Path, script: &str, progress: &mut dyn BuildProgress) -> Result<(), String> {
     let root = rootfs.to_string_lossy();
-    let wrapper = format!(
-        "mount -t proc proc \"$0/proc\" && exec chroot \"$0\" /usr/bin/env -i DEBIAN_FRONTEND=noninteractive \
-         PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 /bin/sh -c \"$1\""
+    let wrapper = concat!(
+        "mount -t proc proc \"$0/proc\" && exec chroot \"$0\" /usr/bin/env -i DEBIAN_FRONTEND=noninteractive ",
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 /bin/sh -c \"$1\""
     );
     run(
-        Command::new("unshare").args(["--mount", "--propagation", "private", "/bin/sh", "-c", &wrapper, &root, script]),
+        Command::new("unshare").args(["--mount", "--propagation", "private", "/bin/sh", "-c", wrapper, &root, script]),
         progress,
     )
 }

@@ -5,7 +5,12 @@ use sandbar_runtime::{SandboxSpec, DEFAULT_IMAGE};
 
 /// Mount points on the host that mention `needle`.
 fn host_mounts_mentioning(needle: &str) -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.contains(needle)).map(String::from).collect()
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(String::from)
+        .collect()
 }
 
 /// Host processes running the sealed init binary whose parent is this test process.
@@ -42,7 +47,8 @@ fn hundred_cycles_leave_nothing_behind() {
     }
     assert!(host_mounts_mentioning(&data).is_empty(), "{:?}", host_mounts_mentioning(&data));
     assert!(our_inits().is_empty(), "init processes remain: {:?}", our_inits());
-    let sandboxes: Vec<_> = std::fs::read_dir(fx.data.path().join("sandboxes")).unwrap().flatten().map(|e| e.path()).collect();
+    let sandboxes: Vec<_> =
+        std::fs::read_dir(fx.data.path().join("sandboxes")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(sandboxes.is_empty(), "{sandboxes:?}");
     // A sandbox's network namespace is held only by its init (never bind-mounted), so no init
     // and no mount means no namespace is left.

@@ -111,7 +111,11 @@ fn bind_mounts_are_visible_read_write_and_read_only() {
     spec.mounts.push(BindMount { source: rw.path().into(), target: "/work/out".into(), read_only: false });
     spec.mounts.push(BindMount { source: ro.path().into(), target: "/work/in".into(), read_only: true });
     let id = fx.started("a", &spec);
-    let out = fx.sh_as(&id, Some("root"), "cat /work/in/given && echo made > /work/out/made && (echo x > /work/in/nope) 2>&1; true");
+    let out = fx.sh_as(
+        &id,
+        Some("root"),
+        "cat /work/in/given && echo made > /work/out/made && (echo x > /work/in/nope) 2>&1; true",
+    );
     let text = stdout(&out);
     assert!(text.starts_with("from host\n"), "{text}");
     assert!(text.contains("Read-only file system"), "{text}");

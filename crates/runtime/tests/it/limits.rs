@@ -81,7 +81,10 @@ fn cpu_limit_becomes_a_quota() {
     let id = fx.started("cpu", &spec);
     let quota = std::fs::read_to_string(cgroup_file(&fx, &id, "cpu.cfs_quota_us"))
         .map(|q| q.trim().to_string())
-        .or_else(|_| std::fs::read_to_string(cgroup_file(&fx, &id, "cpu.max")).map(|m| m.split_whitespace().next().unwrap().to_string()))
+        .or_else(|_| {
+            std::fs::read_to_string(cgroup_file(&fx, &id, "cpu.max"))
+                .map(|m| m.split_whitespace().next().unwrap().to_string())
+        })
         .unwrap();
     assert_eq!(quota, "50000");
     // A busy loop runs (throttled, not killed) and the sandbox stays responsive.

@@ -50,10 +50,8 @@ fn signals_are_reported_and_delivered() {
 fn killing_a_group_ends_its_children() {
     let fx = Fixture::new("group");
     let id = fx.default_sandbox("a");
-    let process = fx
-        .runtime
-        .exec(&id, &ExecSpec::new(["sh", "-c", "sleep 1000 & sleep 1000 & echo started; wait"]))
-        .unwrap();
+    let process =
+        fx.runtime.exec(&id, &ExecSpec::new(["sh", "-c", "sleep 1000 & sleep 1000 & echo started; wait"])).unwrap();
     let mut first = [0u8; 8];
     process.stdout.as_ref().unwrap().read_exact(&mut first).unwrap();
     assert_eq!(&first, b"started\n");
