@@ -39,15 +39,15 @@ fn main() {
         Ok(Some((setup, _))) => setup,
         _ => std::process::exit(2),
     };
-    let signals = match prepare(&setup, &setup_channel) {
-        Ok(signals) => signals,
+    let (signals, ready) = match prepare(&setup, &setup_channel) {
+        Ok(prepared) => prepared,
         Err(failure) => {
             let reply = SetupReply::Failed { step: failure.step, error: failure.error };
             let _ = channel::send(setup_channel.as_fd(), &reply, &[]);
             std::process::exit(1);
         }
     };
-    if channel::send(setup_channel.as_fd(), &SetupReply::Ready, &[]).is_err() {
+    if channel::send(setup_channel.as_fd(), &ready, &[]).is_err() {
         std::process::exit(1);
     }
     drop(setup_channel);
@@ -67,7 +67,8 @@ impl Failure {
     }
 }
 
-fn prepare(setup: &Setup, setup_channel: &OwnedFd) -> Result<SignalFd, Failure> {
+fn prepare(setup: &Setup, setup_channel: &OwnedFd) -> Result<(SignalFd, SetupReply), Failure> {
+    let started = std::time::Instant::now();
     // Signals init handles itself are read from a signalfd; children get a clean mask back.
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
@@ -77,13 +78,21 @@ fn prepare(setup: &Setup, setup_channel: &OwnedFd) -> Result<SignalFd, Failure> 
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| Failure::new("create signalfd", e))?;
     setup::build_root(setup)?;
+    let built = std::time::Instant::now();
     match channel::recv::<Placed>(setup_channel.as_fd()) {
         Ok(Some(_)) => {}
         _ => return Err(Failure::new("wait for cgroup placement", "the host went away")),
     }
+    let placed = std::time::Instant::now();
     setup::enter_cgroup_namespace()?;
     security::lock_down()?;
-    Ok(signals)
+    let micros = |from: std::time::Instant, to: std::time::Instant| (to - from).as_micros() as u64;
+    let ready = SetupReply::Ready {
+        root_us: micros(started, built),
+        placement_us: micros(built, placed),
+        lockdown_us: micros(placed, std::time::Instant::now()),
+    };
+    Ok((signals, ready))
 }
 
 /// A process init started and the connection waiting for its exit, if still open.

@@ -60,7 +60,6 @@ pub(crate) fn build_root(setup: &Setup) -> Result<(), Failure> {
     mask_paths(root)?;
 
     sethostname(&setup.hostname).map_err(|e| Failure::new("set hostname", e))?;
-    loopback_up().map_err(|e| Failure::new("bring up loopback", e))?;
 
     chdir(root).map_err(|e| Failure::new(format!("chdir {}", root.display()), e))?;
     pivot_root(".", ".").map_err(|e| Failure::new(format!("pivot_root into {}", root.display()), e))?;
@@ -249,30 +248,6 @@ fn mask_paths(root: &Path) -> Result<(), Failure> {
             | MsFlags::MS_NODEV
             | MsFlags::MS_NOEXEC;
         mount(None::<&str>, &path, None::<&str>, flags, None::<&str>).map_err(|e| Failure::new(step(), e))?;
-    }
-    Ok(())
-}
-
-/// A new network namespace starts with `lo` down; the sandbox should reach its own loopback.
-fn loopback_up() -> Result<(), nix::errno::Errno> {
-    // SAFETY: plain socket/ioctl calls on a zeroed, correctly sized ifreq; the fd is closed below.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(nix::errno::Errno::last());
-        }
-        let socket = OwnedFd::from_raw_fd(fd);
-        let mut request: libc::ifreq = std::mem::zeroed();
-        for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
-            *slot = *byte as libc::c_char;
-        }
-        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) < 0 {
-            return Err(nix::errno::Errno::last());
-        }
-        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) < 0 {
-            return Err(nix::errno::Errno::last());
-        }
     }
     Ok(())
 }

@@ -1,33 +1,47 @@
 //! cgroups for sandboxes, through youki's `libcgroups`: v1 controllers on hybrid and legacy
 //! hosts (this machine kind), the unified hierarchy on pure v2 hosts.
 //!
-//! Every sandbox cgroup sits under the runtime's own cgroup, at `<own>/<parent>/<sandbox id>`,
-//! where `<own>` is the cgroup this process runs in (its memory cgroup on v1, so host-level
-//! memory accounting and limits still cover the sandboxes) and `<parent>` names this runtime
-//! instance. The runtime's parent cgroup stays unlimited: v1 refuses a child quota above its
-//! parent's.
+//! Every sandbox cgroup sits under the runtime's own cgroup, at `<own>/<parent>/<slot>`, where
+//! `<own>` is the cgroup this process runs in (its memory cgroup on v1, so host-level memory
+//! accounting and limits still cover the sandboxes), `<parent>` names this runtime instance, and
+//! `<slot>` is `<runtime pid>-<counter>`. The runtime's parent cgroup stays unlimited: v1 refuses
+//! a child quota above its parent's.
+//!
+//! Slots rather than sandbox ids name the cgroups so that managers can be opened ahead of time:
+//! opening a libcgroups manager reads mountinfo and procfs once per controller (over a
+//! millisecond), which would otherwise sit on every start's critical path. A small pool of opened
+//! managers is refilled in the background; opening creates no directory, so an unused pool entry
+//! leaves nothing on the host.
 
+use crate::error::BoxError;
+use crate::pool::Pool;
 use crate::{Error, Limits, SandboxId};
 use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, CgroupSetup, ControllerOpt};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// CFS period for cpu quotas: 100 ms, the kernel default.
 const CPU_PERIOD_US: u64 = 100_000;
+/// Opened managers kept ready for the next starts (refilled in the background below this).
+const POOL_SIZE: usize = 2;
+/// Most managers the pool keeps when deleted sandboxes hand theirs back.
+const POOL_MAX: usize = 32;
 
 /// Where this runtime's sandbox cgroups live.
-#[derive(Debug)]
 pub(crate) struct CgroupTree {
     setup: CgroupSetup,
     /// `<own>/<parent>`, relative to each hierarchy's root.
     base: PathBuf,
+    pool: Pool<SandboxCgroup>,
 }
 
 /// One sandbox's cgroup, in every hierarchy.
 pub(crate) struct SandboxCgroup {
-    id: SandboxId,
+    /// `<own>/<parent>/<slot>`, relative to each hierarchy's root.
+    path: PathBuf,
     manager: AnyCgroupManager,
 }
 
@@ -51,7 +65,10 @@ impl CgroupTree {
         };
         let base = Path::new(&own).join(parent);
         tracing::debug!(layout = %setup, base = %base.display(), "cgroup tree");
-        Ok(CgroupTree { setup, base })
+        let slots = AtomicU64::new(0);
+        let slot_base = base.clone();
+        let pool = Pool::new("cgroup manager", POOL_SIZE, POOL_MAX, move || open_slot(&slot_base, &slots));
+        Ok(CgroupTree { setup, base, pool })
     }
 
     /// `hybrid`, `legacy` or `unified`.
@@ -59,64 +76,89 @@ impl CgroupTree {
         self.setup.to_string()
     }
 
-    /// Path of a sandbox's cgroup relative to each hierarchy root.
-    pub(crate) fn path_of(&self, id: &SandboxId) -> PathBuf {
-        self.base.join(id.as_str())
-    }
-
-    /// Absolute directories of a sandbox's cgroup that exist right now (for leak checks).
-    pub(crate) fn existing_dirs(&self, id: &SandboxId) -> Vec<PathBuf> {
-        let relative = self.path_of(id);
-        let relative = relative.strip_prefix("/").unwrap_or(&relative);
-        hierarchies().into_iter().map(|h| h.join(relative)).filter(|p| p.exists()).collect()
-    }
-
     /// Absolute directories of the runtime's parent cgroup, in every hierarchy.
     pub(crate) fn parent_dirs(&self) -> Vec<PathBuf> {
-        let relative = self.base.strip_prefix("/").unwrap_or(&self.base);
-        hierarchies().into_iter().map(|h| h.join(relative)).filter(|p| p.exists()).collect()
+        absolute_dirs(&self.base)
     }
 
-    /// Opens (without creating) the cgroup of `id`.
-    pub(crate) fn open(&self, id: &SandboxId) -> Result<SandboxCgroup, Error> {
-        let config =
-            CgroupConfig { cgroup_path: self.path_of(id), systemd_cgroup: false, container_name: id.to_string() };
-        let manager = libcgroups::common::create_cgroup_manager(config).map_err(|e| Error::Cgroup {
-            id: id.clone(),
-            step: "open manager".into(),
-            source: Box::new(e),
-        })?;
-        Ok(SandboxCgroup { id: id.clone(), manager })
+    /// Every sandbox cgroup directory under this runtime's parent (for leak checks).
+    pub(crate) fn children(&self) -> Vec<PathBuf> {
+        let mut children = Vec::new();
+        for parent in self.parent_dirs() {
+            for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    children.push(entry.path());
+                }
+            }
+        }
+        children
     }
+
+    /// A manager for a fresh slot: from the pool when one is ready, else opened now.
+    pub(crate) fn take(&self, id: &SandboxId) -> Result<SandboxCgroup, Error> {
+        self.pool.take().map_err(|source| Error::Cgroup { id: id.clone(), step: "open manager".into(), source })
+    }
+
+    /// Returns the manager of a sandbox whose cgroup was removed, so the next start reuses its
+    /// slot without opening a manager at all.
+    pub(crate) fn give_back(&self, cgroup: SandboxCgroup) {
+        if cgroup.dirs().is_empty() {
+            self.pool.give_back(cgroup);
+        }
+    }
+}
+
+fn open_slot(base: &Path, next_slot: &AtomicU64) -> Result<SandboxCgroup, BoxError> {
+    let slot = format!("{}-{}", std::process::id(), next_slot.fetch_add(1, Ordering::Relaxed));
+    let path = base.join(&slot);
+    let config = CgroupConfig { cgroup_path: path.clone(), systemd_cgroup: false, container_name: slot };
+    let manager = libcgroups::common::create_cgroup_manager(config)?;
+    Ok(SandboxCgroup { path, manager })
+}
+
+fn absolute_dirs(relative: &Path) -> Vec<PathBuf> {
+    let relative = relative.strip_prefix("/").unwrap_or(relative);
+    hierarchies().into_iter().map(|h| h.join(relative)).filter(|p| p.exists()).collect()
 }
 
 impl SandboxCgroup {
     /// Puts `pid` into the cgroup (creating it) and applies `limits`.
-    pub(crate) fn enter(&self, pid: i32, limits: &Limits) -> Result<(), Error> {
-        self.manager.add_task(Pid::from_raw(pid)).map_err(|e| self.error(format!("add pid {pid}"), e))?;
-        let resources = resources(limits).map_err(|e| self.error("build resource limits", e))?;
+    pub(crate) fn enter(&self, id: &SandboxId, pid: i32, limits: &Limits) -> Result<(), Error> {
+        self.manager.add_task(Pid::from_raw(pid)).map_err(|e| self.error(id, format!("add pid {pid}"), e))?;
+        let resources = resources(limits).map_err(|e| self.error(id, "build resource limits", e))?;
         let options = ControllerOpt {
             resources: &resources,
             disable_oom_killer: false,
             oom_score_adj: None,
             freezer_state: None,
         };
-        self.manager.apply(&options).map_err(|e| self.error(format!("apply limits {limits:?}"), e))
+        self.manager.apply(&options).map_err(|e| self.error(id, format!("apply limits {limits:?}"), e))
     }
 
     /// Pids in the cgroup (host pid namespace).
-    pub(crate) fn pids(&self) -> Result<Vec<i32>, Error> {
-        let pids = self.manager.get_all_pids().map_err(|e| self.error("list pids", e))?;
+    pub(crate) fn pids(&self, id: &SandboxId) -> Result<Vec<i32>, Error> {
+        let pids = self.manager.get_all_pids().map_err(|e| self.error(id, "list pids", e))?;
         Ok(pids.into_iter().map(|p| p.as_raw()).collect())
     }
 
     /// Kills whatever is left and removes the cgroup from every hierarchy.
-    pub(crate) fn remove(&self) -> Result<(), Error> {
-        self.manager.remove().map_err(|e| self.error("remove", e))
+    pub(crate) fn remove(&self, id: &SandboxId) -> Result<(), Error> {
+        self.manager.remove().map_err(|e| self.error(id, "remove", e))
     }
 
-    fn error(&self, step: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Error {
-        Error::Cgroup { id: self.id.clone(), step: step.into(), source: Box::new(source) }
+    /// The cgroup's directories that exist right now.
+    pub(crate) fn dirs(&self) -> Vec<PathBuf> {
+        absolute_dirs(&self.path)
+    }
+
+    fn error(
+        &self,
+        id: &SandboxId,
+        step: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        let step = format!("{} at {}", step.into(), self.path.display());
+        Error::Cgroup { id: id.clone(), step, source: Box::new(source) }
     }
 }
 

@@ -114,6 +114,11 @@ impl ImageStore {
 
     /// Makes sure the default image exists, building it with debootstrap on first use.
     pub fn ensure_default(&self, progress: &mut dyn BuildProgress) -> Result<ImageManifest, Error> {
+        self.ensure_default_from(&build::mirror(), progress)
+    }
+
+    /// [`ensure_default`](Self::ensure_default) with an explicit Debian mirror URL.
+    pub fn ensure_default_from(&self, mirror: &str, progress: &mut dyn BuildProgress) -> Result<ImageManifest, Error> {
         if let Some(manifest) = self.get(DEFAULT_IMAGE)? {
             if manifest.recipe == build::RECIPE_VERSION {
                 return Ok(manifest);
@@ -127,7 +132,7 @@ impl ImageStore {
             }
         }
         self.clean_tmp()?;
-        build::build_default(self, progress)
+        build::build_default(self, mirror, progress)
     }
 
     /// Adds a finished tree as a layer; returns its digest. The tree is moved, not copied.

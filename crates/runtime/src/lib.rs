@@ -25,6 +25,7 @@ mod cgroup;
 pub mod env;
 mod error;
 mod image;
+mod pool;
 mod process;
 mod runtime;
 mod spec;

@@ -11,6 +11,7 @@
 
 use crate::cgroup::{CgroupTree, SandboxCgroup};
 use crate::image::{remove_tree, ImageStore};
+use crate::pool::Pool;
 use crate::process::{self, Process};
 use crate::spec::{ExecSpec, NetworkMode, SandboxId, SandboxSpec};
 use crate::sys::{self, InitLaunch};
@@ -62,8 +63,6 @@ pub enum SandboxState {
 /// What one sandbox left on the host, for leak checks.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Leftovers {
-    /// Sandbox cgroup directories still present.
-    pub cgroups: Vec<PathBuf>,
     /// Entries under the sandboxes directory.
     pub directories: Vec<PathBuf>,
     /// Init processes still alive or unreaped.
@@ -73,7 +72,7 @@ pub struct Leftovers {
 impl Leftovers {
     /// True when nothing is left.
     pub fn is_empty(&self) -> bool {
-        self.cgroups.is_empty() && self.directories.is_empty() && self.inits.is_empty()
+        self.directories.is_empty() && self.inits.is_empty()
     }
 }
 
@@ -97,6 +96,7 @@ pub struct Runtime {
     sandboxes_dir: PathBuf,
     images: ImageStore,
     cgroups: CgroupTree,
+    networks: Pool<OwnedFd>,
     init_memfd: OwnedFd,
     null: OwnedFd,
     running: Mutex<HashMap<SandboxId, Arc<Running>>>,
@@ -111,10 +111,12 @@ impl Runtime {
         let cgroups = CgroupTree::detect(&config.cgroup_parent).map_err(|what| Error::InvalidSpec { what })?;
         let init_memfd = sys::sealed_init_memfd().map_err(Error::image("seal the init binary in a memfd"))?;
         let null = std::fs::File::open("/dev/null").map_err(Error::image("open /dev/null"))?.into();
+        let networks = Pool::new("network namespace", 2, 2, || Ok(sys::new_network_namespace()?));
         Ok(Runtime {
             sandboxes_dir,
             images: config.images,
             cgroups,
+            networks,
             init_memfd,
             null,
             running: Mutex::new(HashMap::new()),
@@ -261,7 +263,7 @@ impl Runtime {
     /// Host pids of every process in a running sandbox's cgroup (init included).
     pub fn pids(&self, id: &SandboxId) -> Result<Vec<i32>, Error> {
         let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
-        running.cgroup.pids()
+        running.cgroup.pids(id)
     }
 
     /// Host pid of a running sandbox's init.
@@ -276,12 +278,17 @@ impl Runtime {
 
     /// Absolute cgroup directories of a sandbox (empty when it does not run).
     pub fn cgroup_dirs(&self, id: &SandboxId) -> Vec<PathBuf> {
-        self.cgroups.existing_dirs(id)
+        self.running_entry(id).map(|running| running.cgroup.dirs()).unwrap_or_default()
+    }
+
+    /// Every sandbox cgroup directory under this runtime's parent cgroup, running or leaked.
+    pub fn cgroup_children(&self) -> Vec<PathBuf> {
+        self.cgroups.children()
     }
 
     /// What `id` left on the host; all empty once it is deleted.
     pub fn leftovers(&self, id: &SandboxId) -> Leftovers {
-        let mut leftovers = Leftovers { cgroups: self.cgroups.existing_dirs(id), ..Leftovers::default() };
+        let mut leftovers = Leftovers::default();
         for name in [id.to_string(), format!(".creating-{id}"), format!(".deleting-{id}")] {
             let path = self.sandboxes_dir.join(name);
             if path.exists() {
@@ -321,13 +328,18 @@ impl Runtime {
             if process::request(id, &running.socket, &Request::SignalAll { signal: libc::SIGTERM }).is_ok() {
                 let deadline = Instant::now() + grace;
                 let mut pause = Duration::from_millis(1);
-                while Instant::now() < deadline && running.cgroup.pids().map(|p| p.len() > 1).unwrap_or(false) {
+                while Instant::now() < deadline && running.cgroup.pids(id).map(|p| p.len() > 1).unwrap_or(false) {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(50));
                 }
             }
         }
-        teardown(id, &running.cgroup, running.init_pid, &running.socket)
+        teardown(id, &running.cgroup, running.init_pid, &running.socket)?;
+        // Nobody else holds the entry once it left the table, except a racing exec for a moment.
+        if let Ok(running) = Arc::try_unwrap(running) {
+            self.cgroups.give_back(running.cgroup);
+        }
+        Ok(())
     }
 
     /// Clones init, puts it in its cgroup and has it build the sandbox. Undoes everything on failure.
@@ -347,19 +359,28 @@ impl Runtime {
             .map_err(Error::sandbox(id, format!("listen on {}", socket_path.display())))?;
         let (host_end, init_end) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
             .map_err(|e| Error::sandbox(id, "create setup channel")(e.into()))?;
-        // Opening the cgroup manager reads mountinfo once per controller; do it while cloning.
+        let network = match record.spec.network {
+            NetworkMode::Loopback => Some(
+                self.networks
+                    .take()
+                    .map_err(|e| Error::sandbox(id, "create network namespace")(std::io::Error::other(e)))?,
+            ),
+        };
+        // The pool usually has a manager ready; when it does not, open one while cloning.
         let (cgroup, cloned) = std::thread::scope(|scope| {
-            let opening = scope.spawn(|| self.cgroups.open(id));
+            let opening = scope.spawn(|| self.cgroups.take(id));
             let launch = InitLaunch {
                 memfd: &self.init_memfd,
                 setup_channel: &init_end,
                 listener: &listener,
                 null: &self.null,
-                new_network: matches!(record.spec.network, NetworkMode::Loopback),
+                network: network.as_ref(),
             };
             let cloned = sys::clone_init(&launch);
             (opening.join().expect("cgroup open does not panic"), cloned)
         });
+        // Init holds its namespace now; the host needs no handle on it.
+        drop(network);
         drop(init_end);
         drop(listener);
         let init_pid = match (cloned, &cgroup) {
@@ -396,7 +417,7 @@ impl Runtime {
                 .collect(),
             tmpfs_bytes: record.spec.limits.memory_bytes.unwrap_or(DEFAULT_TMPFS_BYTES),
         };
-        match handshake(id, &host_end, &setup, || cgroup.enter(init_pid, &record.spec.limits)) {
+        match handshake(id, &host_end, &setup, || cgroup.enter(id, init_pid, &record.spec.limits)) {
             Ok(()) => Ok(Running { init_pid, socket: socket_path, cgroup, record }),
             Err(error) => {
                 if let Err(cleanup) = teardown(id, &cgroup, init_pid, &socket_path) {
@@ -418,7 +439,7 @@ impl Runtime {
                 table.remove(id);
                 drop(table);
                 tracing::warn!(sandbox_id = %id, "init exited on its own; sandbox is stopped");
-                let _ = running.cgroup.remove();
+                let _ = running.cgroup.remove(id);
                 let _ = std::fs::remove_file(&running.socket);
                 None
             }
@@ -455,7 +476,7 @@ fn teardown(id: &SandboxId, cgroup: &SandboxCgroup, init_pid: i32, socket: &Path
     // init's own exit completes, so after this wait the sandbox's processes are gone.
     while let Err(nix::errno::Errno::EINTR) = waitpid(pid, None) {}
     let _ = std::fs::remove_file(socket);
-    cgroup.remove().map_err(|e| {
+    cgroup.remove(id).map_err(|e| {
         tracing::warn!(sandbox_id = %id, error = %e, "cgroup removal");
         e
     })
@@ -477,7 +498,10 @@ fn handshake(
     nix::sys::socket::setsockopt(channel_fd, nix::sys::socket::sockopt::ReceiveTimeout, &timeout)
         .map_err(|e| Error::sandbox(id, "set setup timeout")(e.into()))?;
     match channel::recv::<SetupReply>(channel_fd.as_fd()) {
-        Ok(Some((SetupReply::Ready, _))) => placed.map_err(Error::sandbox(id, "tell init it is placed")),
+        Ok(Some((SetupReply::Ready { root_us, placement_us, lockdown_us }, _))) => {
+            tracing::debug!(sandbox_id = %id, root_us, placement_us, lockdown_us, "init ready");
+            placed.map_err(Error::sandbox(id, "tell init it is placed"))
+        }
         Ok(Some((SetupReply::Failed { step, error }, _))) => Err(Error::InitSetup { id: id.clone(), step, error }),
         Ok(None) => {
             Err(Error::InitSetup { id: id.clone(), step: "start".into(), error: "init exited before reporting".into() })

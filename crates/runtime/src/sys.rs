@@ -46,8 +46,50 @@ pub(crate) struct InitLaunch<'a> {
     pub listener: &'a OwnedFd,
     /// Becomes fds 0, 1 and 2 in init (`/dev/null`).
     pub null: &'a OwnedFd,
-    /// Extra namespaces beyond mount, pid, uts and ipc.
-    pub new_network: bool,
+    /// A network namespace (from [`new_network_namespace`]) for init to join; `None` keeps the
+    /// host's network.
+    pub network: Option<&'a OwnedFd>,
+}
+
+/// Makes a network namespace with `lo` up, held by an fd. Creating one costs most of a
+/// millisecond, so the runtime keeps a few ready (see `pool.rs`).
+pub(crate) fn new_network_namespace() -> io::Result<OwnedFd> {
+    // unshare(CLONE_NEWNET) moves the calling thread; a throwaway thread keeps every other
+    // thread where it was.
+    std::thread::spawn(|| -> io::Result<OwnedFd> {
+        // SAFETY: unshare only changes this thread's network namespace; the thread ends below.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        loopback_up()?;
+        Ok(std::fs::File::open("/proc/thread-self/ns/net")?.into())
+    })
+    .join()
+    .map_err(|_| io::Error::other("network namespace thread panicked"))?
+}
+
+/// A new network namespace starts with `lo` down; sandboxes should reach their own loopback.
+fn loopback_up() -> io::Result<()> {
+    // SAFETY: socket/ioctl on a zeroed, correctly sized ifreq; the fd is owned right away.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let socket = OwnedFd::from_raw_fd(fd);
+        let mut request: libc::ifreq = std::mem::zeroed();
+        for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+            *slot = *byte as libc::c_char;
+        }
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Clones a child in new namespaces that immediately executes init from the memfd.
@@ -65,10 +107,8 @@ pub(crate) fn clone_init(launch: &InitLaunch<'_>) -> io::Result<libc::pid_t> {
         (launch.setup_channel.as_raw_fd(), sandbar_init::SETUP_FD),
         (launch.listener.as_raw_fd(), sandbar_init::LISTEN_FD),
     ];
-    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-    if launch.new_network {
-        flags |= libc::CLONE_NEWNET;
-    }
+    let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    let network = launch.network.map(|fd| fd.as_raw_fd()).unwrap_or(-1);
 
     // SAFETY: a raw clone without CLONE_VM behaves like fork: the child gets a copy of this
     // thread's stack and returns 0 here. It then only calls async-signal-safe syscalls on data
@@ -81,7 +121,7 @@ pub(crate) fn clone_init(launch: &InitLaunch<'_>) -> io::Result<libc::pid_t> {
     }
     if pid == 0 {
         // SAFETY: child side; see above.
-        unsafe { child_exec(memfd, &sources, argv.as_ptr(), envp.as_ptr(), empty.as_ptr()) }
+        unsafe { child_exec(memfd, network, &sources, argv.as_ptr(), envp.as_ptr(), empty.as_ptr()) }
     }
     Ok(pid as libc::pid_t)
 }
@@ -92,11 +132,15 @@ pub(crate) fn clone_init(launch: &InitLaunch<'_>) -> io::Result<libc::pid_t> {
 /// Must only run in a freshly cloned child; uses raw syscalls only.
 unsafe fn child_exec(
     memfd: RawFd,
+    network: RawFd,
     sources: &[(RawFd, RawFd); 5],
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     empty: *const libc::c_char,
 ) -> ! {
+    if network >= 0 && libc::setns(network, libc::CLONE_NEWNET) < 0 {
+        libc::_exit(124);
+    }
     // First lift every source (and the memfd) above the targets, so placing one can never
     // clobber another.
     let memfd = libc::fcntl(memfd, libc::F_DUPFD_CLOEXEC, 16);

@@ -57,9 +57,13 @@ impl BuildProgress for () {
     }
 }
 
-pub(crate) fn build_default(store: &ImageStore, progress: &mut dyn BuildProgress) -> Result<ImageManifest, Error> {
+pub(crate) fn build_default(
+    store: &ImageStore,
+    mirror: &str,
+    progress: &mut dyn BuildProgress,
+) -> Result<ImageManifest, Error> {
     let scratch = store.scratch_dir("build-default")?;
-    let result = build_in(store, &scratch, progress);
+    let result = build_in(store, &scratch, mirror, progress);
     // Whatever happened, the scratch directory goes: a finished rootfs was moved out of it.
     let cleanup = remove_tree(&scratch);
     let manifest = result?;
@@ -67,18 +71,36 @@ pub(crate) fn build_default(store: &ImageStore, progress: &mut dyn BuildProgress
     Ok(manifest)
 }
 
-fn build_in(store: &ImageStore, scratch: &Path, progress: &mut dyn BuildProgress) -> Result<ImageManifest, Error> {
+fn build_in(
+    store: &ImageStore,
+    scratch: &Path,
+    mirror: &str,
+    progress: &mut dyn BuildProgress,
+) -> Result<ImageManifest, Error> {
     let rootfs = scratch.join("rootfs");
     let rootfs_str = rootfs.to_string_lossy().to_string();
-    let mirror = mirror();
     let fail = |step: &str, tail: String| Error::ImageBuild {
         name: DEFAULT_IMAGE.into(),
         step: step.into(),
         output_tail: tail,
     };
 
+    if !on_path("debootstrap") {
+        progress.step("debootstrap is not installed: installing it with apt-get");
+        run(Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends", "debootstrap"]), progress)
+            .or_else(|_| {
+                run(Command::new("apt-get").args(["update", "-q"]), progress)?;
+                run(
+                    Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends", "debootstrap"]),
+                    progress,
+                )
+            })
+            .map_err(|tail| {
+                fail("installing debootstrap with apt-get (install it by hand on non-Debian hosts)", tail)
+            })?;
+    }
     progress.step(&format!("debootstrap {SUITE} (minbase) from {mirror}"));
-    run(Command::new("debootstrap").args(["--variant=minbase", SUITE, &rootfs_str, &mirror]), progress)
+    run(Command::new("debootstrap").args(["--variant=minbase", SUITE, &rootfs_str, mirror]), progress)
         .map_err(|tail| fail("running debootstrap (is the debootstrap package installed?)", tail))?;
 
     // No service may start inside the build chroot.
@@ -128,7 +150,7 @@ fn build_in(store: &ImageStore, scratch: &Path, progress: &mut dyn BuildProgress
 }
 
 /// The Debian mirror: `SANDBAR_DEBIAN_MIRROR`, else the host's apt source for Debian, else deb.debian.org.
-fn mirror() -> String {
+pub(crate) fn mirror() -> String {
     if let Ok(mirror) = std::env::var(crate::env::DEBIAN_MIRROR) {
         return mirror;
     }
@@ -193,4 +215,10 @@ fn run(command: &mut Command, progress: &mut dyn BuildProgress) -> Result<(), St
 fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+fn on_path(program: &str) -> bool {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path.split(':').chain(["/usr/sbin", "/sbin"]).any(|dir| Path::new(dir).join(program).is_file());
+    found
 }

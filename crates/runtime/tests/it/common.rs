@@ -76,6 +76,7 @@ impl Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         let result = self.runtime.delete_all();
+        let cgroups = self.runtime.cgroup_children();
         let leftovers: Vec<_> = self
             .created
             .lock()
@@ -87,6 +88,7 @@ impl Drop for Fixture {
         if !std::thread::panicking() {
             result.expect("delete every sandbox");
             assert!(leftovers.is_empty(), "sandboxes left things behind: {leftovers:?}");
+            assert!(cgroups.is_empty(), "cgroups left behind: {cgroups:?}");
         }
     }
 }

@@ -44,6 +44,7 @@ fn hundred_cycles_leave_nothing_behind() {
         fx.runtime.delete(&id).unwrap();
         let leftovers = fx.runtime.leftovers(&id);
         assert!(leftovers.is_empty(), "cycle {cycle} left {leftovers:?}");
+        assert!(fx.runtime.cgroup_children().is_empty(), "cycle {cycle} left {:?}", fx.runtime.cgroup_children());
     }
     assert!(host_mounts_mentioning(&data).is_empty(), "{:?}", host_mounts_mentioning(&data));
     assert!(our_inits().is_empty(), "init processes remain: {:?}", our_inits());

@@ -14,7 +14,7 @@ fn files_survive_stop_and_start() {
 
     fx.runtime.stop(&id, Duration::from_secs(1)).unwrap();
     assert_eq!(fx.runtime.state(&id).unwrap(), SandboxState::Stopped);
-    assert!(fx.runtime.cgroup_dirs(&id).is_empty(), "a stopped sandbox keeps no cgroup");
+    assert!(fx.runtime.cgroup_children().is_empty(), "a stopped sandbox keeps no cgroup");
     assert!(fx.runtime.upper_dir(&id).join("home/daytona/note").is_file(), "the writable layer holds the file");
 
     fx.runtime.start(&id).unwrap();
@@ -94,7 +94,7 @@ fn failed_start_leaves_nothing_half_made() {
     assert!(matches!(err, Error::InitSetup { .. }), "{message}");
     assert!(message.contains(id.as_str()) && message.contains("/mnt/data"), "error names sandbox and step: {message}");
     assert_eq!(fx.runtime.state(&id).unwrap(), SandboxState::Stopped);
-    assert!(fx.runtime.cgroup_dirs(&id).is_empty(), "failed start removed its cgroup");
+    assert!(fx.runtime.cgroup_children().is_empty(), "failed start removed its cgroup");
 
     std::fs::create_dir(&source).unwrap();
     fx.runtime.start(&id).unwrap();

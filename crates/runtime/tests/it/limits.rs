@@ -70,7 +70,7 @@ fn fork_bomb_stops_at_the_pids_limit() {
     // The host is unaffected and the sandbox can still be stopped cleanly.
     assert!(std::process::Command::new("true").status().unwrap().success());
     fx.runtime.stop(&id, Duration::ZERO).unwrap();
-    assert!(fx.runtime.cgroup_dirs(&id).is_empty());
+    assert!(fx.runtime.cgroup_children().is_empty());
 }
 
 #[test]

@@ -1,0 +1,89 @@
+//! A small pool of things that are slow to make and cheap to keep (opened cgroup managers,
+//! network namespaces), refilled on a background thread so sandbox starts rarely wait for them.
+
+use crate::error::BoxError;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+type Maker<T> = dyn Fn() -> Result<T, BoxError> + Send + Sync;
+
+/// Keeps between `low` and `max` ready items.
+pub(crate) struct Pool<T> {
+    shared: Arc<Shared<T>>,
+}
+
+struct Shared<T> {
+    items: Mutex<Vec<T>>,
+    refilling: AtomicBool,
+    low: usize,
+    max: usize,
+    make: Box<Maker<T>>,
+    what: &'static str,
+}
+
+impl<T: Send + 'static> Pool<T> {
+    /// A pool that keeps at least `low` items of `what` ready (and at most `max`), starting to
+    /// fill right away.
+    pub(crate) fn new(
+        what: &'static str,
+        low: usize,
+        max: usize,
+        make: impl Fn() -> Result<T, BoxError> + Send + Sync + 'static,
+    ) -> Pool<T> {
+        let shared = Shared {
+            items: Mutex::new(Vec::new()),
+            refilling: AtomicBool::new(false),
+            low,
+            max,
+            make: Box::new(make),
+            what,
+        };
+        let pool = Pool { shared: Arc::new(shared) };
+        pool.refill();
+        pool
+    }
+
+    /// A ready item, or a freshly made one when the pool is empty.
+    pub(crate) fn take(&self) -> Result<T, BoxError> {
+        let (item, low) = {
+            let mut items = self.shared.items.lock().expect("pool lock");
+            (items.pop(), items.len() < self.shared.low)
+        };
+        if low {
+            self.refill();
+        }
+        match item {
+            Some(item) => Ok(item),
+            None => (self.shared.make)(),
+        }
+    }
+
+    /// Returns a reusable item.
+    pub(crate) fn give_back(&self, item: T) {
+        let mut items = self.shared.items.lock().expect("pool lock");
+        if items.len() < self.shared.max {
+            items.push(item);
+        }
+    }
+
+    /// Tops the pool up to `low` on a background thread, one refill at a time. The thread owns an
+    /// `Arc` of the pool and ends once the pool is full, so nothing needs to join it.
+    fn refill(&self) {
+        if self.shared.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        std::thread::spawn(move || {
+            while shared.items.lock().expect("pool lock").len() < shared.low {
+                match (shared.make)() {
+                    Ok(item) => shared.items.lock().expect("pool lock").push(item),
+                    Err(e) => {
+                        tracing::debug!(error = %e, what = shared.what, "pre-making failed; starts make their own");
+                        break;
+                    }
+                }
+            }
+            shared.refilling.store(false, Ordering::Release);
+        });
+    }
+}
