@@ -141,7 +141,9 @@ fn measure(runtime: &Runtime, layer: &Path, args: &BenchArgs) -> anyhow::Result<
     warm.print();
 
     let memory = idle_memory(runtime, &spec, args.sandboxes)?;
-    let mut summaries = vec![cold.clone(), delete, full.clone(), warm];
+    let mut summaries = vec![cold.clone()];
+    summaries.extend(parts);
+    summaries.extend([delete, full.clone(), warm]);
     match runc(layer, args) {
         Ok(runc) => {
             runc.print();
