@@ -28,6 +28,11 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve Daytona's API (control plane at /api) on this machine.
+    Serve(ServeArgs),
+    /// Manage API keys in the local database.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Run one command in a fresh sandbox, then delete the sandbox.
     Run(RunArgs),
     /// Manage the local image store.
@@ -35,6 +40,45 @@ pub enum Command {
     Image(ImageCommand),
     /// Measure sandbox start, exec and memory costs beside runc.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: std::net::SocketAddr,
+    /// Domain for preview URLs.
+    #[arg(long, default_value = "localhost")]
+    pub domain: String,
+    /// Admin API key; generated and stored in the data directory when unset.
+    #[arg(long, env = "SANDBAR_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Requests per second allowed per API key (bursts of twice that); more get 429.
+    #[arg(long, default_value_t = 200)]
+    pub rate_limit: u32,
+    /// Seconds between passes of the reaper that enforces auto-stop and auto-delete.
+    #[arg(long, default_value_t = 30)]
+    pub reaper_seconds: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key and print it (once).
+    Create {
+        /// Organization the key belongs to (created if new).
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// A label for the key.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by id or prefix.
+    Revoke {
+        /// Key id or the prefix shown by `keys list`.
+        key: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -76,6 +76,25 @@ impl Leftovers {
     }
 }
 
+/// File in a running sandbox's directory naming its init, so a later runtime process can find
+/// sandboxes this one leaves running.
+const RUNNING_MARKER: &str = "running.json";
+
+/// Contents of [`RUNNING_MARKER`]: the init's host pid and its start time (clock ticks since
+/// boot, from `/proc/<pid>/stat`), which together identify the process even if pids are reused.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunningMarker {
+    init_pid: i32,
+    start_time: Option<u64>,
+}
+
+/// Field 22 of `/proc/<pid>/stat`.
+fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = stat.rsplit_once(") ")?.1;
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// The on-disk record of a sandbox: its spec and the image it was created from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Record {
@@ -174,6 +193,16 @@ impl Runtime {
         }
         let record = self.record(id)?;
         let running = self.launch(id, record)?;
+        let marker = RunningMarker { init_pid: running.init_pid, start_time: process_start_time(running.init_pid) };
+        let path = self.dir(id).join(RUNNING_MARKER);
+        let written = serde_json::to_vec(&marker)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&path, bytes))
+            .map_err(Error::sandbox(id, format!("write {}", path.display())));
+        if let Err(error) = written {
+            let _ = teardown(id, &running.cgroup, running.init_pid, &running.socket);
+            return Err(error);
+        }
         self.running.lock().expect("running table lock").insert(id.clone(), Arc::new(running));
         Ok(())
     }
@@ -299,6 +328,40 @@ impl Runtime {
             leftovers.inits.push(running.init_pid);
         }
         leftovers
+    }
+
+    /// Kills sandboxes that an earlier runtime process left running (their inits are not this
+    /// process's children, so they cannot be re-adopted yet), and removes their cgroups, sockets
+    /// and half-made directories. Their files stay; they are stopped. Returns how many inits it
+    /// killed. Call once, before starting sandboxes.
+    pub fn recover_orphans(&self) -> Result<usize, Error> {
+        let mut killed = 0;
+        let entries = std::fs::read_dir(&self.sandboxes_dir)
+            .map_err(Error::image(format!("list {}", self.sandboxes_dir.display())))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with(".creating-") || name.starts_with(".deleting-") {
+                remove_tree(&path)?;
+                continue;
+            }
+            let marker_path = path.join(RUNNING_MARKER);
+            if let Ok(bytes) = std::fs::read(&marker_path) {
+                if let Ok(marker) = serde_json::from_slice::<RunningMarker>(&bytes) {
+                    if kill_orphan(&marker) {
+                        killed += 1;
+                    }
+                }
+                let _ = std::fs::remove_file(&marker_path);
+            }
+            let _ = std::fs::remove_file(path.join("init.sock"));
+        }
+        for dir in self.cgroups.children() {
+            if let Err(e) = std::fs::remove_dir(&dir) {
+                tracing::warn!(cgroup = %dir.display(), error = %e, "could not remove a leftover cgroup");
+            }
+        }
+        Ok(killed)
     }
 
     /// Stops and deletes every sandbox, then removes this runtime's (now empty) parent cgroup.
@@ -476,6 +539,9 @@ fn teardown(id: &SandboxId, cgroup: &SandboxCgroup, init_pid: i32, socket: &Path
     // init's own exit completes, so after this wait the sandbox's processes are gone.
     while let Err(nix::errno::Errno::EINTR) = waitpid(pid, None) {}
     let _ = std::fs::remove_file(socket);
+    if let Some(dir) = socket.parent() {
+        let _ = std::fs::remove_file(dir.join(RUNNING_MARKER));
+    }
     cgroup.remove(id).map_err(|e| {
         tracing::warn!(sandbox_id = %id, error = %e, "cgroup removal");
         e
@@ -568,6 +634,28 @@ fn validate_env_key(key: &str) -> Result<(), Error> {
     } else {
         Err(Error::InvalidSpec { what: format!("environment variable name {key:?} must match [A-Za-z_][A-Za-z0-9_]*") })
     }
+}
+
+/// SIGKILLs the init a marker names if it is still that process; waits until it is gone.
+fn kill_orphan(marker: &RunningMarker) -> bool {
+    let pid = marker.init_pid;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim() != "sandbar-init" || process_start_time(pid) != marker.start_time {
+        return false;
+    }
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Not our child: its parent (the host's init) reaps it; wait until the pid is gone or reused.
+    while Instant::now() < deadline && process_start_time(pid) == marker.start_time && !is_zombie(pid) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// A zombie has exited; only its parent's reaping is left.
+fn is_zombie(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'))
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 
 mod bench;
 mod image;
+mod keys;
 mod run;
+mod serve;
 
 use crate::args::{Cli, Command, GlobalArgs};
 use crate::progress::TerminalProgress;
@@ -12,6 +14,8 @@ use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Keys(command) => keys::run(&cli.global, command),
         Command::Run(args) => run::run(&cli.global, args),
         Command::Image(command) => image::run(&cli.global, command),
         Command::Bench(args) => bench::run(&cli.global, args),

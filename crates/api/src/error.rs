@@ -1,0 +1,22 @@
+//! The error body every non-2xx response carries (a superset of Daytona's NestJS and daemon
+//! formats, so every SDK version finds its `message`, `code` and `source`; G8).
+
+use serde::{Deserialize, Serialize};
+
+/// `{"statusCode":404,"error":"Not Found","message":"...","code":"NOT_FOUND","source":"DAYTONA_API","timestamp":"..."}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// The HTTP status, repeated.
+    pub status_code: u16,
+    /// The status's reason phrase ("Not Found").
+    pub error: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// A machine-readable code (`NOT_FOUND`, `CONFLICT`, ...).
+    pub code: String,
+    /// Which component answered: `DAYTONA_API` for the control plane, `DAYTONA_DAEMON` for the toolbox.
+    pub source: String,
+    /// When, as an ISO datetime.
+    pub timestamp: String,
+}

@@ -1,0 +1,43 @@
+//! `sandbar serve`: resolves settings and runs the server until SIGTERM or Ctrl-C.
+
+use crate::args::{GlobalArgs, ServeArgs};
+use crate::progress::TerminalProgress;
+use sandbar_server::ServerSettings;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let settings = ServerSettings {
+        listen: args.listen,
+        data_dir: global.data_dir.clone(),
+        image_cache: global.image_cache.clone(),
+        domain: args.domain,
+        api_key: args.api_key,
+        rate_limit_per_second: args.rate_limit.max(1),
+        reaper_period: Duration::from_secs(args.reaper_seconds.max(1)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        sandbar_server::serve(settings, Box::new(TerminalProgress::new()), shutdown_signal())
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+    }
+}

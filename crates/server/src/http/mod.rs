@@ -1,0 +1,74 @@
+//! The HTTP edge: routes, authentication, and the mapping of results to responses. Handlers
+//! decode the request, call one `ControlPlane` method and encode the answer.
+
+mod auth;
+mod error;
+mod extract;
+mod misc;
+mod sandbox;
+mod snapshot;
+mod volume;
+
+pub use auth::{hash_key, new_key, RateLimiter};
+pub use error::ApiError;
+
+use crate::service::ControlPlane;
+use axum::routing::{get, post, put};
+use axum::Router;
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The control plane.
+    pub plane: Arc<ControlPlane>,
+    /// Per-key request budget.
+    pub limiter: Arc<RateLimiter>,
+    /// Public base of the API (`http://host:port/api`), for URLs the server hands out.
+    pub api_url: String,
+}
+
+/// The whole API as a router (tests drive it without a socket).
+pub fn router(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .route("/sandbox", get(sandbox::list).post(sandbox::create))
+        .route("/sandbox/paginated", get(sandbox::list_paginated))
+        .route("/sandbox/{id}", get(sandbox::get).delete(sandbox::delete))
+        .route("/sandbox/{id}/start", post(sandbox::start))
+        .route("/sandbox/{id}/stop", post(sandbox::stop))
+        .route("/sandbox/{id}/recover", post(sandbox::recover))
+        .route("/sandbox/{id}/archive", post(sandbox::not_yet))
+        .route("/sandbox/{id}/pause", post(sandbox::not_yet))
+        .route("/sandbox/{id}/resize", post(sandbox::not_yet))
+        .route("/sandbox/{id}/fork", post(sandbox::not_yet))
+        .route("/sandbox/{id}/snapshot", post(sandbox::not_yet))
+        .route("/sandbox/{id}/labels", put(sandbox::set_labels))
+        .route("/sandbox/{id}/autostop/{minutes}", post(sandbox::autostop))
+        .route("/sandbox/{id}/autoarchive/{minutes}", post(sandbox::autoarchive))
+        .route("/sandbox/{id}/autodelete/{minutes}", post(sandbox::autodelete))
+        .route("/sandbox/{id}/autopause/{minutes}", post(sandbox::autopause))
+        .route("/sandbox/{id}/public/{public}", post(sandbox::set_public))
+        .route("/sandbox/{id}/network-settings", post(sandbox::network_settings))
+        .route("/sandbox/{id}/last-activity", post(sandbox::last_activity))
+        .route("/sandbox/{id}/toolbox-proxy-url", get(sandbox::toolbox_proxy_url))
+        .route("/sandbox/{id}/build-logs-url", get(sandbox::build_logs_url))
+        .route("/sandbox/{id}/build-logs", get(sandbox::build_logs))
+        .route("/snapshots", get(snapshot::list).post(snapshot::create))
+        .route("/snapshots/{id}", get(snapshot::get).delete(snapshot::delete))
+        .route("/snapshots/{id}/activate", post(snapshot::activate))
+        .route("/volumes", get(volume::list).post(volume::create))
+        .route("/volumes/by-name/{name}", get(volume::get_by_name))
+        .route("/volumes/{id}", get(volume::get).delete(volume::delete))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key));
+    let public = Router::new()
+        .route("/health", get(misc::health))
+        .route("/config", get(misc::config))
+        // SDK 0.226 tries Socket.IO first and falls back to polling on a quick 404 (G20).
+        .route("/socket.io/", get(misc::no_socket_io))
+        .route("/socket.io/{*rest}", get(misc::no_socket_io));
+    Router::new()
+        .nest("/api", authenticated.merge(public))
+        .fallback(misc::unknown_route)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(misc::panic_response))
+        .with_state(state)
+}

@@ -1,0 +1,340 @@
+//! `/api/sandbox...` handlers.
+
+use super::error::ApiError;
+use super::extract::{query_pairs, ApiJson};
+use super::AppState;
+use crate::dto;
+use crate::lifecycle::Command;
+use crate::model::Organization;
+use crate::service::{Interval, ListQuery, ServiceError};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use sandbar_api::{
+    CreateSandbox, Labels, NetworkSettings, PaginatedSandboxes, Sandbox, SandboxList, SandboxState, Url,
+};
+
+type Reply<T> = Result<Json<T>, ApiError>;
+
+fn one(state: &AppState, row: &crate::model::SandboxRow) -> Json<Sandbox> {
+    Json(dto::sandbox(row, state.plane.toolbox_url()))
+}
+
+/// `POST /api/sandbox` → 200 (G1, G7), already `started`.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    ApiJson(body): ApiJson<CreateSandbox>,
+) -> Reply<Sandbox> {
+    let row = state.plane.create(&org, body).await?;
+    Ok(one(&state, &row))
+}
+
+/// `GET /api/sandbox/{idOrName}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Reply<Sandbox> {
+    let row = state.plane.get(&org, &id).await?;
+    Ok(one(&state, &row))
+}
+
+/// `GET /api/sandbox`: cursor pages.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    RawQuery(query): RawQuery,
+) -> Reply<SandboxList> {
+    let query = parse_list_query(query.as_deref())?;
+    let (rows, next_cursor) = state.plane.list(&org, &query).await?;
+    let items = rows.iter().map(|row| dto::sandbox(row, state.plane.toolbox_url())).collect();
+    Ok(Json(SandboxList { items, next_cursor }))
+}
+
+/// `GET /api/sandbox/paginated`: page numbers (SDKs before 0.180).
+pub async fn list_paginated(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    RawQuery(query): RawQuery,
+) -> Reply<PaginatedSandboxes> {
+    let pairs = query_pairs(query.as_deref());
+    let page = number(&pairs, "page")?.unwrap_or(1);
+    let mut list_query = parse_list_query(query.as_deref())?;
+    let limit = list_query.limit.take().unwrap_or(100);
+    if page < 1 || !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request("page must be 1 or more and limit between 1 and 200"));
+    }
+    let rows = state.plane.list_all(&org, &list_query).await?;
+    let total = rows.len() as i64;
+    let items = rows
+        .iter()
+        .skip(((page - 1) * limit) as usize)
+        .take(limit as usize)
+        .map(|row| dto::sandbox(row, state.plane.toolbox_url()))
+        .collect();
+    Ok(Json(PaginatedSandboxes { items, total, page, total_pages: (total + limit - 1) / limit }))
+}
+
+async fn command(state: &AppState, org: &Organization, id: &str, command: Command, force: bool) -> Reply<Sandbox> {
+    let row = state.plane.command(org, id, command, force).await?;
+    Ok(one(state, &row))
+}
+
+/// `POST /api/sandbox/{id}/start`.
+pub async fn start(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Reply<Sandbox> {
+    command(&state, &org, &id, Command::Start, false).await
+}
+
+/// `POST /api/sandbox/{id}/stop?force=`.
+pub async fn stop(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Reply<Sandbox> {
+    let force = boolean(&query_pairs(query.as_deref()), "force")?.unwrap_or(false);
+    command(&state, &org, &id, Command::Stop, force).await
+}
+
+/// `DELETE /api/sandbox/{id}` → 200 with the destroyed sandbox.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Reply<Sandbox> {
+    command(&state, &org, &id, Command::Delete, true).await
+}
+
+/// `POST /api/sandbox/{id}/recover`.
+pub async fn recover(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Reply<Sandbox> {
+    command(&state, &org, &id, Command::Recover, false).await
+}
+
+/// Archive, pause, resize, fork and snapshot-of-a-sandbox arrive with the stateful-sandboxes
+/// work; until then the sandbox is looked up (so unknown ids still get 404) and the answer is a
+/// 501 that says so.
+pub async fn not_yet(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+    uri: axum::http::Uri,
+) -> Result<Json<Sandbox>, ApiError> {
+    state.plane.get(&org, &id).await?;
+    let operation = uri.path().rsplit('/').next().unwrap_or("this operation").to_string();
+    Err(ServiceError::NotImplemented(format!("{operation} is not available in this Sandbar version yet")).into())
+}
+
+/// `PUT /api/sandbox/{id}/labels`.
+pub async fn set_labels(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Labels>,
+) -> Reply<Labels> {
+    let row = state.plane.set_labels(&org, &id, body.labels).await?;
+    Ok(Json(Labels { labels: row.labels }))
+}
+
+async fn interval(state: &AppState, org: &Organization, id: &str, kind: Interval, minutes: &str) -> Reply<Sandbox> {
+    let minutes: i64 = minutes
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("interval {minutes:?} must be a whole number of minutes")))?;
+    let row = state.plane.set_interval(org, id, kind, minutes).await?;
+    Ok(one(state, &row))
+}
+
+/// `POST /api/sandbox/{id}/autostop/{minutes}`.
+pub async fn autostop(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path((id, minutes)): Path<(String, String)>,
+) -> Reply<Sandbox> {
+    interval(&state, &org, &id, Interval::AutoStop, &minutes).await
+}
+
+/// `POST /api/sandbox/{id}/autoarchive/{minutes}`.
+pub async fn autoarchive(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path((id, minutes)): Path<(String, String)>,
+) -> Reply<Sandbox> {
+    interval(&state, &org, &id, Interval::AutoArchive, &minutes).await
+}
+
+/// `POST /api/sandbox/{id}/autodelete/{minutes}`.
+pub async fn autodelete(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path((id, minutes)): Path<(String, String)>,
+) -> Reply<Sandbox> {
+    interval(&state, &org, &id, Interval::AutoDelete, &minutes).await
+}
+
+/// `POST /api/sandbox/{id}/autopause/{minutes}`.
+pub async fn autopause(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path((id, minutes)): Path<(String, String)>,
+) -> Reply<Sandbox> {
+    interval(&state, &org, &id, Interval::AutoPause, &minutes).await
+}
+
+/// `POST /api/sandbox/{id}/public/{true|false}`.
+pub async fn set_public(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path((id, public)): Path<(String, String)>,
+) -> Reply<Sandbox> {
+    let public =
+        parse_bool(&public).ok_or_else(|| ApiError::bad_request(format!("public {public:?} must be true or false")))?;
+    let row = state.plane.set_public(&org, &id, public).await?;
+    Ok(one(&state, &row))
+}
+
+/// `POST /api/sandbox/{id}/network-settings`.
+pub async fn network_settings(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NetworkSettings>,
+) -> Reply<Sandbox> {
+    let row = state.plane.set_network(&org, &id, body).await?;
+    Ok(one(&state, &row))
+}
+
+/// `POST /api/sandbox/{id}/last-activity`.
+pub async fn last_activity(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Reply<Sandbox> {
+    let row = state.plane.touch(&org, &id).await?;
+    Ok(one(&state, &row))
+}
+
+/// `GET /api/sandbox/{id}/toolbox-proxy-url` (SDK 0.226 fallback, G4).
+pub async fn toolbox_proxy_url(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Reply<Url> {
+    state.plane.get(&org, &id).await?;
+    Ok(Json(Url { url: state.plane.toolbox_url().to_string() }))
+}
+
+/// `GET /api/sandbox/{id}/build-logs-url`: no query string in it (G15).
+pub async fn build_logs_url(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Reply<Url> {
+    let row = state.plane.get(&org, &id).await?;
+    Ok(Json(Url { url: format!("{}/sandbox/{}/build-logs", state.api_url, row.id) }))
+}
+
+/// `GET /api/sandbox/{id}/build-logs[?follow=true]`: sandboxes from snapshots have no build, so
+/// the log says so and ends.
+pub async fn build_logs(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let row = state.plane.get(&org, &id).await?;
+    let text =
+        format!("sandbox {} was created from snapshot {:?}; there is no image build to show\n", row.id, row.snapshot);
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], text))
+}
+
+fn parse_list_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
+    let pairs = query_pairs(query);
+    let text = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let all = |key: &str| {
+        pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::to_string)
+            .filter(|v| !v.is_empty())
+            .collect::<Vec<_>>()
+    };
+    let labels = match text("labels") {
+        None => Default::default(),
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| ApiError::bad_request(format!("labels must be a JSON object of strings: {e}")))?,
+    };
+    let states = all("states")
+        .into_iter()
+        .map(|s| SandboxState::parse(&s).ok_or_else(|| ApiError::bad_request(format!("unknown state {s:?}"))))
+        .collect::<Result<_, _>>()?;
+    let order = text("order").unwrap_or_else(|| "desc".into());
+    if order != "asc" && order != "desc" {
+        return Err(ApiError::bad_request(format!("order {order:?} must be asc or desc")));
+    }
+    Ok(ListQuery {
+        cursor: text("cursor"),
+        limit: number(&pairs, "limit")?,
+        id: text("id"),
+        name: text("name"),
+        labels,
+        states,
+        snapshots: all("snapshots"),
+        min_cpu: number(&pairs, "minCpu")?,
+        max_cpu: number(&pairs, "maxCpu")?,
+        min_memory: number(&pairs, "minMemoryGiB")?,
+        max_memory: number(&pairs, "maxMemoryGiB")?,
+        min_disk: number(&pairs, "minDiskGiB")?,
+        max_disk: number(&pairs, "maxDiskGiB")?,
+        is_public: boolean(&pairs, "isPublic")?,
+        is_recoverable: boolean(&pairs, "isRecoverable")?,
+        created_after: text("createdAtAfter").map(|t| normalize_time(&t)),
+        created_before: text("createdAtBefore").map(|t| normalize_time(&t)),
+        activity_after: text("lastEventAfter").map(|t| normalize_time(&t)),
+        activity_before: text("lastEventBefore").map(|t| normalize_time(&t)),
+        sort: text("sort"),
+        ascending: order == "asc",
+        include_errored_deleted: boolean(&pairs, "includeErroredDeleted")?.unwrap_or(false),
+    })
+}
+
+/// SDKs send datetimes without a zone (G21); they are UTC. Normalized to the store's format.
+fn normalize_time(text: &str) -> String {
+    let with_zone = if text.ends_with('Z') || text.contains('+') { text.to_string() } else { format!("{text}Z") };
+    crate::clock::parse_iso(&with_zone).map(crate::clock::iso).unwrap_or_else(|| text.to_string())
+}
+
+fn number(pairs: &[(String, String)], key: &str) -> Result<Option<i64>, ApiError> {
+    match pairs.iter().rev().find(|(k, _)| k == key) {
+        None => Ok(None),
+        Some((_, v)) if v.is_empty() => Ok(None),
+        Some((_, v)) => {
+            v.parse().map(Some).map_err(|_| ApiError::bad_request(format!("{key} {v:?} must be an integer")))
+        }
+    }
+}
+
+fn boolean(pairs: &[(String, String)], key: &str) -> Result<Option<bool>, ApiError> {
+    match pairs.iter().rev().find(|(k, _)| k == key) {
+        None => Ok(None),
+        Some((_, v)) => {
+            parse_bool(v).map(Some).ok_or_else(|| ApiError::bad_request(format!("{key} {v:?} must be true or false")))
+        }
+    }
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "true" | "True" | "1" => Some(true),
+        "false" | "False" | "0" => Some(false),
+        _ => None,
+    }
+}

@@ -1,0 +1,75 @@
+//! Enforces the auto-stop and auto-delete intervals. Time comes from the control plane's
+//! [`Clock`](crate::clock::Clock), so tests move it forward instead of sleeping.
+//!
+//! Auto-archive is recorded but not enforced yet: archiving arrives with the stateful-sandboxes
+//! work.
+
+use crate::clock::parse_iso;
+use crate::lifecycle::Command;
+use crate::model::SandboxRow;
+use crate::service::ControlPlane;
+use sandbar_api::SandboxState;
+use std::time::Duration;
+
+/// What one pass decided for a sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Idle longer than its auto-stop interval.
+    Stop,
+    /// Stopped longer than its auto-delete interval.
+    Delete,
+}
+
+/// The decision for one sandbox at `now` (pure).
+pub fn decide(row: &SandboxRow, now: time::OffsetDateTime) -> Option<Decision> {
+    let minutes_since = |at: &str| parse_iso(at).map(|t| (now - t).whole_minutes());
+    match row.state {
+        SandboxState::Started => {
+            let limit = row.auto_stop_interval.filter(|n| *n > 0)?;
+            (minutes_since(&row.last_activity_at)? >= limit).then_some(Decision::Stop)
+        }
+        SandboxState::Stopped | SandboxState::Error => {
+            let limit = row.auto_delete_interval.filter(|n| *n >= 0)?;
+            (minutes_since(&row.state_changed_at)? >= limit).then_some(Decision::Delete)
+        }
+        _ => None,
+    }
+}
+
+/// One pass over every live sandbox; returns what it did.
+pub async fn reap_once(plane: &ControlPlane) -> Vec<(String, Decision)> {
+    let now = plane.clock_now();
+    let rows = match plane.store().all_live_sandboxes() {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "reaper could not list sandboxes");
+            return Vec::new();
+        }
+    };
+    let mut done = Vec::new();
+    for row in rows {
+        let Some(decision) = decide(&row, now) else { continue };
+        let command = match decision {
+            Decision::Stop => Command::Stop,
+            Decision::Delete => Command::Delete,
+        };
+        match plane.command_by_id(&row.id, command).await {
+            Ok(_) => {
+                tracing::info!(sandbox_id = %row.id, ?decision, "reaper acted");
+                done.push((row.id.clone(), decision));
+            }
+            Err(e) => tracing::warn!(sandbox_id = %row.id, ?decision, error = %e, "reaper action failed"),
+        }
+    }
+    done
+}
+
+/// Runs [`reap_once`] every `period` until the task is dropped.
+pub async fn run(plane: std::sync::Arc<ControlPlane>, period: Duration) {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        reap_once(&plane).await;
+    }
+}

@@ -1,0 +1,177 @@
+//! `sandbar serve`: puts the store, the runtime, the control plane, the reaper and the HTTP
+//! listener together, and takes them down again on SIGTERM or Ctrl-C.
+//!
+//! Shutdown policy: the listener stops accepting, in-flight requests finish, then every running
+//! sandbox is stopped (SIGTERM, then SIGKILL after the grace period) and recorded as `stopped`
+//! with its files kept. A server killed without that chance (kill -9) leaves inits running; the
+//! next start kills those orphans and marks their sandboxes `stopped`, so stored states always
+//! match reality.
+
+use crate::clock::{iso, SystemClock};
+use crate::http::{self, AppState, RateLimiter};
+use crate::model::ApiKey;
+use crate::service::{ControlPlane, PlaneConfig};
+use crate::store::Store;
+use sandbar_runtime::{BuildProgress, ImageStore, Runtime, RuntimeConfig};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything `serve` needs, resolved once by the CLI.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// State directory (database, sandboxes, volumes, admin key).
+    pub data_dir: PathBuf,
+    /// The image store, shared by all data directories.
+    pub image_cache: PathBuf,
+    /// Domain for preview URLs (stored for the preview work).
+    pub domain: String,
+    /// The admin API key (`SANDBAR_API_KEY`); generated and stored when `None`.
+    pub api_key: Option<String>,
+    /// Requests per second per API key.
+    pub rate_limit_per_second: u32,
+    /// How often the reaper looks for idle sandboxes.
+    pub reaper_period: Duration,
+}
+
+/// File in the data directory that holds a generated admin key (mode 0600).
+const ADMIN_KEY_FILE: &str = "admin-api-key";
+/// Organization of the admin key.
+const ADMIN_ORGANIZATION: &str = "default";
+
+/// Runs the server until `shutdown` resolves.
+pub async fn serve(
+    settings: ServerSettings,
+    progress: Box<dyn BuildProgress + Send>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| format!("create data directory {}: {e}", settings.data_dir.display()))?;
+    let store = Arc::new(
+        Store::open(&settings.data_dir.join("sandbar.db"))
+            .map_err(|e| format!("open {}: {}", settings.data_dir.join("sandbar.db").display(), chain(&e)))?,
+    );
+    let (admin_key, generated) = ensure_admin_key(&store, &settings.data_dir, settings.api_key.as_deref())?;
+
+    let image_cache = settings.image_cache.clone();
+    let data_dir = settings.data_dir.clone();
+    let runtime = tokio::task::spawn_blocking(move || -> Result<Runtime, String> {
+        let mut progress = progress;
+        let images = ImageStore::open(&image_cache).map_err(|e| chain(&e))?;
+        images.ensure_default(progress.as_mut()).map_err(|e| chain(&e))?;
+        let runtime = Runtime::new(RuntimeConfig::new(&data_dir, images)).map_err(|e| chain(&e))?;
+        let orphans = runtime.recover_orphans().map_err(|e| chain(&e))?;
+        if orphans > 0 {
+            tracing::warn!(orphans, "stopped sandboxes left running by a previous server process");
+        }
+        Ok(runtime)
+    })
+    .await
+    .map_err(|e| format!("runtime setup panicked: {e}"))??;
+
+    let volumes_dir = settings.data_dir.join("volumes");
+    std::fs::create_dir_all(&volumes_dir).map_err(|e| format!("create {}: {e}", volumes_dir.display()))?;
+    let public_base = format!("http://{}", settings.listen);
+    let config =
+        PlaneConfig { toolbox_url: format!("{public_base}/toolbox"), volumes_dir, target: "local".to_string() };
+    let plane = Arc::new(
+        ControlPlane::new(Arc::clone(&store), Arc::new(runtime), config, Arc::new(SystemClock))
+            .map_err(|e| chain(&e))?,
+    );
+    plane.reconcile().await.map_err(|e| chain(&e))?;
+
+    let state = AppState {
+        plane: Arc::clone(&plane),
+        limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_per_second * 2)),
+        api_url: format!("{public_base}/api"),
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", settings.listen))?;
+    let reaper = tokio::spawn(crate::reaper::run(Arc::clone(&plane), settings.reaper_period));
+
+    tracing::info!(listen = %settings.listen, "sandbar is serving Daytona's API at {public_base}/api");
+    if generated {
+        eprintln!(
+            "Generated an admin API key (stored in {}). Point the Daytona SDKs here with:\n\n  export DAYTONA_API_URL={public_base}/api DAYTONA_API_KEY={admin_key}\n",
+            settings.data_dir.join(ADMIN_KEY_FILE).display()
+        );
+    } else {
+        eprintln!(
+            "Point the Daytona SDKs here with: export DAYTONA_API_URL={public_base}/api DAYTONA_API_KEY=<your key>"
+        );
+    }
+
+    let served = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown).await;
+    reaper.abort();
+    tracing::info!("shutting down: stopping running sandboxes");
+    plane.stop_all().await;
+    served.map_err(|e| format!("http server: {e}"))
+}
+
+/// Makes sure the admin organization and its key exist. Returns the key and whether it was
+/// generated just now (and should be shown once).
+pub fn ensure_admin_key(
+    store: &Store,
+    data_dir: &std::path::Path,
+    configured: Option<&str>,
+) -> Result<(String, bool), String> {
+    let now = iso(time::OffsetDateTime::now_utc());
+    let org = store.ensure_organization(ADMIN_ORGANIZATION, &now).map_err(|e| chain(&e))?;
+    let key_file = data_dir.join(ADMIN_KEY_FILE);
+    let (key, generated) = match configured {
+        Some(key) => (key.to_string(), false),
+        None => match std::fs::read_to_string(&key_file) {
+            Ok(key) => (key.trim().to_string(), false),
+            Err(_) => {
+                let key = http::new_key();
+                write_private(&key_file, &key)?;
+                (key, true)
+            }
+        },
+    };
+    if store.organization_of_key(&http::hash_key(&key)).map_err(|e| chain(&e))?.is_none() {
+        let record = ApiKey {
+            id: uuid::Uuid::new_v4().to_string(),
+            organization_id: org.id,
+            name: "admin".to_string(),
+            prefix: key.chars().take(8).collect(),
+            created_at: now,
+            revoked_at: None,
+        };
+        store.insert_api_key(&record, &http::hash_key(&key)).map_err(|e| chain(&e))?;
+    }
+    Ok((key, generated))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("create {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes()).map_err(|e| format!("write {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("chmod {}: {e}", path.display()))
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// An error and its causes on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
