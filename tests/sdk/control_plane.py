@@ -323,7 +323,9 @@ class Suite:
         expect(status is not None and 400 <= status < 500,
                f"create(snapshot=<unknown>) raised {one_line(err)} with status {status}, expected a 4xx")
         expect(missing in str(err), f"error message {str(err)!r} does not mention {missing!r}")
-        leaked = [s.id for s in self.daytona.list(ListSandboxesQuery(labels=self.labels(case="badsnap")))]
+        # Filter client-side too, so a broken server-side label filter is not reported here.
+        leaked = [s.id for s in self.daytona.list(ListSandboxesQuery(labels=self.labels(case="badsnap")))
+                  if s.name == name or s.labels.get("case") == "badsnap"]
         for sid in leaked:
             self.sandboxes.setdefault(sid, None)
         expect(not leaked, f"a sandbox was created anyway: {leaked}")
@@ -574,7 +576,10 @@ class Suite:
         problems = []
         ids = set(self.sandboxes) | self.capture.created["/sandbox"]
         try:
-            ids |= {s.id for s in self.daytona.list(ListSandboxesQuery(labels=self.labels()))}
+            # Checked client-side as well: never delete a sandbox of another run, even if the
+            # server ignores the label filter.
+            ids |= {s.id for s in self.daytona.list(ListSandboxesQuery(labels=self.labels()))
+                    if (s.labels or {}).get(RUN_LABEL) == self.run_id}
         except Exception as e:
             print(f"note cleanup: list by run label failed ({one_line(e)}); using the captured ids", flush=True)
         for sid in sorted(ids):

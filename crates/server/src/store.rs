@@ -241,14 +241,25 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(sql("list api keys"))
     }
 
-    /// Revokes the key with this id or prefix; returns how many keys it matched.
+    /// Revokes the one live key with this id or prefix. Returns how many live keys matched:
+    /// nothing is revoked unless exactly one did.
     pub fn revoke_api_key(&self, id_or_prefix: &str, now: &str) -> Result<usize, StoreError> {
-        self.db()
-            .execute(
+        let db = self.db();
+        let matches: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM api_keys WHERE (id = ?1 OR prefix = ?1) AND revoked_at IS NULL",
+                params![id_or_prefix],
+                |r| r.get(0),
+            )
+            .map_err(sql("find api key"))?;
+        if matches == 1 {
+            db.execute(
                 "UPDATE api_keys SET revoked_at = ?2 WHERE (id = ?1 OR prefix = ?1) AND revoked_at IS NULL",
                 params![id_or_prefix, now],
             )
-            .map_err(sql("revoke api key"))
+            .map_err(sql("revoke api key"))?;
+        }
+        Ok(matches as usize)
     }
 
     // ---- sandboxes ----

@@ -47,13 +47,11 @@ pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<ExitCode
                 );
             }
         }
-        KeysCommand::Revoke { key } => {
-            let revoked = store.revoke_api_key(&key, &now)?;
-            if revoked == 0 {
-                bail!("no live key has id or prefix {key:?}");
-            }
-            println!("revoked {revoked} key(s)");
-        }
+        KeysCommand::Revoke { key } => match store.revoke_api_key(&key, &now)? {
+            0 => bail!("no live key has id or prefix {key:?}"),
+            1 => println!("revoked key {key}"),
+            n => bail!("{n} live keys match {key:?}; nothing revoked: give the key's id"),
+        },
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,136 @@
+//! Create, get, stop, start, delete through the API, as the SDKs call them.
+
+use crate::common::{assert_full_dto, App, OTHER_KEY};
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_returns_a_started_sandbox_with_every_key() {
+    let app = App::new();
+    let sandbox = app
+        .create(json!({"name": "alpha", "env": {"GREETING": "hi"}, "labels": {"code-toolbox-language": "python"}, "volumes": []}))
+        .await;
+    assert_full_dto(&sandbox);
+    assert_eq!(sandbox["name"], "alpha");
+    assert_eq!(sandbox["user"], "daytona");
+    assert_eq!(sandbox["env"]["GREETING"], "hi");
+    assert_eq!(sandbox["snapshot"], "default");
+    let id = sandbox["id"].as_str().unwrap().to_string();
+
+    // By id and by name.
+    for key in [id.as_str(), "alpha"] {
+        let (status, got) = app.call(Method::GET, &format!("/sandbox/{key}"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(got["id"], id.as_str());
+    }
+    // The env reaches processes: the runtime runs the sandbox with it.
+    let runtime_id = sandbar_runtime::SandboxId::new(id.clone()).unwrap();
+    let out = app
+        .runtime
+        .exec(&runtime_id, &sandbar_runtime::ExecSpec::new(["sh", "-c", "echo $GREETING; id -un"]))
+        .unwrap()
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\ndaytona\n");
+    // Resources became runtime limits: 1 GiB of memory by default.
+    let limit = app
+        .runtime
+        .cgroup_dirs(&runtime_id)
+        .into_iter()
+        .map(|d| d.join("memory.limit_in_bytes"))
+        .find(|p| p.exists())
+        .map(|p| std::fs::read_to_string(p).unwrap());
+    assert_eq!(limit.as_deref().map(str::trim), Some("1073741824"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_start_delete_round_trip() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let (status, stopped) = app.call(Method::POST, &format!("/sandbox/{id}/stop?force=false"), None).await;
+    assert_eq!((status, stopped["state"].as_str()), (StatusCode::OK, Some("stopped")));
+    let (_, again) = app.call(Method::POST, &format!("/sandbox/{id}/stop"), None).await;
+    assert_eq!(again["state"], "stopped", "stopping twice is fine");
+    let (status, started) = app.call(Method::POST, &format!("/sandbox/{id}/start"), None).await;
+    assert_eq!((status, started["state"].as_str()), (StatusCode::OK, Some("started")));
+    let (status, deleted) = app.call(Method::DELETE, &format!("/sandbox/{id}"), None).await;
+    assert_eq!((status, deleted["state"].as_str()), (StatusCode::OK, Some("destroyed")));
+    assert_full_dto(&deleted);
+    let (status, _) = app.call(Method::GET, &format!("/sandbox/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a deleted sandbox is gone for the SDK");
+    let runtime_id = sandbar_runtime::SandboxId::new(id).unwrap();
+    assert!(app.runtime.leftovers(&runtime_id).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ephemeral_sandboxes_are_deleted_when_they_stop() {
+    let app = App::new();
+    let id = app.create(json!({"autoDeleteInterval": 0})).await["id"].as_str().unwrap().to_string();
+    let (status, body) = app.call(Method::POST, &format!("/sandbox/{id}/stop"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["state"], "destroyed");
+    let (status, _) = app.call(Method::GET, &format!("/sandbox/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_organizations_see_nothing() {
+    let app = App::new();
+    let id = app.create(json!({"name": "mine"})).await["id"].as_str().unwrap().to_string();
+    for path in [format!("/sandbox/{id}"), "/sandbox/mine".to_string()] {
+        let (status, body) = app.call_as(OTHER_KEY, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "404, not 403: {body}");
+    }
+    let (status, _) = app.call_as(OTHER_KEY, Method::DELETE, &format!("/sandbox/{id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = app.call_as(OTHER_KEY, Method::GET, "/sandbox", None).await;
+    assert_eq!(list["items"], json!([]));
+    // Names are per organization.
+    let (status, _) = app.call_as(OTHER_KEY, Method::POST, "/sandbox", Some(json!({"name": "mine"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.call(Method::POST, "/sandbox", Some(json!({"name": "mine"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn labels_intervals_public_and_network_settings_are_stored() {
+    let app = App::new();
+    let id =
+        app.create(json!({"labels": {"code-toolbox-language": "python"}})).await["id"].as_str().unwrap().to_string();
+    let (status, labels) = app
+        .call(
+            Method::PUT,
+            &format!("/sandbox/{id}/labels"),
+            Some(json!({"labels": {"team": "x", "code-toolbox-language": "python"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(labels, json!({"labels": {"team": "x", "code-toolbox-language": "python"}}));
+    for (path, key, value) in [
+        ("autostop/30", "autoStopInterval", json!(30)),
+        ("autoarchive/60", "autoArchiveInterval", json!(60)),
+        ("autodelete/-1", "autoDeleteInterval", json!(-1)),
+        ("public/true", "public", json!(true)),
+    ] {
+        let (status, body) = app.call(Method::POST, &format!("/sandbox/{id}/{path}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_eq!(body[key], value, "{path}");
+    }
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/sandbox/{id}/network-settings"),
+            Some(json!({"networkBlockAll": true, "networkAllowList": "10.0.0.0/8"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((body["networkBlockAll"].clone(), body["networkAllowList"].clone()), (json!(true), json!("10.0.0.0/8")));
+    let (_, got) = app.call(Method::GET, &format!("/sandbox/{id}"), None).await;
+    assert_eq!(got["labels"]["team"], "x");
+    assert_eq!(got["autoStopInterval"], 30);
+    let (status, url) = app.call(Method::GET, &format!("/sandbox/{id}/toolbox-proxy-url"), None).await;
+    assert_eq!((status, url["url"].as_str()), (StatusCode::OK, Some("http://127.0.0.1:1/toolbox")));
+    let (status, logs) = app.call(Method::GET, &format!("/sandbox/{id}/build-logs-url"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!logs["url"].as_str().unwrap().contains('?'), "G15: no query string in {logs}");
+}

@@ -1,0 +1,10 @@
+//! Control-plane tests: the real router, store and runtime (as root), driven without a socket.
+//! One test binary; modules per area.
+
+mod common;
+mod errors;
+mod lifecycle;
+mod lists;
+mod reaper;
+mod restart;
+mod volumes;
