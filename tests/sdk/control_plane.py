@@ -21,7 +21,6 @@ import importlib.metadata
 import inspect
 import json
 import os
-import re
 import sys
 import time
 import urllib.error
@@ -664,18 +663,7 @@ def delete_volume_with_retry(client: Daytona, name: str, timeout: float = 30) ->
 
 def group_violations(checker: spec_check.SpecChecker) -> list[str]:
     """One line per distinct (method, path template, status, problem), with count and steps."""
-    groups: dict[tuple[str, str, int, str], list[str]] = {}
-    for v in checker.violations:
-        template, _ = checker.match(v.method, v.path)
-        problem = re.sub(r"\[\d+\]", "[i]", v.problem)  # items[0], items[1], ... are one problem
-        key = (v.method, template or v.path, v.status, problem)
-        groups.setdefault(key, []).append(v.context)
-    lines = []
-    for (method, path, status, problem), steps in groups.items():
-        seen = list(dict.fromkeys(steps))
-        lines.append(f"violation {method} {path} -> {status}: {problem} "
-                     f"(x{len(steps)}; steps: {', '.join(seen)})")
-    return lines
+    return spec_check.group_violations(checker)
 
 
 def main() -> int:

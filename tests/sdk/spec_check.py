@@ -16,11 +16,14 @@ and does not list `kvm` (required by SDK 0.226.1) or `networkBlockAll` on list i
 adds those SDK-enforced rules (daytona-wire.md G2/G3, §3.1, §3.10) on top of the spec.
 
 Needs only PyYAML. Run this file directly for a self-test on hand-made exchanges.
+`spec_check.py --check-file <exchanges.json> [--spec <yaml>]` checks exchanges recorded by another
+process (the TypeScript suite, ts/control_plane.mjs): see `check_file` for the file format.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import re
 import sys
@@ -362,6 +365,88 @@ def _is_datetime(value: str) -> bool:
         return False
 
 
+def group_violations(checker: SpecChecker) -> list[str]:
+    """One line per distinct (method, path template, status, problem), with count and steps."""
+    groups: dict[tuple[str, str, int, str], list[str]] = {}
+    for v in checker.violations:
+        template, _ = checker.match(v.method, v.path)
+        problem = re.sub(r"\[\d+\]", "[i]", v.problem)  # items[0], items[1], ... are one problem
+        key = (v.method, template or v.path, v.status, problem)
+        groups.setdefault(key, []).append(v.context)
+    lines = []
+    for (method, path, status, problem), steps in groups.items():
+        seen = list(dict.fromkeys(steps))
+        lines.append(f"violation {method} {path} -> {status}: {problem} "
+                     f"(x{len(steps)}; steps: {', '.join(seen)})")
+    return lines
+
+
+# ---- exchanges recorded elsewhere (--check-file) --------------------------------------------------
+
+def check_file(path: str, spec_path: str | None = None) -> int:
+    """Checks the exchanges in a JSON file written by another suite; prints the result.
+
+    File format (UTF-8 JSON):
+
+        {"apiUrl": "http://127.0.0.1:3000/api",
+         "exchanges": [{"step": "create-default", "method": "POST",
+                        "url": "http://127.0.0.1:3000/api/sandbox", "status": 200,
+                        "contentType": "application/json; charset=utf-8",
+                        "text": "<raw response body, or null/\"\" when empty>"}, ...]}
+
+    The body is parsed here, from the raw text, so a float where an integer is required or a
+    body that is not JSON is seen exactly as the server sent it. As in control_plane.py's capture,
+    a URL outside `apiUrl` and a JSON body with a non-JSON content type are violations too.
+
+    Prints `N spec violations in M control-plane responses`, then one `violation ...` line per
+    distinct problem. Returns 0 with no violation, 1 with violations, 2 when the file is unusable.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        api_url = data["apiUrl"]
+        exchanges = data["exchanges"]
+        if not isinstance(api_url, str) or not isinstance(exchanges, list):
+            raise TypeError("apiUrl must be a string and exchanges a list")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"spec_check.py: cannot read exchanges from {path}: {e}", file=sys.stderr)
+        return 2
+    checker = SpecChecker(spec_path)
+    for i, x in enumerate(exchanges):
+        try:
+            method = str(x["method"]).upper()
+            url = str(x["url"])
+            status = int(x["status"])
+        except (KeyError, TypeError, ValueError) as e:
+            print(f"spec_check.py: exchange {i} in {path} is malformed: {e}", file=sys.stderr)
+            return 2
+        step = str(x.get("step") or "")
+        text = x.get("text")
+        text = text if isinstance(text, str) else ""
+        body: Any
+        if not text.strip():
+            body = None
+        else:
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = InvalidJson(text)
+        rel = api_relative_path(url, api_url)
+        if rel is None:
+            checker.violations.append(Violation(method, url, status,
+                                                f"request is outside the API base {api_url}", step))
+            continue
+        content_type = x.get("contentType") or ""
+        if body is not None and content_type and "json" not in str(content_type).lower():
+            checker.violations.append(Violation(method, rel, status, f"content-type {content_type!r} is not JSON",
+                                                step))
+        checker.check(method, rel, status, body, context=step)
+    print(f"{len(checker.violations)} spec violations in {len(exchanges)} control-plane responses", flush=True)
+    for line in group_violations(checker):
+        print(line, flush=True)
+    return 1 if checker.violations else 0
+
+
 # ---- self-test ---------------------------------------------------------------------------------
 
 def _sandbox(**over: Any) -> dict[str, Any]:
@@ -430,5 +515,19 @@ def _self_test(argv: Iterable[str]) -> int:
     return 1 if failures else 0
 
 
+def _main(argv: list[str]) -> int:
+    if argv and argv[0] == "--check-file":
+        rest = argv[1:]
+        spec = None
+        if len(rest) == 3 and rest[1] == "--spec":
+            spec = rest[2]
+        elif len(rest) != 1:
+            print("usage: spec_check.py --check-file <exchanges.json> [--spec <openapi.yaml>]\n"
+                  "       spec_check.py [<openapi.yaml>]   (self-test)", file=sys.stderr)
+            return 2
+        return check_file(rest[0], spec)
+    return _self_test(argv)
+
+
 if __name__ == "__main__":
-    sys.exit(_self_test(sys.argv[1:]))
+    sys.exit(_main(sys.argv[1:]))
