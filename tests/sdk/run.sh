@@ -24,18 +24,41 @@ cleanup() {
 }
 trap cleanup EXIT
 
-SANDBAR_API_KEY="$key" "$binary" serve --listen "127.0.0.1:$port" --data-dir "$data/state" >"$log" 2>&1 &
-server=$!
-for _ in $(seq 1 600); do
-  if curl -fsS "http://127.0.0.1:$port/api/health" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$server" 2>/dev/null; then
-    echo "sandbar serve exited before it became healthy; its log:" >&2
-    cat "$log" >&2
-    exit 1
+start_server() {
+  SANDBAR_API_KEY="$key" "$binary" serve --listen "127.0.0.1:$port" --data-dir "$data/state" >>"$log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 600); do
+    if curl -fsS "http://127.0.0.1:$port/api/health" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$server" 2>/dev/null; then
+      echo "sandbar serve exited before it became healthy; its log:" >&2
+      cat "$log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  echo "sandbar serve never became healthy" >&2
+  cat "$log" >&2
+  exit 1
+}
+
+# api METHOD PATH [JSON BODY] [python expression over `r` to print]: one API call, checked.
+api() {
+  local body="${3:-}"
+  local out
+  out="$(curl -sS -X "$1" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+    ${body:+-d "$body"} -w '\n%{http_code}' "http://127.0.0.1:$port/api$2")"
+  local code="${out##*$'\n'}"
+  local json="${out%$'\n'*}"
+  if [ "${code:0:1}" != 2 ]; then
+    echo "$1 $2 -> $code: $json" >&2
+    return 1
   fi
-  sleep 0.2
-done
-curl -fsS "http://127.0.0.1:$port/api/health" >/dev/null || { echo "sandbar serve never became healthy" >&2; cat "$log" >&2; exit 1; }
+  if [ -n "${4:-}" ]; then
+    python3 -c "import json, sys; r = json.loads(sys.argv[1]); print($4)" "$json"
+  fi
+}
+
+start_server
 
 status=0
 for version in 0.190.0 0.226.1; do
@@ -44,9 +67,26 @@ for version in 0.190.0 0.226.1; do
     "$cache/venv-daytona-$version/bin/python" "$here/control_plane.py" || status=1
 done
 
+echo "== kill -9 and restart"
+# Nothing committed may be lost and states must match reality after a crash of the server.
+crash_status=0
+volume_id="$(api POST /volumes '{"name":"crash-volume"}' 'r["id"]')" || crash_status=1
+api POST /sandbox "{\"name\":\"crash-survivor\",\"labels\":{\"keep\":\"me\"},\"volumes\":[{\"volumeId\":\"$volume_id\",\"mountPath\":\"/home/daytona/v\"}]}" >/dev/null || crash_status=1
+kill -KILL "$server"
+wait "$server" 2>/dev/null || true
+start_server
+state="$(api GET /sandbox/crash-survivor '' 'r["state"] + " " + r["labels"].get("keep", "?")')" || crash_status=1
+[ "$state" = "stopped me" ] || { echo "after kill -9 the sandbox reads '$state', expected 'stopped me'" >&2; crash_status=1; }
+api GET /volumes/by-name/crash-volume >/dev/null || crash_status=1
+api GET /snapshots/default >/dev/null || crash_status=1
+started="$(api POST /sandbox/crash-survivor/start '' 'r["state"]')" || crash_status=1
+[ "$started" = "started" ] || { echo "restarted sandbox is '$started'" >&2; crash_status=1; }
+api DELETE /sandbox/crash-survivor >/dev/null || crash_status=1
+api DELETE "/volumes/$volume_id" >/dev/null || crash_status=1
+if [ "$crash_status" = 0 ]; then echo "kill -9: sandbox, labels, volume and snapshot kept; state stopped; starts again"; else status=1; fi
+
 # Leave one sandbox running so the shutdown path has something to stop.
-curl -fsS -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
-  "http://127.0.0.1:$port/api/sandbox" -d '{"name":"left-running"}' >/dev/null
+api POST /sandbox '{"name":"left-running"}' >/dev/null
 echo "== graceful shutdown"
 kill -TERM "$server"
 if ! timeout 60 tail --pid="$server" -f /dev/null; then
