@@ -15,7 +15,7 @@ use crate::store::Store;
 use sandbar_runtime::{BuildProgress, ImageStore, Runtime, RuntimeConfig};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,20 +52,20 @@ pub async fn serve(
 ) -> Result<(), String> {
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("create data directory {}: {e}", settings.data_dir.display()))?;
-    let store = Arc::new(
-        Store::open(&settings.data_dir.join("sandbar.db"))
-            .map_err(|e| format!("open {}: {}", settings.data_dir.join("sandbar.db").display(), chain(&e)))?,
-    );
+    let store =
+        Arc::new(Store::open(&settings.data_dir.join("sandbar.db")).map_err(|e| {
+            format!("open {}: {}", settings.data_dir.join("sandbar.db").display(), crate::error_chain(&e))
+        })?);
     let (admin_key, generated) = ensure_admin_key(&store, &settings.data_dir, settings.api_key.as_deref())?;
 
     let image_cache = settings.image_cache.clone();
     let data_dir = settings.data_dir.clone();
     let runtime = tokio::task::spawn_blocking(move || -> Result<Runtime, String> {
         let mut progress = progress;
-        let images = ImageStore::open(&image_cache).map_err(|e| chain(&e))?;
-        images.ensure_default(progress.as_mut()).map_err(|e| chain(&e))?;
-        let runtime = Runtime::new(RuntimeConfig::new(&data_dir, images)).map_err(|e| chain(&e))?;
-        let orphans = runtime.recover_orphans().map_err(|e| chain(&e))?;
+        let images = ImageStore::open(&image_cache).map_err(|e| crate::error_chain(&e))?;
+        images.ensure_default(progress.as_mut()).map_err(|e| crate::error_chain(&e))?;
+        let runtime = Runtime::new(RuntimeConfig::new(&data_dir, images)).map_err(|e| crate::error_chain(&e))?;
+        let orphans = runtime.recover_orphans().map_err(|e| crate::error_chain(&e))?;
         if orphans > 0 {
             tracing::warn!(orphans, "stopped sandboxes left running by a previous server process");
         }
@@ -81,9 +81,9 @@ pub async fn serve(
         PlaneConfig { toolbox_url: format!("{public_base}/toolbox"), volumes_dir, target: "local".to_string() };
     let plane = Arc::new(
         ControlPlane::new(Arc::clone(&store), Arc::new(runtime), config, Arc::new(SystemClock))
-            .map_err(|e| chain(&e))?,
+            .map_err(|e| crate::error_chain(&e))?,
     );
-    plane.reconcile().await.map_err(|e| chain(&e))?;
+    plane.reconcile().await.map_err(|e| crate::error_chain(&e))?;
 
     let state = AppState {
         plane: Arc::clone(&plane),
@@ -122,7 +122,7 @@ pub fn ensure_admin_key(
     configured: Option<&str>,
 ) -> Result<(String, bool), String> {
     let now = iso(time::OffsetDateTime::now_utc());
-    let org = store.ensure_organization(ADMIN_ORGANIZATION, &now).map_err(|e| chain(&e))?;
+    let org = store.ensure_organization(ADMIN_ORGANIZATION, &now).map_err(|e| crate::error_chain(&e))?;
     let key_file = data_dir.join(ADMIN_KEY_FILE);
     let (key, generated) = match configured {
         Some(key) => (key.to_string(), false),
@@ -135,7 +135,7 @@ pub fn ensure_admin_key(
             }
         },
     };
-    if store.organization_of_key(&http::hash_key(&key)).map_err(|e| chain(&e))?.is_none() {
+    if store.organization_of_key(&http::hash_key(&key)).map_err(|e| crate::error_chain(&e))?.is_none() {
         let record = ApiKey {
             id: uuid::Uuid::new_v4().to_string(),
             organization_id: org.id,
@@ -144,7 +144,7 @@ pub fn ensure_admin_key(
             created_at: now,
             revoked_at: None,
         };
-        store.insert_api_key(&record, &http::hash_key(&key)).map_err(|e| chain(&e))?;
+        store.insert_api_key(&record, &http::hash_key(&key)).map_err(|e| crate::error_chain(&e))?;
     }
     Ok((key, generated))
 }
@@ -160,18 +160,4 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
     file.write_all(text.as_bytes()).map_err(|e| format!("write {}: {e}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("chmod {}: {e}", path.display()))
-}
-
-use std::os::unix::fs::OpenOptionsExt;
-
-/// An error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

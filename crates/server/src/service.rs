@@ -345,13 +345,7 @@ impl ControlPlane {
             None => 0,
             Some(cursor) => decode_cursor(cursor)?,
         };
-        let mut rows: Vec<SandboxRow> = self
-            .store
-            .list_sandboxes(&org.id, query.include_errored_deleted)?
-            .into_iter()
-            .filter(|row| matches_query(row, query))
-            .collect();
-        sort_rows(&mut rows, query.sort.as_deref().unwrap_or("lastActivityAt"), query.ascending)?;
+        let rows = self.list_all(org, query).await?;
         let total = rows.len();
         let page: Vec<SandboxRow> = rows.into_iter().skip(offset).take(limit as usize).collect();
         let next = offset + page.len();

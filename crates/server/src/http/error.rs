@@ -60,7 +60,7 @@ impl From<ServiceError> for ApiError {
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
             // The whole chain goes to the log once, here; the caller gets the chain too, since
             // it names the sandbox and the failing step without exposing anything secret.
-            let chain = error_chain(&error);
+            let chain = crate::error_chain(&error);
             tracing::error!(error = %chain, "request failed");
             chain
         } else {
@@ -68,17 +68,6 @@ impl From<ServiceError> for ApiError {
         };
         ApiError { status, code, message }
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl IntoResponse for ApiError {
