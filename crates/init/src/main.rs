@@ -77,7 +77,10 @@ fn prepare(setup: &Setup, setup_channel: &OwnedFd) -> Result<(SignalFd, SetupRep
     mask.thread_block().map_err(|e| Failure::new("block signals", e))?;
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| Failure::new("create signalfd", e))?;
+    // Exact modes for the device nodes and mount points init creates; processes get 022 back.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     setup::build_root(setup)?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let built = std::time::Instant::now();
     match channel::recv::<Placed>(setup_channel.as_fd()) {
         Ok(Some(_)) => {}

@@ -178,16 +178,9 @@ fn mount_dev(root: &Path, tmpfs_bytes: u64) -> Result<(), Failure> {
     mount_fs(root, "/dev", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536"))?;
     for (name, major, minor) in DEVICES {
         let path = dev.join(name);
+        // Init runs with umask 0 (see main), so the mode is exact: every user may use them.
         mknod(&path, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), nix::sys::stat::makedev(*major, *minor))
             .map_err(|e| Failure::new(format!("mknod {}", path.display()), e))?;
-        // mknod applies the umask; the devices must be usable by every user.
-        nix::sys::stat::fchmodat(
-            None,
-            &path,
-            Mode::from_bits_truncate(0o666),
-            nix::sys::stat::FchmodatFlags::FollowSymlink,
-        )
-        .map_err(|e| Failure::new(format!("chmod {}", path.display()), e))?;
     }
     mount_fs(
         root,
@@ -223,13 +216,20 @@ fn mount_fs(root: &Path, target: &str, fstype: &str, flags: MsFlags, data: Optio
 
 fn mask_paths(root: &Path) -> Result<(), Failure> {
     let null = root.join("dev/null");
+    // Masked directories share one empty read-only tmpfs: the first gets it, the rest are bind
+    // mounts of the first (a bind is much cheaper than a new superblock).
+    let mut empty_dir: Option<std::path::PathBuf> = None;
     for masked in MASKED {
         let path = root.join(masked.trim_start_matches('/'));
         let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-        let result = if meta.is_dir() {
-            mount(Some("tmpfs"), &path, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0"))
-        } else {
-            mount(Some(&null), &path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        let result = match (&empty_dir, meta.is_dir()) {
+            (_, false) => mount(Some(&null), &path, None::<&str>, MsFlags::MS_BIND, None::<&str>),
+            (Some(empty), true) => mount(Some(empty), &path, None::<&str>, MsFlags::MS_BIND, None::<&str>),
+            (None, true) => {
+                let result = mount(Some("tmpfs"), &path, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0"));
+                empty_dir = Some(path.clone());
+                result
+            }
         };
         result.map_err(|e| Failure::new(format!("mask {masked}"), e))?;
     }
