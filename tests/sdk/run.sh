@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Runs the SDK conformance suite against a real `sandbar serve`: sets up the SDK virtualenvs,
-# starts the server on a free loopback port with a throwaway data directory and key, runs the
-# control-plane flows under each pinned Python SDK, then stops the server with SIGTERM and checks
-# that it shut down cleanly. Usage: run.sh <path to the sandbar binary> <cache dir>.
+# Runs the SDK conformance suite against a real `sandbar serve`: sets up the SDK virtualenvs and
+# the pinned TypeScript SDK, starts the server on a free loopback port with a throwaway data
+# directory and key, runs the control-plane flows under each pinned Python SDK and then under the
+# TypeScript SDK, then stops the server with SIGTERM and checks that it shut down cleanly.
+# Usage: run.sh <path to the sandbar binary> <cache dir>.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 binary="$1"
 cache="$2"
 
 "$here/setup-python.sh" "$cache"
+"$here/setup-node.sh" "$cache"
 
 data="$(mktemp -d /tmp/sandbar-sdk-XXXXXX)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -66,6 +68,11 @@ for version in 0.190.0 0.226.1; do
   DAYTONA_API_URL="http://127.0.0.1:$port/api" DAYTONA_API_KEY="$key" \
     "$cache/venv-daytona-$version/bin/python" "$here/control_plane.py" || status=1
 done
+ts_version="$(sed -n 's/^[[:space:]]*"@daytonaio\/sdk":[[:space:]]*"\([^"]*\)".*/\1/p' "$here/ts/package.json")"
+echo "== TypeScript SDK $ts_version: control plane"
+SANDBAR_NODE_DAYTONA="$cache/node-daytona" SANDBAR_SPEC_PYTHON="$cache/venv-daytona-0.226.1/bin/python" \
+  DAYTONA_API_URL="http://127.0.0.1:$port/api" DAYTONA_API_KEY="$key" \
+  node "$here/ts/control_plane.mjs" || status=1
 
 echo "== kill -9 and restart"
 # Nothing committed may be lost and states must match reality after a crash of the server.

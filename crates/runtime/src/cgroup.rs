@@ -16,7 +16,7 @@
 use crate::error::BoxError;
 use crate::pool::Pool;
 use crate::{Error, Limits, SandboxId};
-use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, CgroupSetup, ControllerOpt};
+use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, CgroupSetup, ControllerOpt, FreezerState};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder};
 use std::path::{Path, PathBuf};
@@ -139,6 +139,12 @@ impl SandboxCgroup {
     pub(crate) fn pids(&self, id: &SandboxId) -> Result<Vec<i32>, Error> {
         let pids = self.manager.get_all_pids().map_err(|e| self.error(id, "list pids", e))?;
         Ok(pids.into_iter().map(|p| p.as_raw()).collect())
+    }
+
+    /// Freezes (`true`) or thaws (`false`) every process in the cgroup; returns once frozen.
+    pub(crate) fn freeze(&self, id: &SandboxId, frozen: bool) -> Result<(), Error> {
+        let state = if frozen { FreezerState::Frozen } else { FreezerState::Thawed };
+        self.manager.freeze(state).map_err(|e| self.error(id, if frozen { "freeze" } else { "thaw" }, e))
     }
 
     /// Kills whatever is left and removes the cgroup from every hierarchy.

@@ -33,6 +33,12 @@ pub enum Error {
         /// The sandbox.
         id: SandboxId,
     },
+    /// The sandbox is paused; resume it first.
+    #[error("sandbox {id} is paused")]
+    Paused {
+        /// The sandbox.
+        id: SandboxId,
+    },
     /// The image is not in the local store.
     #[error("image {name:?} is not in the local image store")]
     ImageNotFound {

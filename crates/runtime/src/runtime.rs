@@ -58,6 +58,8 @@ pub enum SandboxState {
     Stopped,
     /// Its init and processes run.
     Running,
+    /// Its processes exist but are frozen (no CPU); `resume` thaws them.
+    Paused,
 }
 
 /// What one sandbox left on the host, for leak checks.
@@ -67,6 +69,12 @@ pub struct Leftovers {
     pub directories: Vec<PathBuf>,
     /// Init processes still alive or unreaped.
     pub inits: Vec<i32>,
+}
+
+impl Running {
+    fn is_paused(&self) -> bool {
+        self.paused.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Leftovers {
@@ -105,6 +113,7 @@ struct Record {
 /// A running sandbox.
 pub(crate) struct Running {
     pub(crate) init_pid: i32,
+    paused: std::sync::atomic::AtomicBool,
     pub(crate) socket: PathBuf,
     cgroup: SandboxCgroup,
     record: Record,
@@ -236,8 +245,8 @@ impl Runtime {
 
     /// Whether the sandbox runs; [`Error::NotFound`] when it does not exist.
     pub fn state(&self, id: &SandboxId) -> Result<SandboxState, Error> {
-        if self.running_entry(id).is_some() {
-            return Ok(SandboxState::Running);
+        if let Some(running) = self.running_entry(id) {
+            return Ok(if running.is_paused() { SandboxState::Paused } else { SandboxState::Running });
         }
         if self.dir(id).join("sandbox.json").is_file() {
             Ok(SandboxState::Stopped)
@@ -270,6 +279,9 @@ impl Runtime {
     /// Starts a process in a running sandbox.
     pub fn exec(&self, id: &SandboxId, exec: &ExecSpec) -> Result<Process, Error> {
         let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        if running.is_paused() {
+            return Err(Error::Paused { id: id.clone() });
+        }
         let spec = &running.record.spec;
         let image = &running.record.image;
         let mut env = image.env.clone();
@@ -281,6 +293,31 @@ impl Runtime {
         let user = exec.user.clone().or_else(|| spec.user.clone()).unwrap_or_else(|| image.user.clone());
         let cwd = exec.cwd.clone().or_else(|| spec.workdir.clone()).or_else(|| Some(image.workdir.clone()));
         process::spawn(id, &running.socket, exec, env, user, cwd)
+    }
+
+    /// Freezes every process of a running sandbox (cgroup freezer): they keep their memory, open
+    /// files and connections but get no CPU. Pausing a paused sandbox does nothing.
+    pub fn pause(&self, id: &SandboxId) -> Result<(), Error> {
+        let lock = self.lock_of(id);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        if !running.is_paused() {
+            running.cgroup.freeze(id, true)?;
+            running.paused.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Thaws a paused sandbox; resuming a running one does nothing.
+    pub fn resume(&self, id: &SandboxId) -> Result<(), Error> {
+        let lock = self.lock_of(id);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        if running.is_paused() {
+            running.cgroup.freeze(id, false)?;
+            running.paused.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     /// Sends `signal` to process `pid` (or its process group) in a running sandbox.
@@ -386,6 +423,10 @@ impl Runtime {
         let Some(running) = self.running.lock().expect("running table lock").remove(id) else {
             return Ok(());
         };
+        if running.is_paused() {
+            // Frozen processes cannot act on signals, not even SIGKILL, until thawed.
+            running.cgroup.freeze(id, false)?;
+        }
         if !grace.is_zero() {
             // Ask politely; whatever still runs after the grace period is killed with init.
             if process::request(id, &running.socket, &Request::SignalAll { signal: libc::SIGTERM }).is_ok() {
@@ -481,7 +522,7 @@ impl Runtime {
             tmpfs_bytes: record.spec.limits.memory_bytes.unwrap_or(DEFAULT_TMPFS_BYTES),
         };
         match handshake(id, &host_end, &setup, || cgroup.enter(id, init_pid, &record.spec.limits)) {
-            Ok(()) => Ok(Running { init_pid, socket: socket_path, cgroup, record }),
+            Ok(()) => Ok(Running { init_pid, paused: false.into(), socket: socket_path, cgroup, record }),
             Err(error) => {
                 if let Err(cleanup) = teardown(id, &cgroup, init_pid, &socket_path) {
                     tracing::warn!(sandbox_id = %id, error = %cleanup, "cleanup after failed start");

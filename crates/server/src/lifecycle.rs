@@ -14,6 +14,8 @@ pub enum Command {
     Delete,
     /// Start again after an error.
     Recover,
+    /// Freeze every process (no CPU), keeping memory and connections.
+    Pause,
 }
 
 /// How to carry out a command from the current state.
@@ -40,6 +42,10 @@ pub fn plan(state: SandboxState, command: Command) -> Result<Plan, String> {
         // stuck in a transitional state that cannot be deleted.
         (Command::Delete, _) => run(S::Destroying, S::Destroyed),
         (Command::Start, S::Started) => Ok(Plan::Nothing),
+        (Command::Start | Command::Recover, S::Paused) => run(S::Resuming, S::Started),
+        (Command::Pause, S::Paused) => Ok(Plan::Nothing),
+        (Command::Pause, S::Started) => run(S::Pausing, S::Paused),
+        (Command::Stop, S::Paused) => run(S::Stopping, S::Stopped),
         (Command::Start | Command::Recover, S::Stopped | S::Error | S::Archived | S::Unknown) => {
             run(S::Starting, S::Started)
         }
@@ -56,6 +62,7 @@ fn verb(command: Command) -> &'static str {
         Command::Stop => "stop",
         Command::Delete => "delete",
         Command::Recover => "recover",
+        Command::Pause => "pause",
     }
 }
 
@@ -99,9 +106,12 @@ mod tests {
     #[test]
     fn every_plan_ends_in_a_resting_state() {
         for state in ALL {
-            for command in [Command::Start, Command::Stop, Command::Delete, Command::Recover] {
+            for command in [Command::Start, Command::Stop, Command::Delete, Command::Recover, Command::Pause] {
                 if let Ok(Plan::Run { after, .. }) = plan(*state, command) {
-                    assert!(matches!(after, S::Started | S::Stopped | S::Destroyed), "{command:?} in {state:?}");
+                    assert!(
+                        matches!(after, S::Started | S::Stopped | S::Destroyed | S::Paused),
+                        "{command:?} in {state:?}"
+                    );
                 }
             }
         }
@@ -119,6 +129,14 @@ mod tests {
         let err = plan(S::Starting, Command::Stop).unwrap_err();
         assert_eq!(err, "cannot stop a sandbox that is starting");
         assert!(plan(S::Creating, Command::Start).is_err());
+    }
+
+    #[test]
+    fn paused_sandboxes_resume_on_start_and_can_stop() {
+        assert_eq!(plan(S::Started, Command::Pause), Ok(Plan::Run { during: S::Pausing, after: S::Paused }));
+        assert_eq!(plan(S::Paused, Command::Start), Ok(Plan::Run { during: S::Resuming, after: S::Started }));
+        assert_eq!(plan(S::Paused, Command::Stop), Ok(Plan::Run { during: S::Stopping, after: S::Stopped }));
+        assert_eq!(plan(S::Stopped, Command::Pause), Err("cannot pause a sandbox that is stopped".into()));
     }
 
     #[test]

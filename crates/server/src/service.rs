@@ -573,7 +573,7 @@ impl ControlPlane {
             let id = runtime_id(&row.id)?;
             let running = matches!(self.runtime.state(&id), Ok(sandbar_runtime::SandboxState::Running));
             let next = match row.state {
-                SandboxState::Started if running => continue,
+                SandboxState::Started | SandboxState::Paused if running => continue,
                 SandboxState::Creating => SandboxState::Error,
                 SandboxState::Destroying => {
                     let runtime = Arc::clone(&self.runtime);
@@ -581,9 +581,13 @@ impl ControlPlane {
                     self.finish(row, result, SandboxState::Destroyed, "delete").ok();
                     continue;
                 }
-                SandboxState::Started | SandboxState::Starting | SandboxState::Stopping | SandboxState::Unknown => {
-                    SandboxState::Stopped
-                }
+                SandboxState::Started
+                | SandboxState::Starting
+                | SandboxState::Stopping
+                | SandboxState::Pausing
+                | SandboxState::Paused
+                | SandboxState::Resuming
+                | SandboxState::Unknown => SandboxState::Stopped,
                 _ => continue,
             };
             tracing::info!(sandbox_id = %row.id, from = row.state.as_str(), to = next.as_str(), "reconciled after restart");
@@ -627,6 +631,12 @@ impl ControlPlane {
             _ => None,
         };
         let result = blocking(move || match command {
+            Command::Start | Command::Recover
+                if matches!(runtime.state(&id), Ok(sandbar_runtime::SandboxState::Paused)) =>
+            {
+                runtime.resume(&id)
+            }
+            Command::Pause => runtime.pause(&id),
             Command::Start | Command::Recover => {
                 // A sandbox whose runtime directory is gone (e.g. a create that failed early)
                 // is made again from its record.
@@ -644,6 +654,7 @@ impl ControlPlane {
             Command::Stop => "stop",
             Command::Delete => "delete",
             Command::Recover => "recover",
+            Command::Pause => "pause",
         };
         let row = self.finish(row, result, after, verb)?;
         // Ephemeral sandboxes (auto-delete 0) go as soon as they stop.

@@ -25,6 +25,8 @@ pub fn images() -> ImageStore {
 
 pub struct Fixture {
     pub runtime: Runtime,
+    /// This fixture's cgroup parent name (unique per fixture).
+    pub cgroup_parent: String,
     pub data: tempfile::TempDir,
     prefix: String,
     created: Mutex<Vec<SandboxId>>,
@@ -37,8 +39,9 @@ impl Fixture {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let mut config = RuntimeConfig::new(data.path(), images);
         config.cgroup_parent = format!("sandbar-test-{}-{n}", std::process::id());
+        let cgroup_parent = config.cgroup_parent.clone();
         let runtime = Runtime::new(config).expect("open runtime");
-        Fixture { runtime, data, prefix: format!("{name}-{n}"), created: Mutex::new(Vec::new()) }
+        Fixture { runtime, cgroup_parent, data, prefix: format!("{name}-{n}"), created: Mutex::new(Vec::new()) }
     }
 
     /// A fresh id, remembered for cleanup.

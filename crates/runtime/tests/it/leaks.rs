@@ -13,8 +13,9 @@ fn host_mounts_mentioning(needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// Host processes running the sealed init binary whose parent is this test process.
-fn our_inits() -> Vec<i32> {
+/// Init processes of this test process whose cgroup lies under `parent` (tests run in parallel
+/// threads of one process, so other fixtures' inits are children of this process too).
+fn our_inits(cgroup_parent: &str) -> Vec<i32> {
     let me = std::process::id().to_string();
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -22,7 +23,8 @@ fn our_inits() -> Vec<i32> {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
         let after_comm = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
         let parent = after_comm.split_whitespace().nth(1).unwrap_or("");
-        if parent == me && stat.contains("(sandbar-init)") {
+        let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        if parent == me && stat.contains("(sandbar-init)") && cgroups.contains(&format!("/{cgroup_parent}/")) {
             pids.push(pid);
         }
     }
@@ -47,7 +49,7 @@ fn hundred_cycles_leave_nothing_behind() {
         assert!(fx.runtime.cgroup_children().is_empty(), "cycle {cycle} left {:?}", fx.runtime.cgroup_children());
     }
     assert!(host_mounts_mentioning(&data).is_empty(), "{:?}", host_mounts_mentioning(&data));
-    assert!(our_inits().is_empty(), "init processes remain: {:?}", our_inits());
+    assert!(our_inits(&fx.cgroup_parent).is_empty(), "init processes remain: {:?}", our_inits(&fx.cgroup_parent));
     let sandboxes: Vec<_> =
         std::fs::read_dir(fx.data.path().join("sandboxes")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(sandboxes.is_empty(), "{sandboxes:?}");

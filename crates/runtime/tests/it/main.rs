@@ -10,4 +10,5 @@ mod isolation;
 mod leaks;
 mod lifecycle;
 mod limits;
+mod pause;
 mod processes;

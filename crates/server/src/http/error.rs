@@ -53,6 +53,9 @@ impl From<ServiceError> for ApiError {
             | ServiceError::Runtime { source: sandbar_runtime::Error::ImageNotFound { .. }, .. } => {
                 (StatusCode::BAD_REQUEST, "BAD_REQUEST")
             }
+            ServiceError::Runtime { source: sandbar_runtime::Error::Paused { .. }, .. } => {
+                (StatusCode::CONFLICT, "CONFLICT")
+            }
             ServiceError::Store(_) | ServiceError::Runtime { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR")
             }

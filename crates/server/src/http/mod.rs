@@ -38,7 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sandbox/{id}/stop", post(sandbox::stop))
         .route("/sandbox/{id}/recover", post(sandbox::recover))
         .route("/sandbox/{id}/archive", post(sandbox::not_yet))
-        .route("/sandbox/{id}/pause", post(sandbox::not_yet))
+        .route("/sandbox/{id}/pause", post(sandbox::pause))
         .route("/sandbox/{id}/resize", post(sandbox::not_yet))
         .route("/sandbox/{id}/fork", post(sandbox::not_yet))
         .route("/sandbox/{id}/snapshot", post(sandbox::not_yet))

@@ -120,7 +120,16 @@ pub async fn recover(
     command(&state, &org, &id, Command::Recover, false).await
 }
 
-/// Archive, pause, resize, fork and snapshot-of-a-sandbox arrive with the stateful-sandboxes
+/// `POST /api/sandbox/{id}/pause`: freezes its processes; `start` resumes it.
+pub async fn pause(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Reply<Sandbox> {
+    command(&state, &org, &id, Command::Pause, false).await
+}
+
+/// Archive, resize, fork and snapshot-of-a-sandbox arrive with the stateful-sandboxes
 /// work; until then the sandbox is looked up (so unknown ids still get 404) and the answer is a
 /// 501 that says so.
 pub async fn not_yet(

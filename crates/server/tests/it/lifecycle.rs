@@ -134,3 +134,21 @@ async fn labels_intervals_public_and_network_settings_are_stored() {
     assert_eq!(status, StatusCode::OK);
     assert!(!logs["url"].as_str().unwrap().contains('?'), "G15: no query string in {logs}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_freezes_and_start_resumes() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let (status, paused) = app.call(Method::POST, &format!("/sandbox/{id}/pause"), None).await;
+    assert_eq!((status, paused["state"].as_str()), (StatusCode::OK, Some("paused")));
+    let runtime_id = sandbar_runtime::SandboxId::new(id.clone()).unwrap();
+    assert_eq!(app.runtime.state(&runtime_id).unwrap(), sandbar_runtime::SandboxState::Paused);
+    let (status, _) = app.call(Method::POST, &format!("/sandbox/{id}/pause"), None).await;
+    assert_eq!(status, StatusCode::OK, "pausing twice is fine");
+    let (status, resumed) = app.call(Method::POST, &format!("/sandbox/{id}/start"), None).await;
+    assert_eq!((status, resumed["state"].as_str()), (StatusCode::OK, Some("started")));
+    assert_eq!(app.runtime.state(&runtime_id).unwrap(), sandbar_runtime::SandboxState::Running);
+    app.call(Method::POST, &format!("/sandbox/{id}/pause"), None).await;
+    let (status, stopped) = app.call(Method::POST, &format!("/sandbox/{id}/stop"), None).await;
+    assert_eq!((status, stopped["state"].as_str()), (StatusCode::OK, Some("stopped")));
+}

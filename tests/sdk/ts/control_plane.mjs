@@ -1,0 +1,935 @@
+// Control-plane conformance flows for the official, unmodified Daytona TypeScript SDK
+// (@daytonaio/sdk, pinned in package.json beside this file), the counterpart of ../control_plane.py.
+//
+// Run with Node >= 18 against a running `sandbar serve`, after ../setup-node.sh <cache>:
+//
+//   SANDBAR_NODE_DAYTONA=<cache>/node-daytona \
+//   DAYTONA_API_URL=http://127.0.0.1:3000/api DAYTONA_API_KEY=... node tests/sdk/ts/control_plane.mjs
+//
+// SANDBAR_NODE_DAYTONA is the directory whose node_modules holds the SDK (default: this directory,
+// for a local `npm ci` here). Every control-plane response the SDK receives is captured below the
+// SDK: axios.defaults.adapter (of the axios module the SDK itself requires) is replaced, before the
+// first Daytona client exists, by a wrapper around axios' own http adapter. The SDK builds each of
+// its axios instances with `axios.getAdapter(axios.defaults.adapter)`, so every request goes
+// through the wrapper, which records method, URL, status, content type and the raw body text
+// (before axios parses it). Nothing in the SDK is modified. At the end the exchanges are written
+// to a JSON file and checked once by `python spec_check.py --check-file` (interpreter:
+// $SANDBAR_SPEC_PYTHON, default python3; it needs pyyaml).
+//
+// Each flow prints `ok <step>`, `FAIL <step>: <reason>` or `skip <step>: <reason>`; the last line is
+// `N passed, M failed`. Everything the run creates carries a per-run label and is deleted at the
+// end, also on failure. The exit status is 1 when a step failed or a spec violation was recorded,
+// 2 for a configuration error. SANDBAR_SDK_TRACE=1 prints every captured exchange;
+// SANDBAR_SDK_EXCHANGES=<file> keeps the exchange file there.
+
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const LANGUAGE_LABEL = 'code-toolbox-language';
+const RUN_LABEL = 'sandbar-suite-run';
+const VOLUME_GONE_STATES = ['pending_delete', 'deleting', 'deleted'];
+const STEP_TIMEOUT_MS = 240_000; // a hung SDK call fails its step instead of hanging the run
+
+function configError(message) {
+  console.error(`control_plane.mjs: ${message}`);
+  process.exit(2);
+}
+
+// ---- load the SDK (CommonJS build, so it shares one axios module with us) -------------------------
+
+function findSdkRoot() {
+  const candidates = [process.env.SANDBAR_NODE_DAYTONA, here].filter(Boolean);
+  for (const dir of candidates) {
+    if (fs.existsSync(path.join(dir, 'node_modules', '@daytonaio', 'sdk', 'package.json'))) {
+      return path.resolve(dir);
+    }
+  }
+  configError(`@daytonaio/sdk is not installed in ${candidates.join(' or ')}; run tests/sdk/setup-node.sh ` +
+    '<cache dir> and set SANDBAR_NODE_DAYTONA=<cache dir>/node-daytona');
+}
+
+let SDK_VERSION;
+let axios; // the axios module the SDK itself requires (resolved from the SDK's directory)
+let Daytona, Sandbox, DaytonaError, DaytonaAuthenticationError, DaytonaBadRequestError, DaytonaConflictError,
+  DaytonaNotFoundError;
+let HAS_SET_PUBLIC;
+let HAS_NETWORK_SETTINGS;
+
+function loadSdk() {
+  const sdkRoot = findSdkRoot();
+  const requireFromRoot = createRequire(path.join(sdkRoot, 'package.json'));
+  const sdkEntry = requireFromRoot.resolve('@daytonaio/sdk'); // the "require" export: cjs/index.js
+  SDK_VERSION = requireFromRoot('@daytonaio/sdk/package.json').version;
+  const sdk = requireFromRoot('@daytonaio/sdk');
+  axios = createRequire(sdkEntry)('axios'); // the very module the SDK's createAxiosInstance uses
+  ({
+    Daytona, Sandbox, DaytonaError, DaytonaAuthenticationError, DaytonaBadRequestError, DaytonaConflictError,
+    DaytonaNotFoundError,
+  } = sdk);
+  // Version differences, by feature detection (daytona-wire-ts.md §3.1, §5).
+  HAS_SET_PUBLIC = typeof Sandbox.prototype.setPublic === 'function'; // not in 0.218.0
+  HAS_NETWORK_SETTINGS = typeof Sandbox.prototype.updateNetworkSettings === 'function';
+}
+
+class Skip extends Error {}
+
+// ---- capture hook ------------------------------------------------------------------------------
+
+function relativePath(url, apiUrl) {
+  // Path of `url` under the API base path, without the query; null when it is not under it.
+  let p;
+  let base;
+  try {
+    p = new URL(url).pathname || '/';
+    base = new URL(apiUrl).pathname.replace(/\/+$/, '');
+  } catch {
+    return null;
+  }
+  if (!base) return p;
+  if (p === base) return '/';
+  if (p.startsWith(base + '/')) return p.slice(base.length);
+  return null;
+}
+
+function headerValue(headers, name) {
+  if (!headers) return '';
+  if (typeof headers.get === 'function') {
+    const v = headers.get(name);
+    if (v != null) return String(v);
+  }
+  return String(headers[name] ?? headers[name.toLowerCase()] ?? '');
+}
+
+function bodyText(data) {
+  if (data == null) return null;
+  if (typeof data === 'string') return data;
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return undefined; // a stream or an object: not a raw body we can show the checker
+}
+
+class Capture {
+  constructor(apiUrl) {
+    this.apiUrl = apiUrl;
+    this.step = 'setup';
+    this.exchanges = []; // control-plane responses, sent to spec_check.py
+    this.requests = []; // {step, method, path, data}: request bodies, for checks on what the SDK sent
+    this.toolboxBases = new Set(); // toolboxProxyUrl values seen; requests under them are not control plane
+    this.trace = process.env.SANDBAR_SDK_TRACE === '1';
+    // Ids from successful POST /sandbox and POST /volumes, even when the SDK then failed, so the
+    // cleanup finds everything the server created.
+    this.created = { '/sandbox': new Set(), '/volumes': new Set() };
+    this.unhandled = [];
+  }
+
+  install() {
+    if (axios.defaults.adapter?.sandbarCapture) return;
+    const base = axios.getAdapter(axios.defaults.adapter); // axios' own choice (http in Node)
+    const capture = this;
+    const adapter = function sandbarCaptureAdapter(config) {
+      const url = fullUrl(config);
+      const method = String(config.method || 'get').toUpperCase();
+      const step = capture.step;
+      return base(config).then(
+        (response) => {
+          capture.record(step, method, url, config, response);
+          return response;
+        },
+        (error) => {
+          if (error && error.response) capture.record(step, method, url, config, error.response);
+          throw error;
+        },
+      );
+    };
+    adapter.sandbarCapture = true;
+    axios.defaults.adapter = adapter;
+  }
+
+  isToolbox(url) {
+    for (const b of this.toolboxBases) {
+      if (url === b || url.startsWith(b.endsWith('/') ? b : b + '/')) return true;
+    }
+    return false;
+  }
+
+  record(step, method, url, config, response) {
+    if (this.isToolbox(url)) return;
+    const status = response.status;
+    const text = bodyText(response.data);
+    const contentType = headerValue(response.headers, 'content-type');
+    const p = relativePath(url, this.apiUrl);
+    const x = { step, method, url, path: p, status, contentType, text: text ?? null };
+    if (text === undefined) x.note = 'body was not captured as text (stream response)';
+    this.exchanges.push(x);
+    this.requests.push({ step, method, path: p, data: config.data });
+    let body = null;
+    try {
+      body = text && text.trim() ? JSON.parse(text) : null;
+    } catch {
+      body = null;
+    }
+    x.json = body;
+    if (method === 'POST' && p in this.created && status >= 200 && status < 300 && typeof body?.id === 'string') {
+      this.created[p].add(body.id);
+    }
+    for (const dto of [body, ...(Array.isArray(body?.items) ? body.items : [])]) {
+      if (dto && typeof dto.toolboxProxyUrl === 'string' && dto.toolboxProxyUrl) {
+        this.toolboxBases.add(dto.toolboxProxyUrl.replace(/\/+$/, ''));
+      }
+    }
+    if (this.trace) console.log(`  .. ${method} ${url} -> ${status} ${(text ?? '<stream>').slice(0, 300)}`);
+  }
+
+  // What spec_check.py --check-file reads.
+  toFile() {
+    return {
+      apiUrl: this.apiUrl,
+      exchanges: this.exchanges.map(({ step, method, url, status, contentType, text }) => ({
+        step, method, url, status, contentType, text,
+      })),
+    };
+  }
+}
+
+function fullUrl(config) {
+  const url = String(config.url || '');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) || !config.baseURL) return url;
+  return config.baseURL.replace(/\/+$/, '') + '/' + url.replace(/^\/+/, '');
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+function expect(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+function statusOf(error) {
+  const s = error?.statusCode ?? error?.status ?? error?.response?.status;
+  return Number.isInteger(s) ? s : undefined;
+}
+
+function oneLine(error) {
+  const name = error?.constructor?.name ?? typeof error;
+  const text = String(error?.message ?? error).split(/\s+/).join(' ').trim() || '(no message)';
+  return `${name}: ${text.slice(0, 400)}`;
+}
+
+function show(value) {
+  let s;
+  try {
+    s = JSON.stringify(value);
+  } catch {
+    s = String(value);
+  }
+  return s === undefined ? 'undefined' : s.slice(0, 200);
+}
+
+async function expectRaises(fn, classes, what, status) {
+  let result;
+  try {
+    result = await fn();
+  } catch (e) {
+    if (classes.some((c) => e instanceof c)) {
+      if (status !== undefined && statusOf(e) !== status) {
+        throw new Error(`${what}: raised ${oneLine(e)} with status ${statusOf(e)}, expected ${status}`);
+      }
+      return e;
+    }
+    throw new Error(`${what}: expected ${classes.map((c) => c.name).join('/')}, got ${oneLine(e)}`);
+  }
+  throw new Error(`${what}: expected an error, got ${show(result)}`);
+}
+
+const isInt = (v) => Number.isInteger(v);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function sameMap(a, b) {
+  const ka = Object.keys(a || {}).sort();
+  const kb = Object.keys(b || {}).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
+}
+
+async function collect(iterable) {
+  const out = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+// Note: integer-ness of cpu/gpu/memory/disk is really checked by spec_check.py on the raw JSON
+// (JSON.parse turns 1.0 into 1); this catches strings, booleans and fractions.
+function checkSandboxBasics(sb, what) {
+  expect(sb.state === 'started', `${what}: state ${show(sb.state)}, expected 'started'`);
+  expect(sb.user === 'daytona', `${what}: user ${show(sb.user)}, expected 'daytona'`);
+  for (const key of ['cpu', 'gpu', 'memory', 'disk']) {
+    expect(isInt(sb[key]), `${what}: ${key} is ${show(sb[key])} (${typeof sb[key]}), expected an integer`);
+  }
+  for (const key of ['cpu', 'memory', 'disk']) {
+    expect(sb[key] >= 1, `${what}: ${key} is ${sb[key]}, expected >= 1`);
+  }
+  const url = sb.toolboxProxyUrl;
+  expect(typeof url === 'string' && url, `${what}: toolboxProxyUrl is empty`);
+  expect(/^https?:\/\//.test(url), `${what}: toolboxProxyUrl ${show(url)} is not an absolute URL`);
+  expect(!url.endsWith('/'), `${what}: toolboxProxyUrl ${show(url)} ends with '/'`);
+  expect((sb.labels || {})[LANGUAGE_LABEL] === 'python', `${what}: labels ${show(sb.labels)} lack ${LANGUAGE_LABEL}=python`);
+}
+
+async function poll(fn, done, timeoutS, what) {
+  const deadline = Date.now() + timeoutS * 1000;
+  for (;;) {
+    const result = await fn();
+    if (done(result)) return result;
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: not reached within ${timeoutS}s (last: ${show(result)})`);
+    }
+    await sleep(500);
+  }
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000}s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---- the suite ---------------------------------------------------------------------------------
+
+class Suite {
+  constructor(apiUrl, apiKey, capture, daytona) {
+    this.apiUrl = apiUrl;
+    this.apiKey = apiKey;
+    this.capture = capture;
+    this.daytona = daytona;
+    this.runId = crypto.randomBytes(4).toString('hex');
+    this.passed = 0;
+    this.failed = 0;
+    this.skipped = 0;
+    this.results = {};
+    this.sandboxes = new Map(); // every sandbox id this run created -> Sandbox (or null)
+    this.state = {}; // objects shared between steps
+  }
+
+  name(suffix) {
+    return `sdk-ts-${this.runId}-${suffix}`;
+  }
+
+  labels(extra = {}) {
+    return { [RUN_LABEL]: this.runId, ...extra };
+  }
+
+  track(sb) {
+    this.sandboxes.set(sb.id, sb);
+    return sb;
+  }
+
+  async step(name, fn, needs = []) {
+    const missing = needs.filter((n) => !this.results[n]);
+    if (missing.length) {
+      this.fail(name, `not run: prerequisite ${missing.join(', ')} did not pass`);
+      return;
+    }
+    this.capture.step = name;
+    try {
+      await withTimeout(fn.call(this), STEP_TIMEOUT_MS, `step ${name}`);
+      this.passed += 1;
+      this.results[name] = true;
+      console.log(`ok ${name}`);
+    } catch (e) {
+      if (e instanceof Skip) {
+        this.skipped += 1;
+        this.results[name] = false;
+        console.log(`skip ${name}: ${e.message}`);
+      } else {
+        this.fail(name, oneLine(e));
+      }
+    } finally {
+      this.capture.step = 'between-steps';
+    }
+  }
+
+  fail(name, reason) {
+    this.failed += 1;
+    this.results[name] = false;
+    console.log(`FAIL ${name}: ${reason}`);
+  }
+
+  // -- create ---------------------------------------------------------------------------------
+
+  async createDefault() {
+    const sb = this.track(await this.daytona.create());
+    this.state.default = sb;
+    checkSandboxBasics(sb, 'create()');
+    expect(sb.env && typeof sb.env === 'object' && !Array.isArray(sb.env), `create(): env is ${show(sb.env)}, expected an object`);
+  }
+
+  async createWithParams() {
+    const env = { SANDBAR_SUITE: '1', GREETING: 'hello world' };
+    const labels = this.labels({ group: 'a' });
+    // The TS SDK has no setPublic (daytona-wire-ts.md §3.1): `public` is checked here, at create time.
+    const sb = this.track(await this.daytona.create({
+      name: this.name('params'),
+      envVars: { ...env },
+      labels: { ...labels },
+      public: true,
+      autoStopInterval: 30,
+      autoArchiveInterval: 120,
+      ephemeral: true,
+    }));
+    this.state.params = sb;
+    checkSandboxBasics(sb, 'create(params)');
+    expect(sb.name === this.name('params'), `name ${show(sb.name)}, expected ${show(this.name('params'))}`);
+    for (const [k, v] of Object.entries(env)) {
+      expect((sb.env || {})[k] === v, `env ${show(sb.env)} lacks ${k}=${show(v)}`);
+    }
+    const want = { ...labels, [LANGUAGE_LABEL]: 'python' };
+    expect(sameMap(sb.labels, want), `labels ${show(sb.labels)}, expected ${show(want)}`);
+    expect(sb.public === true, `public ${show(sb.public)}, expected true (create({public: true}))`);
+    expect(sb.autoStopInterval === 30, `autoStopInterval ${show(sb.autoStopInterval)}, expected 30`);
+    expect(sb.autoArchiveInterval === 120, `autoArchiveInterval ${show(sb.autoArchiveInterval)}, expected 120`);
+    expect(sb.autoDeleteInterval === 0, `autoDeleteInterval ${show(sb.autoDeleteInterval)}, expected 0 (ephemeral: true)`);
+    const got = await this.daytona.get(sb.id);
+    expect(got.public === true, `get().public ${show(got.public)} after create({public: true})`);
+  }
+
+  async createFromSnapshot() {
+    const sb = this.track(await this.daytona.create({
+      snapshot: 'default', name: this.name('snap'), labels: this.labels({ group: 'b' }),
+    }));
+    this.state.snap = sb;
+    checkSandboxBasics(sb, "create({snapshot: 'default'})");
+    if (sb.snapshot !== 'default') {
+      const def = await this.daytona.snapshot.get('default');
+      expect(sb.snapshot === def.id, `snapshot ${show(sb.snapshot)}, expected 'default' or its id ${show(def.id)}`);
+    }
+  }
+
+  async createUnknownSnapshot() {
+    const missing = `no-such-snapshot-${this.runId}`;
+    const name = this.name('badsnap');
+    const err = await expectRaises(async () => {
+      const sb = await this.daytona.create({ snapshot: missing, name, labels: this.labels({ case: 'badsnap' }) }, { timeout: 30 });
+      this.track(sb);
+      return sb;
+    }, [DaytonaError], 'create({snapshot: <unknown>})');
+    const status = statusOf(err);
+    expect(status !== undefined && status >= 400 && status < 500,
+      `create({snapshot: <unknown>}) raised ${oneLine(err)} with status ${status}, expected a 4xx`);
+    expect(String(err.message).includes(missing), `error message ${show(err.message)} does not mention ${show(missing)}`);
+    // Filtered client-side too, so a broken server-side label filter is not reported here.
+    const leaked = (await collect(this.daytona.list({ labels: this.labels({ case: 'badsnap' }) })))
+      .filter((s) => s.name === name || (s.labels || {}).case === 'badsnap')
+      .map((s) => s.id);
+    for (const id of leaked) if (!this.sandboxes.has(id)) this.sandboxes.set(id, null);
+    expect(!leaked.length, `a sandbox was created anyway: ${leaked.join(', ')}`);
+    await expectRaises(() => this.daytona.get(name), [DaytonaNotFoundError], `get(${show(name)}) after the failed create`, 404);
+  }
+
+  // -- get / list -----------------------------------------------------------------------------
+
+  async getById() {
+    const want = this.state.params;
+    const got = await this.daytona.get(want.id);
+    expect(got.id === want.id, `get(id).id ${show(got.id)}, expected ${show(want.id)}`);
+    expect(got.name === want.name, `get(id).name ${show(got.name)}, expected ${show(want.name)}`);
+    checkSandboxBasics(got, 'get(id)');
+    expect((got.env || {}).GREETING === 'hello world', `get(id).env ${show(got.env)} lost GREETING`);
+    expect(got.toolboxProxyUrl === want.toolboxProxyUrl,
+      `toolboxProxyUrl changed: ${show(got.toolboxProxyUrl)} vs ${show(want.toolboxProxyUrl)}`);
+  }
+
+  async getByName() {
+    const want = this.state.params;
+    const got = await this.daytona.get(want.name);
+    expect(got.id === want.id, `get(name).id ${show(got.id)}, expected ${show(want.id)}`);
+    checkSandboxBasics(got, 'get(name)');
+  }
+
+  async listByLabels() {
+    const everything = (await collect(this.daytona.list({ labels: this.labels() }))).map((s) => s.id).sort();
+    const wantAll = [this.state.params.id, this.state.snap.id].sort();
+    expect(show(everything) === show(wantAll), `list({labels: run}) returned ${show(everything)}, expected ${show(wantAll)}`);
+    const groupA = await collect(this.daytona.list({ labels: this.labels({ group: 'a' }) }));
+    const ids = groupA.map((s) => s.id);
+    expect(ids.length === 1 && ids[0] === this.state.params.id,
+      `list({labels: run+group=a}) returned ${show(ids)}, expected [${this.state.params.id}]`);
+    expect((groupA[0].labels || {})[LANGUAGE_LABEL] === 'python', `list item labels ${show(groupA[0].labels)} lack ${LANGUAGE_LABEL}`);
+    checkSandboxBasics(groupA[0], 'list item');
+    const none = await collect(this.daytona.list({ labels: { [RUN_LABEL]: `${this.runId}-nobody` } }));
+    expect(!none.length, `list({labels: <unused>}) returned ${show(none.map((s) => s.id))}, expected nothing`);
+  }
+
+  async listPages() {
+    const before = this.capture.exchanges.length;
+    const paged = (await collect(this.daytona.list({ labels: this.labels(), limit: 1 }))).map((s) => s.id);
+    const want = [this.state.params.id, this.state.snap.id].sort();
+    expect(show([...paged].sort()) === show(want), `list({limit: 1}) yielded ${show(paged)}, expected each of ${show(want)} once`);
+    const pages = this.capture.exchanges.slice(before).filter((x) => x.method === 'GET' && x.path === '/sandbox');
+    expect(pages.length >= 2, `list({limit: 1}) over 2 sandboxes fetched ${pages.length} page(s); expected nextCursor paging`);
+    for (const page of pages) {
+      const items = page.json?.items;
+      expect(Array.isArray(items) && items.length <= 1,
+        `a page with limit=1 returned ${Array.isArray(items) ? items.length : show(items)} items`);
+      expect(/[?&]limit=1(&|$)/.test(page.url), `page request ${page.url} does not carry limit=1`);
+    }
+    for (const page of pages.slice(1)) {
+      expect(/[?&]cursor=[^&]+/.test(page.url), `follow-up page request ${page.url} has no cursor`);
+    }
+    const last = pages[pages.length - 1].json || {};
+    expect(!last.nextCursor, `last page still has nextCursor ${show(last.nextCursor)}`);
+  }
+
+  // -- labels, intervals, public, network ------------------------------------------------------
+
+  async setLabels() {
+    const sb = this.state.default;
+    const first = { [LANGUAGE_LABEL]: 'python', [RUN_LABEL]: this.runId, stage: 'relabelled', extra: 'x' };
+    let got = await sb.setLabels({ ...first });
+    expect(sameMap(got, first), `setLabels returned ${show(got)}, expected ${show(first)}`);
+    expect(sameMap(sb.labels, first), `sandbox.labels ${show(sb.labels)} after setLabels, expected ${show(first)}`);
+    const second = { [LANGUAGE_LABEL]: 'python', [RUN_LABEL]: this.runId, stage: 'replaced' };
+    got = await sb.setLabels({ ...second });
+    expect(sameMap(got, second), `setLabels (replace) returned ${show(got)}, expected ${show(second)}`);
+    const fresh = await this.daytona.get(sb.id);
+    expect(sameMap(fresh.labels, second),
+      `get().labels ${show(fresh.labels)} after setLabels, expected ${show(second)} (labels are replaced, not merged)`);
+  }
+
+  async autostopInterval() {
+    const sb = this.state.default;
+    for (const value of [45, 0]) {
+      await sb.setAutostopInterval(value);
+      expect(sb.autoStopInterval === value, `local autoStopInterval ${show(sb.autoStopInterval)}`);
+      const got = (await this.daytona.get(sb.id)).autoStopInterval;
+      expect(got === value, `get().autoStopInterval ${show(got)} after setAutostopInterval(${value})`);
+    }
+  }
+
+  async autoArchiveInterval() {
+    const sb = this.state.default;
+    await sb.setAutoArchiveInterval(90);
+    let got = (await this.daytona.get(sb.id)).autoArchiveInterval;
+    expect(got === 90, `get().autoArchiveInterval ${show(got)} after setAutoArchiveInterval(90)`);
+    await sb.setAutoArchiveInterval(0); // 0 = the maximum interval; the server may store 0 or the maximum
+    got = (await this.daytona.get(sb.id)).autoArchiveInterval;
+    expect(isInt(got) && got >= 0, `get().autoArchiveInterval ${show(got)} after setAutoArchiveInterval(0)`);
+  }
+
+  async autoDeleteInterval() {
+    const sb = this.state.default;
+    for (const value of [0, -1]) { // 0 = delete on stop; end with -1 (disabled) so the stop step keeps it
+      await sb.setAutoDeleteInterval(value);
+      expect(sb.autoDeleteInterval === value, `local autoDeleteInterval ${show(sb.autoDeleteInterval)}`);
+      const got = (await this.daytona.get(sb.id)).autoDeleteInterval;
+      expect(got === value, `get().autoDeleteInterval ${show(got)} after setAutoDeleteInterval(${value})`);
+    }
+  }
+
+  async setPublic() {
+    if (!HAS_SET_PUBLIC) {
+      throw new Skip(`Sandbox.setPublic does not exist in @daytonaio/sdk ${SDK_VERSION} ` +
+        '(create({public: true}) is checked in create-with-params)');
+    }
+    const sb = this.state.default;
+    for (const value of [true, false]) {
+      await sb.setPublic(value);
+      const got = (await this.daytona.get(sb.id)).public;
+      expect(got === value, `get().public ${show(got)} after setPublic(${value})`);
+    }
+  }
+
+  async networkSettings() {
+    if (!HAS_NETWORK_SETTINGS) {
+      throw new Skip(`Sandbox.updateNetworkSettings does not exist in @daytonaio/sdk ${SDK_VERSION}`);
+    }
+    const sb = this.state.default;
+    for (const value of [true, false]) {
+      await sb.updateNetworkSettings({ networkBlockAll: value });
+      expect(sb.networkBlockAll === value, `networkBlockAll ${show(sb.networkBlockAll)} in the response, expected ${value}`);
+      const got = (await this.daytona.get(sb.id)).networkBlockAll;
+      expect(got === value, `get().networkBlockAll ${show(got)} after updateNetworkSettings({networkBlockAll: ${value}})`);
+    }
+  }
+
+  // -- lifecycle --------------------------------------------------------------------------------
+
+  async stop() {
+    const sb = this.state.default;
+    const autoDelete = (await this.daytona.get(sb.id)).autoDeleteInterval;
+    expect(autoDelete !== 0, 'autoDeleteInterval is 0 (left by the auto-delete step); stopping would delete the sandbox instead');
+    await sb.stop();
+    expect(sb.state === 'stopped', `state ${show(sb.state)} after stop(), expected 'stopped'`);
+    const got = (await this.daytona.get(sb.id)).state;
+    expect(got === 'stopped', `get().state ${show(got)} after stop(), expected 'stopped'`);
+  }
+
+  async start() {
+    const sb = this.state.default;
+    await sb.start();
+    expect(sb.state === 'started', `state ${show(sb.state)} after start(), expected 'started'`);
+  }
+
+  async refreshData() {
+    const sb = this.state.default;
+    await sb.refreshData();
+    checkSandboxBasics(sb, 'refreshData()');
+    if (this.results['set-labels']) {
+      expect((sb.labels || {}).stage === 'replaced', `labels ${show(sb.labels)} after refreshData()`);
+    }
+  }
+
+  async delete() {
+    const sb = this.state.default;
+    await sb.delete();
+    this.sandboxes.delete(sb.id);
+    const gone = async () => {
+      try {
+        await this.daytona.get(sb.id);
+      } catch (e) {
+        if (e instanceof DaytonaNotFoundError) return true;
+        throw e;
+      }
+      return false; // still resolves (e.g. 'destroying'); keep polling
+    };
+    await poll(gone, Boolean, 15, `get(${sb.id}) raising DaytonaNotFoundError after delete()`);
+  }
+
+  // -- snapshots --------------------------------------------------------------------------------
+
+  async snapshotList() {
+    const page = await this.daytona.snapshot.list();
+    const byName = Object.fromEntries((page.items || []).map((s) => [s.name, s]));
+    expect('default' in byName, `snapshot.list() names ${show(Object.keys(byName).sort())} lack 'default'`);
+    expect(byName.default.state === 'active', `snapshot 'default' state ${show(byName.default.state)}, expected 'active'`);
+    expect(isInt(page.total) && page.total >= page.items.length, `total ${show(page.total)} for ${page.items.length} items`);
+    for (const key of ['page', 'totalPages']) expect(isInt(page[key]), `${key} is ${show(page[key])}, expected an integer`);
+  }
+
+  async snapshotGet() {
+    const snap = await this.daytona.snapshot.get('default');
+    expect(snap.name === 'default', `snapshot.get('default').name ${show(snap.name)}`);
+    expect(snap.state === 'active', `snapshot.get('default').state ${show(snap.state)}`);
+  }
+
+  async snapshotGetUnknown() {
+    await expectRaises(() => this.daytona.snapshot.get(`nope-${this.runId}`), [DaytonaNotFoundError],
+      'snapshot.get(<unknown>)', 404);
+  }
+
+  // -- volumes ----------------------------------------------------------------------------------
+
+  async volumeCreate() {
+    const name = `vol-ts-${this.runId}`;
+    let vol = await this.daytona.volume.get(name, true);
+    expect(vol.name === name, `volume.get(name, true).name ${show(vol.name)}, expected ${show(name)}`);
+    vol = await poll(() => this.daytona.volume.get(name), (v) => ['ready', 'error'].includes(v.state), 60, `volume ${name} ready`);
+    expect(vol.state === 'ready', `volume state ${show(vol.state)}, expected 'ready'`);
+    this.state.volume = vol;
+  }
+
+  async volumeList() {
+    const vol = this.state.volume;
+    const found = (await this.daytona.volume.list()).filter((v) => v.id === vol.id);
+    expect(found.length === 1 && found[0].name === vol.name, `volume.list() does not contain ${vol.name} (${vol.id}) exactly once`);
+  }
+
+  async createWithVolume() {
+    const vol = this.state.volume;
+    const sb = this.track(await this.daytona.create({
+      name: this.name('vol'), labels: this.labels({ case: 'volume' }),
+      volumes: [{ volumeId: vol.id, mountPath: '/home/daytona/vol' }],
+    }));
+    this.state.volSandbox = sb;
+    checkSandboxBasics(sb, 'create({volumes})');
+    const mounts = (await this.daytona.get(sb.id)).volumes || [];
+    expect(mounts.some((m) => m.mountPath === '/home/daytona/vol' && [vol.id, vol.name].includes(m.volumeId)),
+      `get().volumes ${show(mounts)} lack ${vol.id} at /home/daytona/vol`);
+  }
+
+  async volumeDeleteInUse() {
+    await expectRaises(() => this.daytona.volume.delete(this.state.volume), [DaytonaConflictError],
+      'volume.delete(<in use>)', 409);
+  }
+
+  async volumeDelete() {
+    const sb = this.state.volSandbox;
+    await sb.delete(60, true); // wait for 'destroyed', so the volume is released
+    this.sandboxes.delete(sb.id);
+    const vol = this.state.volume;
+    await this.daytona.volume.delete(vol);
+    const gone = async () => {
+      try {
+        const v = await this.daytona.volume.get(vol.name);
+        return VOLUME_GONE_STATES.includes(v.state);
+      } catch (e) {
+        if (statusOf(e) === 404) return true;
+        throw e;
+      }
+    };
+    await poll(gone, Boolean, 30, `volume ${vol.name} deleted`);
+  }
+
+  // -- bad input --------------------------------------------------------------------------------
+
+  async getUnknown() {
+    await expectRaises(() => this.daytona.get(crypto.randomUUID()), [DaytonaNotFoundError], 'get(<unknown id>)', 404);
+  }
+
+  // The TS SDK (unlike Python) sends `resources` whenever it is passed, also with a snapshot
+  // (daytona-wire-ts.md §3.1); its types do not allow it, but plain JS can. The real API answers 400.
+  async resourcesWithSnapshot() {
+    const name = this.name('res');
+    const before = this.capture.requests.length;
+    await expectRaises(async () => {
+      const sb = await this.daytona.create({
+        snapshot: 'default', name, labels: this.labels({ case: 'resources' }), resources: { cpu: 2, memory: 2 },
+      }, { timeout: 30 });
+      this.track(sb);
+      return sb;
+    }, [DaytonaBadRequestError], 'create({snapshot, resources})', 400);
+    const sent = this.capture.requests.slice(before).find((r) => r.method === 'POST' && r.path === '/sandbox');
+    let body = {};
+    try {
+      body = typeof sent?.data === 'string' ? JSON.parse(sent.data) : {};
+    } catch { /* checked below */ }
+    expect(body.snapshot === 'default' && body.cpu === 2, `the SDK did not send snapshot and cpu together: ${show(sent?.data)}`);
+    const leaked = (await collect(this.daytona.list({ labels: this.labels({ case: 'resources' }) })))
+      .filter((s) => s.name === name || (s.labels || {}).case === 'resources').map((s) => s.id);
+    for (const id of leaked) if (!this.sandboxes.has(id)) this.sandboxes.set(id, null);
+    expect(!leaked.length, `a sandbox was created anyway: ${leaked.join(', ')}`);
+  }
+
+  async wrongApiKey() {
+    const bad = new Daytona({ apiKey: `sandbar-suite-wrong-key-${this.runId}`, apiUrl: this.apiUrl });
+    try {
+      await expectRaises(() => bad.get(crypto.randomUUID()), [DaytonaAuthenticationError], 'get() with a wrong API key', 401);
+      await expectRaises(() => collect(bad.list()), [DaytonaAuthenticationError], 'list() with a wrong API key', 401);
+    } finally {
+      await dispose(bad);
+    }
+  }
+
+  // -- cleanup ----------------------------------------------------------------------------------
+
+  // Deletes every sandbox and volume of this run: through the SDK, and over plain HTTP when the
+  // SDK cannot.
+  async cleanup() {
+    const problems = [];
+    const ids = new Set([...this.sandboxes.keys(), ...this.capture.created['/sandbox']]);
+    try {
+      // Checked client-side as well: never delete a sandbox of another run, even if the server
+      // ignores the label filter.
+      for (const s of await collect(this.daytona.list({ labels: this.labels() }))) {
+        if ((s.labels || {})[RUN_LABEL] === this.runId) ids.add(s.id);
+      }
+    } catch (e) {
+      console.log(`note cleanup: list by run label failed (${oneLine(e)}); using the captured ids`);
+    }
+    for (const sid of [...ids].sort()) {
+      try {
+        const sb = await this.daytona.get(sid);
+        await sb.delete(60, true);
+      } catch (e) {
+        if (e instanceof DaytonaNotFoundError) continue;
+        const [status] = await this.rawRequest('DELETE', `/sandbox/${encodeURIComponent(sid)}`);
+        console.log(`note cleanup: SDK could not delete sandbox ${sid} (${oneLine(e)}); plain DELETE -> ${status}`);
+        if (![200, 204, 404].includes(status)) problems.push(`sandbox ${sid}: DELETE -> ${status}`);
+      }
+    }
+    for (const vid of [...this.capture.created['/volumes']].sort()) {
+      const [status, body] = await this.rawRequest('GET', `/volumes/${encodeURIComponent(vid)}`);
+      if (status === 404 || VOLUME_GONE_STATES.includes(body?.state)) continue;
+      if (typeof body?.name === 'string') {
+        try {
+          await deleteVolumeWithRetry(this.daytona, body.name);
+          continue;
+        } catch (e) {
+          console.log(`note cleanup: SDK could not delete volume ${body.name} (${oneLine(e)})`);
+        }
+      }
+      const [delStatus] = await this.rawRequest('DELETE', `/volumes/${encodeURIComponent(vid)}`, 30);
+      console.log(`note cleanup: plain DELETE /volumes/${vid} -> ${delStatus}`);
+      if (![200, 204, 404].includes(delStatus)) problems.push(`volume ${vid}: DELETE -> ${delStatus}`);
+    }
+    expect(!problems.length, 'left behind: ' + problems.join('; '));
+  }
+
+  // {method} {api}{path} with the API key, outside the SDK and the capture (cleanup only).
+  async rawRequest(method, p, retryConflictS = 0) {
+    const deadline = Date.now() + retryConflictS * 1000;
+    for (;;) {
+      try {
+        const resp = await fetch(this.apiUrl + p, {
+          method, headers: { Authorization: `Bearer ${this.apiKey}` }, signal: AbortSignal.timeout(30_000),
+        });
+        const text = await resp.text();
+        if (resp.status !== 409 || Date.now() > deadline) {
+          let body = null;
+          try {
+            body = text.trim() ? JSON.parse(text) : null;
+          } catch { /* not JSON */ }
+          return [resp.status, body];
+        }
+      } catch (e) {
+        return [`transport error ${e.message}`, null];
+      }
+      await sleep(1000);
+    }
+  }
+}
+
+async function deleteVolumeWithRetry(client, name, timeoutS = 30) {
+  const deadline = Date.now() + timeoutS * 1000;
+  for (;;) {
+    let vol;
+    try {
+      vol = await client.volume.get(name);
+    } catch (e) {
+      if (statusOf(e) === 404) return;
+      throw e;
+    }
+    if (VOLUME_GONE_STATES.includes(vol.state)) return;
+    try {
+      await client.volume.delete(vol);
+      return;
+    } catch (e) {
+      if (statusOf(e) !== 409 || Date.now() > deadline) throw e;
+    }
+    await sleep(1000);
+  }
+}
+
+async function dispose(client) {
+  // Closes the client's Socket.IO attempt and subscriptions (Daytona implements Symbol.asyncDispose).
+  const key = Symbol.asyncDispose;
+  if (key && typeof client?.[key] === 'function') {
+    try {
+      await client[key]();
+    } catch { /* best effort */ }
+  }
+}
+
+// ---- spec check (once, in Python) ---------------------------------------------------------------
+
+function specPath() {
+  return process.env.SANDBAR_DAYTONA_SPEC || path.resolve(here, '..', '..', '..', '..', 'shared', 'spec', 'daytona-openapi.yaml');
+}
+
+function specPython() {
+  return process.env.SANDBAR_SPEC_PYTHON || 'python3';
+}
+
+function checkSpecPython() {
+  const r = spawnSync(specPython(), ['-c', 'import yaml'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    configError(`${specPython()} cannot import yaml (${r.error?.message || r.stderr.trim().split('\n').pop() || `exit status ${r.status}`}); ` +
+      'set SANDBAR_SPEC_PYTHON to a python with pyyaml, e.g. <cache>/venv-daytona-0.226.1/bin/python');
+  }
+}
+
+// Returns {violations, lines} or {error}.
+function runSpecCheck(capture) {
+  const keep = process.env.SANDBAR_SDK_EXCHANGES;
+  const dir = keep ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'sandbar-ts-exchanges-'));
+  const file = keep || path.join(dir, 'exchanges.json');
+  try {
+    fs.writeFileSync(file, JSON.stringify(capture.toFile()));
+    const r = spawnSync(specPython(), [path.join(here, '..', 'spec_check.py'), '--check-file', file], {
+      encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
+    });
+    const lines = (r.stdout || '').split('\n').filter(Boolean);
+    const m = /^(\d+) spec violations in (\d+) control-plane responses$/.exec(lines[0] || '');
+    if (r.error || ![0, 1].includes(r.status) || !m) {
+      const why = r.error?.message || (r.stderr || '').trim().split('\n').slice(-3).join(' | ') || `exit ${r.status}`;
+      return { error: `spec_check.py --check-file did not run: ${why}` };
+    }
+    return { violations: Number(m[1]), lines };
+  } finally {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- main ----------------------------------------------------------------------------------------
+
+async function main() {
+  const apiUrl = process.env.DAYTONA_API_URL || '';
+  const apiKey = process.env.DAYTONA_API_KEY || '';
+  if (!apiUrl || !apiKey) configError('set DAYTONA_API_URL (e.g. http://127.0.0.1:3000/api) and DAYTONA_API_KEY');
+  if (apiUrl.endsWith('/')) configError(`DAYTONA_API_URL ${JSON.stringify(apiUrl)} must not end with '/' (the SDK appends paths verbatim)`);
+  if (!fs.existsSync(specPath())) configError(`spec ${specPath()} not found (set SANDBAR_DAYTONA_SPEC)`);
+  checkSpecPython();
+  loadSdk();
+
+  const capture = new Capture(apiUrl);
+  capture.install();
+  process.on('unhandledRejection', (reason) => {
+    capture.unhandled.push(`${capture.step}: ${oneLine(reason)}`);
+  });
+  const client = new Daytona({ apiKey, apiUrl });
+  const suite = new Suite(apiUrl, apiKey, capture, client);
+  console.log(`@daytonaio/sdk ${SDK_VERSION} against ${apiUrl}, run ${suite.runId}, spec ${specPath()}`);
+
+  const s = suite.step.bind(suite);
+  try {
+    await s('create-default', suite.createDefault);
+    await s('create-with-params', suite.createWithParams);
+    await s('create-from-snapshot', suite.createFromSnapshot);
+    await s('create-unknown-snapshot', suite.createUnknownSnapshot);
+    await s('get-by-id', suite.getById, ['create-with-params']);
+    await s('get-by-name', suite.getByName, ['create-with-params']);
+    await s('list-by-labels', suite.listByLabels, ['create-with-params', 'create-from-snapshot']);
+    await s('list-pages', suite.listPages, ['create-with-params', 'create-from-snapshot']);
+    await s('set-labels', suite.setLabels, ['create-default']);
+    await s('autostop-interval', suite.autostopInterval, ['create-default']);
+    await s('auto-archive-interval', suite.autoArchiveInterval, ['create-default']);
+    await s('auto-delete-interval', suite.autoDeleteInterval, ['create-default']);
+    await s('set-public', suite.setPublic, ['create-default']);
+    await s('network-settings', suite.networkSettings, ['create-default']);
+    await s('stop', suite.stop, ['create-default']);
+    await s('start', suite.start, ['stop']);
+    await s('refresh-data', suite.refreshData, ['start']);
+    await s('delete', suite.delete, ['create-default']);
+    await s('snapshot-list', suite.snapshotList);
+    await s('snapshot-get', suite.snapshotGet);
+    await s('snapshot-get-unknown', suite.snapshotGetUnknown);
+    await s('volume-create', suite.volumeCreate);
+    await s('volume-list', suite.volumeList, ['volume-create']);
+    await s('create-with-volume', suite.createWithVolume, ['volume-create']);
+    await s('volume-delete-in-use', suite.volumeDeleteInUse, ['create-with-volume']);
+    await s('volume-delete', suite.volumeDelete, ['create-with-volume']);
+    await s('get-unknown', suite.getUnknown);
+    await s('resources-with-snapshot', suite.resourcesWithSnapshot);
+    await s('wrong-api-key', suite.wrongApiKey);
+  } finally {
+    await s('cleanup', suite.cleanup);
+    await dispose(client);
+  }
+
+  if (!capture.exchanges.length) {
+    suite.fail('capture-hook', "no control-plane response was captured; the adapter hook is not in the SDK's path");
+  }
+  for (const u of capture.unhandled) suite.fail('unhandled-rejection', u);
+  const spec = runSpecCheck(capture);
+  if (spec.error) {
+    suite.fail('spec-check', spec.error);
+  } else {
+    for (const line of spec.lines) console.log(line);
+  }
+  if (suite.skipped) console.log(`${suite.skipped} skipped`);
+  console.log(`${suite.passed} passed, ${suite.failed} failed`);
+  return suite.failed || spec.violations ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(`control_plane.mjs: ${e?.stack || e}`);
+    process.exit(1);
+  },
+);
