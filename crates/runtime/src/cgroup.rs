@@ -125,6 +125,11 @@ impl SandboxCgroup {
     /// Puts `pid` into the cgroup (creating it) and applies `limits`.
     pub(crate) fn enter(&self, id: &SandboxId, pid: i32, limits: &Limits) -> Result<(), Error> {
         self.manager.add_task(Pid::from_raw(pid)).map_err(|e| self.error(id, format!("add pid {pid}"), e))?;
+        self.apply(id, limits)
+    }
+
+    /// Sets `limits` on the existing cgroup.
+    pub(crate) fn apply(&self, id: &SandboxId, limits: &Limits) -> Result<(), Error> {
         let resources = resources(limits).map_err(|e| self.error(id, "build resource limits", e))?;
         let options = ControllerOpt {
             resources: &resources,

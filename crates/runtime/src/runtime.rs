@@ -13,7 +13,7 @@ use crate::cgroup::{CgroupTree, SandboxCgroup};
 use crate::image::{remove_tree, ImageStore};
 use crate::pool::Pool;
 use crate::process::{self, Process};
-use crate::spec::{ExecSpec, NetworkMode, SandboxId, SandboxSpec};
+use crate::spec::{ExecSpec, Limits, NetworkMode, SandboxId, SandboxSpec};
 use crate::sys::{self, InitLaunch};
 use crate::{Error, ImageManifest};
 use nix::sys::signal::{kill, Signal};
@@ -293,6 +293,28 @@ impl Runtime {
         let user = exec.user.clone().or_else(|| spec.user.clone()).unwrap_or_else(|| image.user.clone());
         let cwd = exec.cwd.clone().or_else(|| spec.workdir.clone()).or_else(|| Some(image.workdir.clone()));
         process::spawn(id, &running.socket, exec, env, user, cwd)
+    }
+
+    /// Changes a sandbox's cgroup limits: recorded for later starts and, when it runs, applied
+    /// to its cgroup at once. Memory below what the sandbox uses now is refused by the kernel.
+    pub fn update_limits(&self, id: &SandboxId, limits: &Limits) -> Result<(), Error> {
+        let lock = self.lock_of(id);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut record = self.record(id)?;
+        let mut candidate = record.spec.clone();
+        candidate.limits = limits.clone();
+        validate(&candidate)?;
+        if let Some(running) = self.running_entry(id) {
+            running.cgroup.apply(id, limits)?;
+        }
+        record.spec = candidate;
+        let path = self.dir(id).join("sandbox.json");
+        let staging = self.dir(id).join("sandbox.json.new");
+        serde_json::to_vec_pretty(&record)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&staging, bytes))
+            .and_then(|()| std::fs::rename(&staging, &path))
+            .map_err(Error::sandbox(id, format!("write {}", path.display())))
     }
 
     /// Freezes every process of a running sandbox (cgroup freezer): they keep their memory, open

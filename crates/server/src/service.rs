@@ -460,6 +460,59 @@ impl ControlPlane {
         .await
     }
 
+    /// Changes cpu and memory (applied at once, also to a running sandbox) and disk (recorded;
+    /// it can only grow). Shows `resizing` meanwhile and returns to the state it had.
+    pub async fn resize(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        request: sandbar_api::ResizeSandbox,
+    ) -> Result<SandboxRow, ServiceError> {
+        if request.gpu.unwrap_or(0) != 0 {
+            return Err(ServiceError::Invalid("this Sandbar host has no GPUs: gpu must be 0".into()));
+        }
+        let row = self.get(org, id_or_name).await?;
+        let lock = self.lock_of(&row.id);
+        let _guard = lock.lock().await;
+        let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
+        let resting = row.state;
+        if !matches!(resting, SandboxState::Started | SandboxState::Stopped) {
+            return Err(ServiceError::Conflict(format!("cannot resize a sandbox that is {}", resting.as_str())));
+        }
+        let cpu = bounded("cpu", request.cpu.unwrap_or(row.cpu), 1, MAX_CPU)?;
+        let memory = bounded("memory", request.memory.unwrap_or(row.memory), 1, MAX_MEMORY_GIB)?;
+        let disk = bounded("disk", request.disk.unwrap_or(row.disk), 1, MAX_DISK_GIB)?;
+        if disk < row.disk {
+            return Err(ServiceError::Invalid(format!(
+                "disk can only grow: {disk} GiB is less than the current {} GiB",
+                row.disk
+            )));
+        }
+        self.set_state(&mut row, SandboxState::Resizing)?;
+        let limits = limits_of(cpu, memory);
+        let runtime = Arc::clone(&self.runtime);
+        let id = runtime_id(&row.id)?;
+        let result = blocking(move || runtime.update_limits(&id, &limits)).await;
+        match result {
+            Ok(()) => {
+                row.cpu = cpu;
+                row.memory = memory;
+                row.disk = disk;
+                self.set_state(&mut row, resting)?;
+                Ok(row)
+            }
+            Err(source) => {
+                // The old limits still hold: the sandbox goes back to where it was.
+                self.set_state(&mut row, resting)?;
+                Err(ServiceError::Conflict(format!(
+                    "cannot resize sandbox {}: {}",
+                    row.id,
+                    crate::error_chain(&source)
+                )))
+            }
+        }
+    }
+
     /// Records activity (API, toolbox, SSH or preview traffic) for auto-stop.
     pub async fn touch(&self, org: &Organization, id_or_name: &str) -> Result<SandboxRow, ServiceError> {
         self.update(org, id_or_name, |_| Ok(())).await
@@ -754,11 +807,7 @@ impl ControlPlane {
         let mut spec = SandboxSpec::new(snapshot.image.clone());
         spec.env = row.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         spec.user = Some(row.user.clone());
-        spec.limits = Limits {
-            memory_bytes: Some((row.memory as u64) << 30),
-            cpu_millis: Some(row.cpu as u64 * 1000),
-            pids: Some(DEFAULT_PIDS),
-        };
+        spec.limits = limits_of(row.cpu, row.memory);
         for mount in &row.volumes {
             let mut source = self.config.volumes_dir.join(&mount.volume_id);
             if let Some(sub) = &mount.subpath {
@@ -785,6 +834,11 @@ async fn blocking<T: Send + 'static>(
         Ok(result) => result,
         Err(join) => std::panic::resume_unwind(join.into_panic()),
     }
+}
+
+/// Runtime limits of `cpu` cores and `memory` GiB.
+fn limits_of(cpu: i64, memory: i64) -> Limits {
+    Limits { memory_bytes: Some((memory as u64) << 30), cpu_millis: Some(cpu as u64 * 1000), pids: Some(DEFAULT_PIDS) }
 }
 
 fn runtime_id(id: &str) -> Result<SandboxId, ServiceError> {

@@ -39,7 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sandbox/{id}/recover", post(sandbox::recover))
         .route("/sandbox/{id}/archive", post(sandbox::not_yet))
         .route("/sandbox/{id}/pause", post(sandbox::pause))
-        .route("/sandbox/{id}/resize", post(sandbox::not_yet))
+        .route("/sandbox/{id}/resize", post(sandbox::resize))
         .route("/sandbox/{id}/fork", post(sandbox::not_yet))
         .route("/sandbox/{id}/snapshot", post(sandbox::not_yet))
         .route("/sandbox/{id}/labels", put(sandbox::set_labels))

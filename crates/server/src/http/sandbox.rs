@@ -129,7 +129,18 @@ pub async fn pause(
     command(&state, &org, &id, Command::Pause, false).await
 }
 
-/// Archive, resize, fork and snapshot-of-a-sandbox arrive with the stateful-sandboxes
+/// `POST /api/sandbox/{id}/resize`.
+pub async fn resize(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<sandbar_api::ResizeSandbox>,
+) -> Reply<Sandbox> {
+    let row = state.plane.resize(&org, &id, body).await?;
+    Ok(one(&state, &row))
+}
+
+/// Archive, fork and snapshot-of-a-sandbox arrive with the stateful-sandboxes
 /// work; until then the sandbox is looked up (so unknown ids still get 404) and the answer is a
 /// 501 that says so.
 pub async fn not_yet(

@@ -152,3 +152,40 @@ async fn pause_freezes_and_start_resumes() {
     let (status, stopped) = app.call(Method::POST, &format!("/sandbox/{id}/stop"), None).await;
     assert_eq!((status, stopped["state"].as_str()), (StatusCode::OK, Some("stopped")));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resize_changes_limits_live_and_for_later_starts() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let runtime_id = sandbar_runtime::SandboxId::new(id.clone()).unwrap();
+    let memory_limit = || {
+        app.runtime
+            .cgroup_dirs(&runtime_id)
+            .into_iter()
+            .map(|d| d.join("memory.limit_in_bytes"))
+            .find(|p| p.exists())
+            .map(|p| std::fs::read_to_string(p).unwrap().trim().to_string())
+    };
+    let (status, resized) =
+        app.call(Method::POST, &format!("/sandbox/{id}/resize"), Some(json!({"cpu": 2, "memory": 2}))).await;
+    assert_eq!(status, StatusCode::OK, "{resized}");
+    assert_eq!(
+        (resized["cpu"].as_i64(), resized["memory"].as_i64(), resized["state"].as_str()),
+        (Some(2), Some(2), Some("started"))
+    );
+    assert_eq!(memory_limit().as_deref(), Some("2147483648"), "applied to the running sandbox");
+
+    app.call(Method::POST, &format!("/sandbox/{id}/stop"), None).await;
+    app.call(Method::POST, &format!("/sandbox/{id}/start"), None).await;
+    assert_eq!(memory_limit().as_deref(), Some("2147483648"), "kept for later starts");
+
+    for (body, needle) in
+        [(json!({"disk": 1}), "disk can only grow"), (json!({"gpu": 1}), "gpu"), (json!({"cpu": 0}), "cpu 0")]
+    {
+        let (status, error) = app.call(Method::POST, &format!("/sandbox/{id}/resize"), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert!(error["message"].as_str().unwrap().contains(needle), "{body}: {error}");
+    }
+    let (_, still) = app.call(Method::GET, &format!("/sandbox/{id}"), None).await;
+    assert_eq!((still["cpu"].as_i64(), still["disk"].as_i64()), (Some(2), Some(3)));
+}
