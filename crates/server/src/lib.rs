@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod dto;
+pub mod events;
 pub mod http;
 pub mod lifecycle;
 pub mod model;

@@ -150,6 +150,7 @@ pub enum Interval {
 /// The control plane.
 pub struct ControlPlane {
     store: Arc<Store>,
+    events: crate::events::Events,
     runtime: Arc<Runtime>,
     config: PlaneConfig,
     clock: Arc<dyn Clock>,
@@ -180,12 +181,29 @@ impl ControlPlane {
             updated_at: now,
             last_used_at: None,
         })?;
-        Ok(ControlPlane { store, runtime, config, clock, locks: std::sync::Mutex::new(HashMap::new()) })
+        Ok(ControlPlane {
+            store,
+            events: crate::events::Events::default(),
+            runtime,
+            config,
+            clock,
+            locks: std::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Sandbox events, for the push gateway.
+    pub fn events(&self) -> &crate::events::Events {
+        &self.events
     }
 
     /// The store (for auth and the key commands).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// A shared handle on the store (for the push gateway).
+    pub fn shared_store(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
     }
 
     /// The toolbox base URL.
@@ -313,6 +331,7 @@ impl ControlPlane {
             state_changed_at: now,
         };
         self.store.insert_sandbox(&row)?;
+        self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
         let spec = self.spec_of(&row, &snapshot)?;
@@ -745,12 +764,16 @@ impl ControlPlane {
 
     fn set_state(&self, row: &mut SandboxRow, state: SandboxState) -> Result<(), ServiceError> {
         let now = self.now();
-        if row.state != state {
+        let old = row.state;
+        if old != state {
             row.state_changed_at = now.clone();
         }
         row.state = state;
         row.updated_at = now;
         self.store.update_sandbox(row)?;
+        if old != state {
+            self.events.state_updated(&crate::dto::sandbox(row, &self.config.toolbox_url), old.as_str());
+        }
         Ok(())
     }
 

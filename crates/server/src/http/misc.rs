@@ -37,11 +37,6 @@ pub async fn config(State(state): State<AppState>) -> Json<Configuration> {
     })
 }
 
-/// The Socket.IO gateway is not served yet; SDKs poll instead.
-pub async fn no_socket_io() -> ApiError {
-    ApiError::not_found("Socket.IO notifications are not served by this Sandbar version; poll instead")
-}
-
 /// Any other path.
 pub async fn unknown_route(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(format!("no route for {method} {}", uri.path()))

@@ -7,6 +7,7 @@ mod extract;
 mod misc;
 mod sandbox;
 mod snapshot;
+mod socketio;
 mod volume;
 
 pub use auth::{hash_key, new_key, RateLimiter};
@@ -60,15 +61,13 @@ pub fn router(state: AppState) -> Router {
         .route("/volumes/by-name/{name}", get(volume::get_by_name))
         .route("/volumes/{id}", get(volume::get).delete(volume::delete))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key));
-    let public = Router::new()
-        .route("/health", get(misc::health))
-        .route("/config", get(misc::config))
-        // SDK 0.226 tries Socket.IO first and falls back to polling on a quick 404 (G20).
-        .route("/socket.io/", get(misc::no_socket_io))
-        .route("/socket.io/{*rest}", get(misc::no_socket_io));
+    let public = Router::new().route("/health", get(misc::health)).route("/config", get(misc::config));
+    // The forwarder task ends by itself when the control plane (the only event publisher) goes.
+    let (socket_io, _forwarder) = socketio::gateway(state.plane.shared_store(), state.plane.events());
     Router::new()
         .nest("/api", authenticated.merge(public))
         .fallback(misc::unknown_route)
+        .layer(socket_io)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(misc::panic_response))
         .with_state(state)
 }

@@ -1,0 +1,76 @@
+"""Socket.IO gateway check: the `python-socketio` client that SDK 0.226.1 itself depends on
+connects to `/api/socket.io/` the way the SDK does (websocket transport, key in the CONNECT
+`auth` payload) and must receive `sandbox.created` and `sandbox.state.updated` events for its own
+organization's sandboxes; a wrong key must not stay connected. Run with the 0.226.1 venv's Python
+and DAYTONA_API_URL / DAYTONA_API_KEY set; prints `N passed, M failed` last.
+"""
+import json
+import os
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import socketio
+
+api_url = os.environ["DAYTONA_API_URL"].rstrip("/")
+key = os.environ["DAYTONA_API_KEY"]
+parsed = urllib.parse.urlparse(api_url)
+origin = f"{parsed.scheme}://{parsed.netloc}"
+socket_path = parsed.path + "/socket.io/"
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(f"ok {name}" if ok else f"FAIL {name}: {detail}")
+
+
+def api(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(api_url + path, data=data, method=method, headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+events = []
+client = socketio.Client()
+
+
+@client.on("*")
+def on_any(event, data):
+    sandbox = data.get("sandbox", data)
+    events.append((event, sandbox.get("id"), data.get("newState", sandbox.get("state"))))
+
+
+try:
+    client.connect(origin, socketio_path=socket_path, transports=["websocket"], auth={"token": key}, wait_timeout=10)
+    check("connect with the API key", client.connected)
+    sandbox = api("POST", "/sandbox", {"labels": {"test": "socketio"}})
+    api("POST", f"/sandbox/{sandbox['id']}/stop")
+    api("DELETE", f"/sandbox/{sandbox['id']}")
+    deadline = time.time() + 10
+    while time.time() < deadline and not any(e[2] == "destroyed" for e in events):
+        time.sleep(0.05)
+    mine = [(name, state) for name, sid, state in events if sid == sandbox["id"]]
+    check("sandbox.created is pushed", ("sandbox.created", "creating") in mine, mine)
+    wanted = ["started", "stopping", "stopped", "destroying", "destroyed"]
+    seen = [state for name, state in mine if name == "sandbox.state.updated"]
+    check("every state change is pushed in order", seen == wanted, f"saw {seen}, wanted {wanted}")
+    client.disconnect()
+except Exception as error:  # reported as a failure, the run goes on
+    check("socket.io round trip", False, repr(error))
+
+intruder = socketio.Client()
+try:
+    intruder.connect(origin, socketio_path=socket_path, transports=["websocket"], auth={"token": "not-a-key"}, wait_timeout=5)
+    time.sleep(0.5)
+    check("a wrong key is disconnected", not intruder.connected, "still connected")
+    intruder.disconnect()
+except Exception:
+    check("a wrong key is refused", True)
+
+passed = sum(results)
+print(f"{passed} passed, {len(results) - passed} failed")
+sys.exit(0 if passed == len(results) else 1)
