@@ -74,11 +74,15 @@ async fn keys_are_required_and_checked() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let (status, _) = app.call_as("wrong", Method::GET, "/sandbox", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    // Health and the Socket.IO probe need no key; the probe answers at once so SDK 0.226 polls.
+    // Health needs no key, and neither does the Socket.IO handshake: its key travels in the
+    // CONNECT packet (checked by tests/sdk/socketio_events.py). An Engine.IO polling handshake
+    // opens a session.
     let (status, _) = app.send(Request::builder().uri("/api/health").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    let probe = Request::builder().uri("/api/socket.io/?EIO=4&transport=websocket").body(Body::empty()).unwrap();
-    assert_eq!(app.send(probe).await.0, StatusCode::NOT_FOUND);
+    let handshake = Request::builder().uri("/api/socket.io/?EIO=4&transport=polling").body(Body::empty()).unwrap();
+    let (status, open) = app.send(handshake).await;
+    assert_eq!(status, StatusCode::OK, "{open}");
+    assert!(open.as_str().is_some_and(|text| text.starts_with("0{") && text.contains("\"sid\"")), "{open}");
     // A revoked key stops working.
     let prefix: String = crate::common::OTHER_KEY.chars().take(8).collect();
     assert_eq!(app.store.revoke_api_key(&prefix, "2026-01-01T00:00:00.000Z").unwrap(), 1);
