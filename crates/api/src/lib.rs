@@ -9,6 +9,9 @@ mod sandbox;
 mod snapshot;
 mod volume;
 
+/// Toolbox bodies.
+pub mod toolbox;
+
 pub use error::ErrorBody;
 pub use sandbox::{
     BuildInfo, CreateBuildInfo, CreateSandbox, Labels, NetworkSettings, PaginatedSandboxes, ResizeSandbox, Sandbox,

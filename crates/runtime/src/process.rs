@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// A process started in a sandbox.
 #[derive(Debug)]
@@ -105,10 +106,165 @@ impl Process {
         Ok(Output { status, stdout, stderr })
     }
 
+    /// Reads stdout and stderr while the process runs and returns when it exits, or kills its
+    /// whole process group when `timeout` passes first (then `timed_out` is set).
+    ///
+    /// Output that background children keep writing after the process exited is read for a
+    /// short moment and then left: a call never hangs on a pipe that a daemonized grandchild
+    /// holds open (Daytona #4230).
+    pub fn collect(mut self, timeout: Option<Duration>) -> Result<Collected, Error> {
+        drop(self.stdin.take());
+        let mut outputs: Vec<Stream> = Vec::new();
+        for file in [self.stdout.take(), self.stderr.take()].into_iter().flatten() {
+            set_nonblocking(&file).map_err(Error::sandbox(&self.sandbox, "make output non-blocking"))?;
+            outputs.push(Stream { file, bytes: Vec::new(), open: true });
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut status = None;
+        let mut timed_out = false;
+        while status.is_none() {
+            let wait = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if deadline.is_some() && wait.is_zero() {
+                timed_out = true;
+                let _ = self.kill(libc::SIGKILL, true);
+                status = Some(self.wait_for(Duration::from_secs(10))?);
+                break;
+            }
+            if poll_readable(&self.connection, &mut outputs, wait)? {
+                status = Some(self.wait()?);
+            }
+        }
+        // Drain what the process wrote before it ended; stop once the pipes stay quiet.
+        let quiet = Duration::from_millis(if timed_out { 10 } else { 25 });
+        while drain(&mut outputs, quiet) {}
+        let mut buffers = outputs.into_iter().map(|stream| stream.bytes);
+        Ok(Collected {
+            status: status.expect("set before the loop ends"),
+            timed_out,
+            stdout: buffers.next().unwrap_or_default(),
+            stderr: buffers.next().unwrap_or_default(),
+        })
+    }
+
+    /// Waits for the exit status at most `limit`.
+    fn wait_for(&self, limit: Duration) -> Result<ExitStatus, Error> {
+        let mut none: Vec<Stream> = Vec::new();
+        if poll_readable(&self.connection, &mut none, limit)? {
+            self.wait()
+        } else {
+            Err(Error::Request {
+                id: self.sandbox.clone(),
+                error: format!("process {} did not end after SIGKILL", self.pid),
+            })
+        }
+    }
+
     /// The control connection init reports the exit status on (for callers that poll it).
     pub fn status_connection(&self) -> &OwnedFd {
         &self.connection
     }
+}
+
+/// The result of [`Process::collect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collected {
+    /// How the process ended (a SIGKILL when it timed out).
+    pub status: ExitStatus,
+    /// The timeout passed and the process group was killed.
+    pub timed_out: bool,
+    /// Its stdout (stdout and stderr together with [`ExecStdio::Merged`]).
+    pub stdout: Vec<u8>,
+    /// Its stderr (empty with [`ExecStdio::Merged`]).
+    pub stderr: Vec<u8>,
+}
+
+fn set_nonblocking(file: &File) -> std::io::Result<()> {
+    let flags = nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
+    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
+    Ok(())
+}
+
+/// One output pipe being collected.
+struct Stream {
+    file: File,
+    bytes: Vec<u8>,
+    /// False once the pipe reached EOF; closed pipes are not polled again.
+    open: bool,
+}
+
+/// Polls the open outputs and the status connection for up to `wait`, reading whatever output
+/// is there. Returns true when the status connection became readable.
+fn poll_readable(connection: &OwnedFd, outputs: &mut [Stream], wait: Duration) -> Result<bool, Error> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let timeout = PollTimeout::try_from(wait.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+    let mut open: Vec<&mut Stream> = outputs.iter_mut().filter(|s| s.open).collect();
+    let (status_ready, readable) = {
+        let mut fds = vec![PollFd::new(connection.as_fd(), PollFlags::POLLIN)];
+        fds.extend(open.iter().map(|stream| PollFd::new(stream.file.as_fd(), PollFlags::POLLIN)));
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(Error::Request { id: unknown_id(), error: format!("poll: {e}") }),
+        }
+        let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+        (ready(&fds[0]), fds[1..].iter().map(ready).collect::<Vec<_>>())
+    };
+    for (stream, ready) in open.iter_mut().zip(readable) {
+        if ready {
+            read_available(stream);
+        }
+    }
+    Ok(status_ready)
+}
+
+/// Reads what the open outputs offer within `quiet`; false when nothing came.
+fn drain(outputs: &mut [Stream], quiet: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let timeout = PollTimeout::try_from(quiet.as_millis() as i32).unwrap_or(PollTimeout::ZERO);
+    let mut open: Vec<&mut Stream> = outputs.iter_mut().filter(|s| s.open).collect();
+    if open.is_empty() {
+        return false;
+    }
+    let readable: Vec<bool> = {
+        let mut fds: Vec<PollFd<'_>> =
+            open.iter().map(|stream| PollFd::new(stream.file.as_fd(), PollFlags::POLLIN)).collect();
+        if poll(&mut fds, timeout).unwrap_or(0) == 0 {
+            return false;
+        }
+        fds.iter().map(|fd| fd.revents().is_some_and(|r| !r.is_empty())).collect()
+    };
+    let mut progress = false;
+    for (stream, ready) in open.iter_mut().zip(readable) {
+        if ready {
+            progress |= read_available(stream);
+        }
+    }
+    progress
+}
+
+/// Reads until the pipe would block or ends; true when bytes arrived.
+fn read_available(stream: &mut Stream) -> bool {
+    let mut buffer = [0u8; 64 * 1024];
+    let before = stream.bytes.len();
+    loop {
+        match stream.file.read(&mut buffer) {
+            Ok(0) => {
+                stream.open = false;
+                break;
+            }
+            Ok(n) => stream.bytes.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    stream.bytes.len() > before || !stream.open
+}
+
+fn unknown_id() -> SandboxId {
+    SandboxId::new("unknown").expect("a valid literal id")
 }
 
 fn read_all(file: Option<File>) -> Vec<u8> {
@@ -148,7 +304,7 @@ pub(crate) fn spawn(
     }
     let connection = connect_to(id, socket_path)?;
     let stdio = match exec.stdio {
-        ExecStdio::Pipes => Stdio::Fds,
+        ExecStdio::Pipes | ExecStdio::Merged => Stdio::Fds,
         ExecStdio::Pty { rows, cols } => Stdio::Pty { rows, cols },
     };
     let request = Request::Spawn(Spawn { argv: exec.argv.clone(), env, cwd, user, stdio });
@@ -166,6 +322,14 @@ pub(crate) fn spawn(
             stderr = Some(File::from(OwnedFd::from(stderr_read)));
             // The child's ends close here, so EOF on stdout means the process side closed it.
         }
+        ExecStdio::Merged => {
+            let (stdin_read, stdin_write) = pipe("stdin")?;
+            let (output_read, output_write) = pipe("output")?;
+            let fds = [stdin_read.as_raw_fd(), output_write.as_raw_fd(), output_write.as_raw_fd()];
+            channel::send(connection.as_fd(), &request, &fds).map_err(Error::sandbox(id, "send spawn request"))?;
+            stdin = Some(File::from(OwnedFd::from(stdin_write)));
+            stdout = Some(File::from(OwnedFd::from(output_read)));
+        }
         ExecStdio::Pty { .. } => {
             channel::send(connection.as_fd(), &request, &[]).map_err(Error::sandbox(id, "send spawn request"))?;
         }
@@ -179,7 +343,7 @@ pub(crate) fn spawn(
                         .ok_or_else(|| Error::Request { id: id.clone(), error: "init sent no pty master".into() })?;
                     Some(Pty { master: File::from(master) })
                 }
-                ExecStdio::Pipes => None,
+                ExecStdio::Pipes | ExecStdio::Merged => None,
             };
             Ok(Process {
                 pid,

@@ -135,6 +135,8 @@ impl ExecSpec {
 pub enum ExecStdio {
     /// Separate stdin, stdout and stderr pipes.
     Pipes,
+    /// A stdin pipe and one pipe that stdout and stderr share (interleaved as written).
+    Merged,
     /// A PTY of this size; stdin, stdout and stderr are its slave side.
     Pty {
         /// Rows.

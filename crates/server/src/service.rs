@@ -201,6 +201,11 @@ impl ControlPlane {
         &self.store
     }
 
+    /// The runtime (for the toolbox, which starts processes in sandboxes).
+    pub fn runtime(&self) -> Arc<Runtime> {
+        Arc::clone(&self.runtime)
+    }
+
     /// A shared handle on the store (for the push gateway).
     pub fn shared_store(&self) -> Arc<Store> {
         Arc::clone(&self.store)

@@ -8,6 +8,7 @@ mod misc;
 mod sandbox;
 mod snapshot;
 mod socketio;
+mod toolbox;
 mod volume;
 
 pub use auth::{hash_key, new_key, RateLimiter};
@@ -64,8 +65,13 @@ pub fn router(state: AppState) -> Router {
     let public = Router::new().route("/health", get(misc::health)).route("/config", get(misc::config));
     // The forwarder task ends by itself when the control plane (the only event publisher) goes.
     let (socket_io, _forwarder) = socketio::gateway(state.plane.shared_store(), state.plane.events());
+    // Layers run outermost-last-added: the key check, then the sandbox lookup, then the route.
+    let toolbox = sandbar_toolbox::router::<AppState>()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), toolbox::resolve_target))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key));
     Router::new()
         .nest("/api", authenticated.merge(public))
+        .nest("/toolbox/{sandbox_id}", toolbox)
         .fallback(misc::unknown_route)
         .layer(socket_io)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(misc::panic_response))

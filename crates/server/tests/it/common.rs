@@ -80,9 +80,18 @@ impl App {
     }
 
     pub async fn call_as(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_raw_as(key, method, &format!("/api{path}"), body).await
+    }
+
+    /// A call to `path` as is (no `/api` prefix), e.g. the toolbox.
+    pub async fn call_raw(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_raw_as(KEY, method, path, body).await
+    }
+
+    pub async fn call_raw_as(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let request = Request::builder()
             .method(method)
-            .uri(format!("/api{path}"))
+            .uri(path)
             .header("authorization", format!("Bearer {key}"))
             .header("content-type", "application/json")
             .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))

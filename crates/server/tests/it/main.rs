@@ -7,4 +7,5 @@ mod lifecycle;
 mod lists;
 mod reaper;
 mod restart;
+mod toolbox;
 mod volumes;

@@ -1,0 +1,113 @@
+//! The toolbox routes through the server: auth, sandbox resolution, exec and code-run.
+
+use crate::common::{App, OTHER_KEY};
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+async fn toolbox(app: &App, id: &str, path: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    app.call_raw(Method::POST, &format!("/toolbox/{id}{path}"), Some(body)).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn execute_merges_output_and_reports_exit_codes() {
+    let app = App::new();
+    let id = app.create(json!({"env": {"FROM_CREATE": "c"}})).await["id"].as_str().unwrap().to_string();
+    let (status, body) = toolbox(
+        &app,
+        &id,
+        "/process/execute",
+        json!({"command": "echo $FROM_CREATE $FROM_CALL; echo oops >&2; cd /tmp && pwd; exit 4", "envs": {"FROM_CALL": "x"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"exitCode": 4, "result": "c x\noops\n/tmp\n"}));
+
+    // A heredoc arrives on the shell's stdin intact.
+    let (_, body) = toolbox(&app, &id, "/process/execute", json!({"command": "cat <<'EOF'\nline one\nEOF"})).await;
+    assert_eq!(body["result"], "line one\n");
+
+    let (_, body) = toolbox(&app, &id, "/process/execute", json!({"command": "ls", "cwd": "/does/not/exist"})).await;
+    assert_eq!(body["exitCode"], -1);
+    assert!(body["result"].as_str().unwrap().contains("/does/not/exist"), "{body}");
+
+    for (request, needle) in [
+        (json!({"command": "  "}), "empty"),
+        (json!({"command": "true", "envs": {"1BAD": "x"}}), "1BAD"),
+        (json!({"command": 5}), "invalid request body"),
+    ] {
+        let (status, body) = toolbox(&app, &id, "/process/execute", request.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{request}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(needle), "{request}: {body}");
+        assert_eq!(body["source"], "DAYTONA_DAEMON");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeouts_kill_the_process_group_and_background_children_never_hang_a_call() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let runtime_id = sandbar_runtime::SandboxId::new(id.clone()).unwrap();
+    let (status, body) =
+        toolbox(&app, &id, "/process/execute", json!({"command": "sleep 300 & sleep 300", "timeout": 1})).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+    assert_eq!(body["code"], "PROCESS_EXECUTION_TIMEOUT");
+    // Both sleeps were in the killed group: only init is left.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.runtime.pids(&runtime_id).unwrap().len() > 1 {
+        assert!(Instant::now() < deadline, "the process group survived the timeout");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A daemon keeps the output pipe open; the call still returns when the shell exits.
+    let (status, body) =
+        toolbox(&app, &id, "/process/execute", json!({"command": "sleep 300 & echo started", "timeout": 30})).await;
+    assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("started\n")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn code_run_uses_the_language_and_argv() {
+    let app = App::new();
+    let id =
+        app.create(json!({"labels": {"code-toolbox-language": "python"}})).await["id"].as_str().unwrap().to_string();
+    let (status, body) = toolbox(
+        &app,
+        &id,
+        "/process/code-run",
+        json!({"code": "import sys\nprint('py', sys.argv[1:])", "argv": ["a", "b"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"exitCode": 0, "result": "py ['a', 'b']\n", "artifacts": {"charts": []}}));
+    let (_, body) = toolbox(
+        &app,
+        &id,
+        "/process/code-run",
+        json!({"code": "console.log('js', process.argv.slice(1).join(','))", "language": "javascript", "argv": ["x"]}),
+    )
+    .await;
+    assert_eq!(body["result"], "js x\n");
+    let (status, _) = toolbox(&app, &id, "/process/code-run", json!({"code": "1", "language": "cobol"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) =
+        toolbox(&app, &id, "/process/code-run", json!({"code": "import time; time.sleep(30)", "timeout": 1})).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn toolbox_requests_are_authorized_and_need_a_started_sandbox() {
+    let app = App::new();
+    let id = app.create(json!({"name": "tb"})).await["id"].as_str().unwrap().to_string();
+    let (status, body) = app.call_raw(Method::GET, &format!("/toolbox/{id}/user-home-dir"), None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"dir": "/home/daytona"})));
+    let (status, _) = app.call_raw(Method::GET, "/toolbox/tb/work-dir", None).await;
+    assert_eq!(status, StatusCode::OK, "names work as ids");
+    let (status, _) = app.call_raw_as(OTHER_KEY, Method::GET, &format!("/toolbox/{id}/work-dir"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another organization's sandbox does not exist for it");
+    let (status, _) = app.call_raw_as("wrong", Method::GET, &format!("/toolbox/{id}/work-dir"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.call_raw(Method::GET, "/toolbox/nope/work-dir", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.call(Method::POST, &format!("/sandbox/{id}/stop"), None).await;
+    let (status, body) = toolbox(&app, &id, "/process/execute", json!({"command": "true"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}

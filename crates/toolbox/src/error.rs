@@ -1,0 +1,61 @@
+//! Toolbox errors in the daemon's JSON shape (`source: DAYTONA_DAEMON`, daemon codes), so SDK
+//! 0.226 maps them to its precise exception classes.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// A toolbox error answer.
+#[derive(Debug)]
+pub struct ToolboxError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Daemon code (`BAD_REQUEST`, `PROCESS_EXECUTION_TIMEOUT`, ...).
+    pub code: &'static str,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ToolboxError {
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> ToolboxError {
+        ToolboxError { status: StatusCode::BAD_REQUEST, code: "BAD_REQUEST", message: message.into() }
+    }
+
+    /// 408 after a timeout killed the process group.
+    pub fn timeout(message: impl Into<String>) -> ToolboxError {
+        ToolboxError { status: StatusCode::REQUEST_TIMEOUT, code: "PROCESS_EXECUTION_TIMEOUT", message: message.into() }
+    }
+
+    /// 409: the sandbox is not in a state to run this.
+    pub fn conflict(message: impl Into<String>) -> ToolboxError {
+        ToolboxError { status: StatusCode::CONFLICT, code: "CONFLICT", message: message.into() }
+    }
+
+    /// 500 with the runtime's error chain.
+    pub fn internal(error: &dyn std::error::Error) -> ToolboxError {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(error = %message, "toolbox request failed");
+        ToolboxError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "INTERNAL_SERVER_ERROR", message }
+    }
+}
+
+impl IntoResponse for ToolboxError {
+    fn into_response(self) -> Response {
+        let now = time::OffsetDateTime::now_utc();
+        let body = serde_json::json!({
+            "statusCode": self.status.as_u16(),
+            "error": self.status.canonical_reason().unwrap_or("Error"),
+            "message": self.message,
+            "code": self.code,
+            "source": "DAYTONA_DAEMON",
+            "timestamp": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        });
+        (self.status, axum::Json(body)).into_response()
+    }
+}

@@ -1,0 +1,60 @@
+//! Daytona's toolbox API for one sandbox: what the SDKs call at
+//! `{toolboxProxyUrl}/{sandboxId}/...` (`shared/daytona-wire.md` §4).
+//!
+//! Boundary: this crate knows nothing about the database, organizations, authentication or the
+//! sandbox lifecycle. The server resolves and authorizes the sandbox a request addresses and
+//! hands it over as a [`Target`] request extension; every process starts through
+//! `sandbar_runtime::Runtime::exec`, inside the sandbox's namespaces and cgroup.
+
+mod error;
+mod process;
+
+pub use error::ToolboxError;
+
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use sandbar_api::toolbox::Dir;
+use sandbar_runtime::{Runtime, SandboxId};
+use std::sync::Arc;
+
+/// The running sandbox a toolbox request addresses, with its defaults.
+#[derive(Clone)]
+pub struct Target {
+    /// The runtime that runs it.
+    pub runtime: Arc<Runtime>,
+    /// Its runtime id.
+    pub id: SandboxId,
+    /// OS user processes run as.
+    pub user: String,
+    /// That user's home directory.
+    pub home: String,
+    /// The working directory relative paths resolve against.
+    pub workdir: String,
+    /// Value of the `code-toolbox-language` label, the default for code runs.
+    pub language: Option<String>,
+    /// Environment the sandbox was created with (processes get it already; kept for `/env`).
+    pub env: Vec<(String, String)>,
+}
+
+/// The toolbox routes, relative to `/toolbox/{sandboxId}`; handlers read [`Target`] from the
+/// request extensions.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/process/execute", post(process::execute))
+        .route("/process/code-run", post(process::code_run))
+        .route("/user-home-dir", get(user_home_dir))
+        .route("/work-dir", get(work_dir))
+        .route("/version", get(version))
+}
+
+async fn user_home_dir(Extension(target): Extension<Target>) -> Json<Dir> {
+    Json(Dir { dir: target.home })
+}
+
+async fn work_dir(Extension(target): Extension<Target>) -> Json<Dir> {
+    Json(Dir { dir: target.workdir })
+}
+
+async fn version() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }))
+}

@@ -1,0 +1,171 @@
+//! `POST /process/execute` and `POST /process/code-run`: one process in the sandbox, output
+//! merged, with an optional timeout that kills the whole process group.
+
+use crate::{Target, ToolboxError};
+use axum::body::Bytes;
+use axum::{Extension, Json};
+use sandbar_api::toolbox::{Artifacts, CodeRunRequest, CodeRunResponse, ExecuteRequest, ExecuteResponse};
+use sandbar_runtime::{Collected, Error as RuntimeError, ExecSpec, ExecStdio};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+/// Lines of this prefix in code-run output carry artifacts (charts) as JSON.
+const ARTIFACT_PREFIX: &str = "dtn_artifact_k39fd2:";
+
+/// Starts the first of bash or sh found in the sandbox; the command then arrives on stdin, as
+/// the reference daemon feeds it (so heredocs and multi-line scripts behave the same).
+const SHELL: [&str; 3] = ["/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"];
+
+pub(crate) async fn execute(
+    Extension(target): Extension<Target>,
+    body: Bytes,
+) -> Result<Json<ExecuteResponse>, ToolboxError> {
+    let request: ExecuteRequest = parse(&body)?;
+    if request.command.trim().is_empty() {
+        return Err(ToolboxError::bad_request("command is empty"));
+    }
+    let mut input = request.command.clone().into_bytes();
+    input.push(b'\n');
+    let exec =
+        spec(&target, SHELL.iter().map(|s| s.to_string()).collect(), request.cwd.clone(), request.envs.as_ref())?;
+    let (exit_code, output) = run(target, exec, input, request.timeout).await?;
+    Ok(Json(ExecuteResponse { exit_code, result: output }))
+}
+
+pub(crate) async fn code_run(
+    Extension(target): Extension<Target>,
+    body: Bytes,
+) -> Result<Json<CodeRunResponse>, ToolboxError> {
+    let request: CodeRunRequest = parse(&body)?;
+    let language = request.language.clone().or_else(|| target.language.clone()).unwrap_or_else(|| "python".into());
+    let argv_tail = request.argv.clone().unwrap_or_default();
+    let (argv, code) =
+        match language.as_str() {
+            "python" => {
+                (["python3", "-u", "-"].iter().map(|s| s.to_string()).chain(argv_tail).collect(), request.code.clone())
+            }
+            // `node -` sees "-" as argv[1]; dropping it gives scripts the argv they expect.
+            "javascript" => (
+                ["node", "-"].iter().map(|s| s.to_string()).chain(argv_tail).collect(),
+                format!("process.argv.splice(1, 1);\n{}", request.code),
+            ),
+            "typescript" => return Err(ToolboxError::bad_request(
+                "typescript code runs need ts-node, which this sandbox image does not have; use javascript or python",
+            )),
+            other => {
+                return Err(ToolboxError::bad_request(format!(
+                    "unsupported language {other:?}: use python, javascript or typescript"
+                )))
+            }
+        };
+    let exec = spec(&target, argv, None, request.envs.as_ref())?;
+    let (exit_code, output) = run(target, exec, code.into_bytes(), request.timeout).await?;
+    let (result, charts) = split_artifacts(&output);
+    Ok(Json(CodeRunResponse { exit_code, result, artifacts: Artifacts { charts } }))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ToolboxError> {
+    serde_json::from_slice(body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))
+}
+
+fn spec(
+    target: &Target,
+    argv: Vec<String>,
+    cwd: Option<String>,
+    envs: Option<&BTreeMap<String, String>>,
+) -> Result<ExecSpec, ToolboxError> {
+    let mut exec = ExecSpec::new(argv);
+    exec.stdio = ExecStdio::Merged;
+    exec.user = Some(target.user.clone());
+    exec.cwd = Some(match cwd {
+        Some(cwd) if cwd.starts_with('/') => cwd,
+        // Relative paths resolve against the working directory, as the daemon does.
+        Some(cwd) => format!("{}/{}", target.workdir.trim_end_matches('/'), cwd),
+        None => target.workdir.clone(),
+    });
+    for (key, value) in envs.into_iter().flatten() {
+        let valid = !key.is_empty()
+            && !key.starts_with(|c: char| c.is_ascii_digit())
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(ToolboxError::bad_request(format!(
+                "invalid environment variable name {key:?}: names must match ^[A-Za-z_][A-Za-z0-9_]*$"
+            )));
+        }
+        exec.env.push((key.clone(), value.clone()));
+    }
+    Ok(exec)
+}
+
+/// Runs `exec` with `input` on stdin; returns the exit code and merged output. A process that
+/// cannot start (bad cwd, missing program) is exit code -1 with the reason as output, as the
+/// daemon reports it.
+async fn run(
+    target: Target,
+    exec: ExecSpec,
+    input: Vec<u8>,
+    timeout: Option<u64>,
+) -> Result<(i32, String), ToolboxError> {
+    let timeout = timeout.filter(|t| *t > 0).map(Duration::from_secs);
+    let outcome = tokio::task::spawn_blocking(move || -> Result<Result<Collected, String>, RuntimeError> {
+        let mut process = match target.runtime.exec(&target.id, &exec) {
+            Ok(process) => process,
+            Err(RuntimeError::Request { error, .. }) => return Ok(Err(error)),
+            Err(other) => return Err(other),
+        };
+        if let Some(mut stdin) = process.stdin.take() {
+            // A process that exits without reading its input is fine (EPIPE is ignored).
+            let _ = stdin.write_all(&input);
+        }
+        process.collect(timeout).map(Ok)
+    })
+    .await
+    .map_err(|e| ToolboxError::internal(&e))?;
+    match outcome {
+        Ok(Ok(collected)) if collected.timed_out => Err(ToolboxError::timeout(format!(
+            "process timed out after {} s and was killed with its process group",
+            timeout.map(|t| t.as_secs()).unwrap_or_default()
+        ))),
+        Ok(Ok(collected)) => {
+            Ok((collected.status.shell_code(), String::from_utf8_lossy(&collected.stdout).into_owned()))
+        }
+        Ok(Err(start_error)) => Ok((-1, start_error)),
+        Err(RuntimeError::NotRunning { id }) | Err(RuntimeError::Paused { id }) => {
+            Err(ToolboxError::conflict(format!("sandbox {id} is not running; start it first")))
+        }
+        Err(other) => Err(ToolboxError::internal(&other)),
+    }
+}
+
+/// Removes artifact lines from the output and parses the charts they carry.
+fn split_artifacts(output: &str) -> (String, Vec<serde_json::Value>) {
+    let mut charts = Vec::new();
+    let mut kept = String::with_capacity(output.len());
+    for line in output.split_inclusive('\n') {
+        match line.strip_prefix(ARTIFACT_PREFIX) {
+            Some(json) => {
+                if let Ok(value) = serde_json::from_str::<serde_json::Value>(json.trim()) {
+                    if value.get("type").and_then(|t| t.as_str()) == Some("chart") {
+                        charts.push(value.get("value").cloned().unwrap_or(value));
+                    }
+                }
+            }
+            None => kept.push_str(line),
+        }
+    }
+    (kept, charts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_lines_are_split_from_the_output() {
+        let output = format!("a\n{ARTIFACT_PREFIX}{{\"type\":\"chart\",\"value\":{{\"title\":\"t\"}}}}\nb\n");
+        let (text, charts) = split_artifacts(&output);
+        assert_eq!(text, "a\nb\n");
+        assert_eq!(charts, vec![serde_json::json!({"title": "t"})]);
+    }
+}

@@ -1,0 +1,78 @@
+"""Toolbox flows through the official Python SDK, unmodified: process.exec, process.code_run and
+the info calls, against a real `sandbar serve`. Run with a venv's Python and DAYTONA_API_URL /
+DAYTONA_API_KEY set. Each step prints `ok`/`FAIL`; the last line is `N passed, M failed`.
+"""
+import importlib.metadata
+import sys
+import time
+
+from daytona import Daytona, CreateSandboxFromSnapshotParams
+
+VERSION = importlib.metadata.version("daytona")
+results = []
+
+
+def step(name, check):
+    try:
+        detail = check()
+        ok = detail is None
+    except Exception as error:  # a failed step is reported; the run goes on
+        ok, detail = False, f"{type(error).__name__}: {error}"
+    results.append(ok)
+    print(f"ok {name}" if ok else f"FAIL {name}: {detail}")
+
+
+def expect(actual, wanted):
+    return None if actual == wanted else f"got {actual!r}, wanted {wanted!r}"
+
+
+print(f"daytona {VERSION}: toolbox")
+daytona = Daytona()
+sandbox = daytona.create(CreateSandboxFromSnapshotParams(env_vars={"FROM_CREATE": "c"}, labels={"suite": "toolbox"}))
+try:
+    def exec_output():
+        response = sandbox.process.exec("echo $FROM_CREATE $FROM_CALL; echo to-stderr >&2; exit 3", env={"FROM_CALL": "x"})
+        return expect((response.exit_code, response.result), (3, "c x\nto-stderr\n"))
+
+    def exec_cwd():
+        response = sandbox.process.exec("pwd", cwd="/tmp")
+        return expect(response.result.strip(), "/tmp")
+
+    def exec_timeout():
+        started = time.time()
+        try:
+            sandbox.process.exec("sleep 60", timeout=1)
+        except Exception as error:  # the SDK raises on 408
+            took = time.time() - started
+            return None if "timed out" in str(error) and took < 30 else f"{error!r} after {took:.1f}s"
+        return "no error for a timed-out command"
+
+    def exec_background_child():
+        response = sandbox.process.exec("sleep 60 & echo started", timeout=30)
+        return expect(response.result, "started\n")
+
+    def code_run():
+        response = sandbox.process.code_run("import sys\nprint('sum', sum(range(10)))")
+        return expect((response.exit_code, response.result), (0, "sum 45\n"))
+
+    def artifacts_stdout():
+        response = sandbox.process.code_run("print('hi')")
+        return expect(response.artifacts.stdout if response.artifacts else None, "hi\n")
+
+    def home_and_work_dir():
+        home = sandbox.get_user_home_dir() if hasattr(sandbox, "get_user_home_dir") else sandbox.get_user_root_dir()
+        return expect((home, sandbox.get_work_dir()), ("/home/daytona", "/home/daytona"))
+
+    step("process.exec merges output and returns the exit code", exec_output)
+    step("process.exec honours cwd", exec_cwd)
+    step("process.exec timeout raises and kills", exec_timeout)
+    step("process.exec returns while a background child runs", exec_background_child)
+    step("process.code_run python", code_run)
+    step("code_run artifacts.stdout", artifacts_stdout)
+    step("user home and work dir", home_and_work_dir)
+finally:
+    daytona.delete(sandbox)
+
+passed = sum(results)
+print(f"{passed} passed, {len(results) - passed} failed")
+sys.exit(0 if passed == len(results) else 1)
