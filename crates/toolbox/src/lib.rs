@@ -7,6 +7,7 @@
 //! `sandbar_runtime::Runtime::exec`, inside the sandbox's namespaces and cgroup.
 
 mod error;
+mod files;
 mod process;
 
 pub use error::ToolboxError;
@@ -42,6 +43,13 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/process/execute", post(process::execute))
         .route("/process/code-run", post(process::code_run))
+        .route("/files", get(files::list).delete(files::delete))
+        .route("/files/info", get(files::info))
+        .route("/files/folder", post(files::create_folder))
+        .route("/files/move", post(files::move_file))
+        .route("/files/permissions", post(files::set_permissions))
+        .route("/files/bulk-upload", post(files::bulk_upload))
+        .route("/files/bulk-download", post(files::bulk_download))
         .route("/user-home-dir", get(user_home_dir))
         .route("/work-dir", get(work_dir))
         .route("/version", get(version))

@@ -1,0 +1,685 @@
+//! The file-system routes (`shared/daytona-wire.md` §4.6).
+//!
+//! Every path is resolved inside the sandbox's root (`/proc/<init pid>/root`) with `pathrs`
+//! (`openat2` with `RESOLVE_IN_ROOT`), so `..`, absolute symlinks and symlinks swapped in during
+//! an operation all stay inside the sandbox: the host and other sandboxes are unreachable. Files
+//! and directories the toolbox creates belong to the sandbox's user, as if that user made them.
+
+use crate::{Target, ToolboxError};
+use axum::extract::{Multipart, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use pathrs::flags::{OpenFlags, RenameFlags};
+use pathrs::Root;
+use serde::Deserialize;
+use std::fs::Permissions;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// The multipart boundary of bulk downloads, as the reference daemon uses it.
+const BOUNDARY: &str = "DAYTONA-FILE-BOUNDARY";
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PathQuery {
+    #[serde(default)]
+    path: String,
+    depth: Option<u32>,
+    recursive: Option<String>,
+    mode: Option<String>,
+    owner: Option<String>,
+    group: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct MoveQuery {
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    destination: String,
+}
+
+/// A sandbox's file system as seen from the host, for one request.
+struct SandboxFs {
+    root: Root,
+    workdir: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl SandboxFs {
+    fn open(target: &Target) -> Result<SandboxFs, ToolboxError> {
+        let pid = target.runtime.init_pid(&target.id).map_err(|e| ToolboxError::conflict(e.to_string()))?;
+        // `/proc/<pid>/root` is a magic link that must be followed once; pathrs's own open refuses
+        // to follow links, so the directory is opened here and handed over as the root.
+        let directory = std::fs::File::open(format!("/proc/{pid}/root")).map_err(|e| ToolboxError::internal(&e))?;
+        let root = Root::from_fd(std::os::fd::OwnedFd::from(directory));
+        let (uid, gid) = lookup_user(&root, &target.user).unwrap_or((0, 0));
+        Ok(SandboxFs { root, workdir: target.workdir.clone(), uid, gid })
+    }
+
+    /// The absolute in-sandbox path of a request path (relative ones are under the workdir).
+    fn absolute(&self, path: &str) -> Result<PathBuf, ToolboxError> {
+        if path.contains('\0') {
+            return Err(invalid_path(path, "contains a NUL byte"));
+        }
+        Ok(if path.is_empty() {
+            PathBuf::from(&self.workdir)
+        } else if path.starts_with('/') {
+            PathBuf::from(path)
+        } else {
+            Path::new(&self.workdir).join(path)
+        })
+    }
+
+    /// `lstat` inside the root.
+    fn metadata(&self, path: &Path) -> Result<std::fs::Metadata, ToolboxError> {
+        let handle = self.root.resolve_nofollow(path).map_err(|e| fs_error(path, &e))?;
+        let file = handle.reopen(OpenFlags::O_PATH | OpenFlags::O_NOFOLLOW).map_err(|e| fs_error(path, &e))?;
+        file.metadata().map_err(|e| io_error(path, &e))
+    }
+
+    /// Gives `path` (already created, inside the root) to the sandbox's user.
+    fn give_to_user(&self, path: &Path) {
+        if let Ok(handle) = self.root.resolve_nofollow(path) {
+            if let Ok(file) = handle.reopen(OpenFlags::O_PATH | OpenFlags::O_NOFOLLOW) {
+                let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+                let _ = std::os::unix::fs::chown(proc_path, Some(self.uid), Some(self.gid));
+            }
+        }
+    }
+
+    /// `mkdir -p` inside the root; new directories belong to the user.
+    fn mkdir_all(&self, path: &Path, mode: u32) -> Result<(), ToolboxError> {
+        let mut missing = Vec::new();
+        let mut current = path.to_path_buf();
+        while self.metadata(&current).is_err() {
+            missing.push(current.clone());
+            if !current.pop() {
+                break;
+            }
+        }
+        self.root.mkdir_all(path, &Permissions::from_mode(mode)).map_err(|e| fs_error(path, &e))?;
+        for dir in missing {
+            self.give_to_user(&dir);
+        }
+        Ok(())
+    }
+}
+
+/// `GET /files?path=&depth=`.
+pub(crate) async fn list(
+    Extension(target): Extension<Target>,
+    Query(query): Query<PathQuery>,
+) -> Result<Json<Vec<serde_json::Value>>, ToolboxError> {
+    blocking(move || {
+        let fs = SandboxFs::open(&target)?;
+        let dir = fs.absolute(&query.path)?;
+        let meta = fs.metadata(&dir)?;
+        if !meta.is_dir() {
+            return Err(invalid_path(&dir.display().to_string(), "is not a directory"));
+        }
+        let mut out = Vec::new();
+        list_into(&fs, &dir, query.depth.unwrap_or(1).max(1), &mut out)?;
+        Ok(Json(out))
+    })
+    .await
+}
+
+fn list_into(fs: &SandboxFs, dir: &Path, depth: u32, out: &mut Vec<serde_json::Value>) -> Result<(), ToolboxError> {
+    let handle = fs.root.resolve(dir).map_err(|e| fs_error(dir, &e))?;
+    let file = handle.reopen(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY).map_err(|e| fs_error(dir, &e))?;
+    let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+    let mut names: Vec<String> = std::fs::read_dir(&proc_path)
+        .map_err(|e| io_error(dir, &e))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let Ok(meta) = fs.metadata(&path) else { continue };
+        out.push(file_info(&name, &path, &meta));
+        if meta.is_dir() && depth > 1 {
+            list_into(fs, &path, depth - 1, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// `GET /files/info?path=`.
+pub(crate) async fn info(
+    Extension(target): Extension<Target>,
+    Query(query): Query<PathQuery>,
+) -> Result<Json<serde_json::Value>, ToolboxError> {
+    blocking(move || {
+        let fs = SandboxFs::open(&target)?;
+        let path = fs.absolute(&query.path)?;
+        let meta = fs.metadata(&path)?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
+        Ok(Json(file_info(&name, &path, &meta)))
+    })
+    .await
+}
+
+/// `POST /files/folder?path=&mode=` → 201.
+pub(crate) async fn create_folder(
+    Extension(target): Extension<Target>,
+    Query(query): Query<PathQuery>,
+) -> Result<StatusCode, ToolboxError> {
+    blocking(move || {
+        let fs = SandboxFs::open(&target)?;
+        let path = fs.absolute(&query.path)?;
+        let mode = parse_mode(query.mode.as_deref().unwrap_or("755"))?;
+        fs.mkdir_all(&path, mode)?;
+        Ok(StatusCode::CREATED)
+    })
+    .await
+}
+
+/// `DELETE /files?path=&recursive=` → 204.
+pub(crate) async fn delete(
+    Extension(target): Extension<Target>,
+    Query(query): Query<PathQuery>,
+) -> Result<StatusCode, ToolboxError> {
+    blocking(move || {
+        let fs = SandboxFs::open(&target)?;
+        let path = fs.absolute(&query.path)?;
+        if path == Path::new("/") {
+            return Err(invalid_path("/", "is the sandbox root and cannot be deleted"));
+        }
+        let meta = fs.metadata(&path)?;
+        let recursive = query.recursive.as_deref() == Some("true");
+        let result = if meta.is_dir() {
+            if !recursive {
+                return Err(ToolboxError::bad_request(format!(
+                    "{} is a directory: delete it with recursive=true",
+                    path.display()
+                )));
+            }
+            fs.root.remove_all(&path)
+        } else {
+            fs.root.remove_file(&path)
+        };
+        result.map_err(|e| fs_error(&path, &e))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// `POST /files/move?source=&destination=`: 404 when the source or the destination's directory
+/// is missing, 409 when the destination exists.
+pub(crate) async fn move_file(
+    Extension(target): Extension<Target>,
+    Query(query): Query<MoveQuery>,
+) -> Result<StatusCode, ToolboxError> {
+    blocking(move || {
+        let fs = SandboxFs::open(&target)?;
+        let source = fs.absolute(&query.source)?;
+        let destination = fs.absolute(&query.destination)?;
+        if query.source.is_empty() || query.destination.is_empty() {
+            return Err(ToolboxError::bad_request("source and destination are required"));
+        }
+        fs.metadata(&source)?;
+        if fs.metadata(&destination).is_ok() {
+            return Err(ToolboxError::conflict(format!("destination {} already exists", destination.display())));
+        }
+        if let Some(parent) = destination.parent() {
+            fs.metadata(parent)?;
+        }
+        fs.root.rename(&source, &destination, RenameFlags::RENAME_NOREPLACE).map_err(|e| fs_error(&destination, &e))?;
+        Ok(StatusCode::OK)
+    })
+    .await
+}
+
+/// `POST /files/permissions?path=&mode=&owner=&group=` (only the given ones change).
+pub(crate) async fn set_permissions(
+    Extension(target): Extension<Target>,
+    Query(query): Query<PathQuery>,
+) -> Result<StatusCode, ToolboxError> {
+    blocking(move || {
+        let fs = SandboxFs::open(&target)?;
+        let path = fs.absolute(&query.path)?;
+        let handle = fs.root.resolve(&path).map_err(|e| fs_error(&path, &e))?;
+        let file = handle.reopen(OpenFlags::O_PATH).map_err(|e| fs_error(&path, &e))?;
+        let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+        if let Some(mode) = query.mode.as_deref().filter(|m| !m.is_empty()) {
+            let mode = parse_mode(mode)?;
+            std::fs::set_permissions(&proc_path, Permissions::from_mode(mode)).map_err(|e| io_error(&path, &e))?;
+        }
+        let uid = match query.owner.as_deref().filter(|o| !o.is_empty()) {
+            None => None,
+            Some(owner) => Some(
+                owner
+                    .parse()
+                    .ok()
+                    .or_else(|| lookup_user(&fs.root, owner).map(|(uid, _)| uid))
+                    .ok_or_else(|| ToolboxError::bad_request(format!("unknown owner {owner:?}")))?,
+            ),
+        };
+        let gid = match query.group.as_deref().filter(|g| !g.is_empty()) {
+            None => None,
+            Some(group) => Some(
+                group
+                    .parse()
+                    .ok()
+                    .or_else(|| lookup_group(&fs.root, group))
+                    .ok_or_else(|| ToolboxError::bad_request(format!("unknown group {group:?}")))?,
+            ),
+        };
+        if uid.is_some() || gid.is_some() {
+            std::os::unix::fs::chown(&proc_path, uid, gid).map_err(|e| io_error(&path, &e))?;
+        }
+        Ok(StatusCode::OK)
+    })
+    .await
+}
+
+/// `POST /files/bulk-upload`: multipart with `files[i].path` text parts and `files[i].file`
+/// file parts (the file part's filename is the destination too, but `.path` wins; G10). Each file
+/// streams to a temporary name beside its destination and is renamed into place only when
+/// complete, so a failed or cut upload never leaves a half-written file. Every failure is
+/// reported (never silently dropped).
+pub(crate) async fn bulk_upload(
+    Extension(target): Extension<Target>,
+    mut multipart: Multipart,
+) -> Result<Response, ToolboxError> {
+    let fs = std::sync::Arc::new(
+        blocking({
+            let target = target.clone();
+            move || SandboxFs::open(&target)
+        })
+        .await?,
+    );
+    let mut destinations: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut uploaded = Vec::new();
+    let mut errors = Vec::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                errors.push(format!("reading the upload failed: {e}"));
+                break;
+            }
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        if let Some(index) = name.strip_suffix(".path") {
+            let text = field.text().await.map_err(|e| ToolboxError::bad_request(format!("{name}: {e}")))?;
+            destinations.insert(index.to_string(), text);
+            continue;
+        }
+        let Some(index) = name.strip_suffix(".file") else { continue };
+        let destination =
+            destinations.get(index).cloned().or_else(|| field.file_name().map(str::to_string)).unwrap_or_default();
+        if destination.is_empty() {
+            errors.push(format!("{name}: no destination path"));
+            continue;
+        }
+        match upload_one(&fs, &destination, field).await {
+            Ok(bytes) => uploaded.push(serde_json::json!({ "path": destination, "bytes": bytes })),
+            Err(error) => errors.push(format!("{destination}: {error}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Json(serde_json::json!({ "files": uploaded })).into_response())
+    } else {
+        // The SDK raises with every message in `errors`; `files` says what did arrive.
+        Ok((StatusCode::BAD_REQUEST, Json(serde_json::json!({ "errors": errors, "files": uploaded }))).into_response())
+    }
+}
+
+async fn upload_one(
+    fs: &std::sync::Arc<SandboxFs>,
+    destination: &str,
+    mut field: axum::extract::multipart::Field<'_>,
+) -> Result<u64, String> {
+    let path = fs.absolute(destination).map_err(|e| e.message)?;
+    let parent = path.parent().map(Path::to_path_buf).ok_or("cannot upload over the sandbox root")?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).ok_or("destination has no file name")?;
+    let mut suffix = [0u8; 6];
+    getrandom::fill(&mut suffix).map_err(|e| format!("no randomness for a temporary name: {e}"))?;
+    let temporary =
+        parent.join(format!(".{name}.upload-{}", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>()));
+    let file = {
+        let fs = std::sync::Arc::clone(fs);
+        let (parent, temporary) = (parent.clone(), temporary.clone());
+        tokio::task::spawn_blocking(move || -> Result<std::fs::File, String> {
+            fs.mkdir_all(&parent, 0o755).map_err(|e| e.message)?;
+            let flags = OpenFlags::O_WRONLY | OpenFlags::O_EXCL | OpenFlags::O_CLOEXEC;
+            fs.root.create_file(&temporary, flags, &Permissions::from_mode(0o644)).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())??
+    };
+    let mut file = tokio::fs::File::from_std(file);
+    let mut written = 0u64;
+    let streamed: Result<(), String> = async {
+        while let Some(chunk) = field.chunk().await.map_err(|e| format!("upload interrupted: {e}"))? {
+            file.write_all(&chunk).await.map_err(|e| format!("write failed: {e}"))?;
+            written += chunk.len() as u64;
+        }
+        file.flush().await.map_err(|e| format!("write failed: {e}"))
+    }
+    .await;
+    drop(file);
+    let fs = std::sync::Arc::clone(fs);
+    tokio::task::spawn_blocking(move || -> Result<u64, String> {
+        if let Err(error) = streamed {
+            let _ = fs.root.remove_file(&temporary);
+            return Err(error);
+        }
+        fs.give_to_user(&temporary);
+        // Replacing an existing file is what an upload means; the rename is atomic.
+        fs.root.rename(&temporary, &path, RenameFlags::empty()).map_err(|e| {
+            let _ = fs.root.remove_file(&temporary);
+            format!("cannot move the upload into place: {e}")
+        })?;
+        Ok(written)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DownloadRequest {
+    #[serde(default)]
+    paths: Vec<String>,
+}
+
+/// `POST /files/bulk-download {"paths": [...]}` → a streamed `multipart/form-data` answer with one
+/// part per requested path, in order: the file (`name="file"`) or a JSON error (`name="error"`);
+/// the filename is the exact requested path (G9) and the closing boundary always ends it.
+pub(crate) async fn bulk_download(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<Response, ToolboxError> {
+    let request: DownloadRequest =
+        serde_json::from_slice(&body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))?;
+    if request.paths.is_empty() {
+        return Err(ToolboxError::bad_request("paths is empty: name at least one file to download"));
+    }
+    let fs = std::sync::Arc::new(blocking(move || SandboxFs::open(&target)).await?);
+    let mut multipart: mpart_async::client::MultipartRequest<PartStream> =
+        mpart_async::client::MultipartRequest::new(BOUNDARY);
+    for requested in request.paths {
+        let checked = {
+            let fs = std::sync::Arc::clone(&fs);
+            let requested = requested.clone();
+            tokio::task::spawn_blocking(move || check_download(&fs, &requested))
+                .await
+                .map_err(|e| ToolboxError::internal(&e))?
+        };
+        match checked {
+            Ok(path) => {
+                let content_type = content_type_of(&path);
+                multipart.add_stream(
+                    "file",
+                    requested.as_str(),
+                    content_type,
+                    lazy_file(std::sync::Arc::clone(&fs), path),
+                );
+            }
+            Err((status, code, message)) => {
+                let body = serde_json::json!({
+                    "statusCode": status,
+                    "message": message,
+                    "code": code,
+                    "path": requested,
+                    "method": "POST",
+                })
+                .to_string();
+                let stream: PartStream = Box::pin(futures_util::stream::once(async move {
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from(body))
+                }));
+                multipart.add_stream("error", requested.as_str(), "application/json; charset=utf-8", stream);
+            }
+        }
+    }
+    let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], axum::body::Body::from_stream(multipart)).into_response())
+}
+
+/// Resolves a download path to a regular file, or the error part's status, code and message.
+fn check_download(fs: &SandboxFs, requested: &str) -> Result<PathBuf, (u16, &'static str, String)> {
+    if requested.is_empty() {
+        return Err((400, "INVALID_FILE_PATH", "empty path".into()));
+    }
+    let path = fs.absolute(requested).map_err(|e| (400, "INVALID_FILE_PATH", e.message))?;
+    let handle = fs.root.resolve(&path).map_err(|e| match e.kind() {
+        pathrs::error::ErrorKind::OsError(Some(libc::ENOENT)) => {
+            (404, "FILE_NOT_FOUND", format!("file not found: {requested}"))
+        }
+        pathrs::error::ErrorKind::OsError(Some(libc::EACCES)) => {
+            (403, "FILE_ACCESS_DENIED", format!("access denied: {requested}"))
+        }
+        _ => (404, "FILE_NOT_FOUND", format!("file not found: {requested}: {e}")),
+    })?;
+    let file = handle.reopen(OpenFlags::O_PATH).map_err(|e| (500, "FILE_READ_FAILED", e.to_string()))?;
+    let meta = file.metadata().map_err(|e| (500, "FILE_READ_FAILED", e.to_string()))?;
+    if meta.is_dir() {
+        return Err((400, "INVALID_FILE_PATH", format!("{requested} is a directory")));
+    }
+    Ok(path)
+}
+
+/// A part's body stream (boxed, so files and error messages share one type).
+type PartStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send>>;
+
+/// A stream of a file's bytes that opens the file only when the multipart body reaches it, so a
+/// download of thousands of files holds one descriptor at a time.
+fn lazy_file(fs: std::sync::Arc<SandboxFs>, path: PathBuf) -> PartStream {
+    enum State {
+        Pending(std::sync::Arc<SandboxFs>, PathBuf),
+        Open(tokio::fs::File),
+        Done,
+    }
+    Box::pin(futures_util::stream::unfold(State::Pending(fs, path), |state| async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = match state {
+            State::Done => return None,
+            State::Open(file) => file,
+            State::Pending(fs, path) => {
+                let opened = tokio::task::spawn_blocking(move || {
+                    let handle = fs.root.resolve(&path).map_err(std::io::Error::other)?;
+                    handle.reopen(OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC).map_err(std::io::Error::other)
+                })
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r);
+                match opened {
+                    Ok(file) => tokio::fs::File::from_std(file),
+                    Err(e) => return Some((Err(e), State::Done)),
+                }
+            }
+        };
+        let mut buffer = vec![0u8; 256 * 1024];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok(axum::body::Bytes::from(buffer)), State::Open(file)))
+            }
+            Err(e) => Some((Err(e), State::Done)),
+        }
+    }))
+}
+
+fn content_type_of(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or_default() {
+        "txt" | "md" | "py" | "rs" | "sh" | "toml" | "yaml" | "yml" | "csv" => "text/plain; charset=utf-8",
+        "json" => "application/json",
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "gz" | "tgz" => "application/gzip",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The FileInfo object (both SDK versions: `modifiedAt` always, `path` for 0.226).
+fn file_info(name: &str, path: &Path, meta: &std::fs::Metadata) -> serde_json::Value {
+    let modified = time::OffsetDateTime::from_unix_timestamp_nanos(
+        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+    )
+    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    serde_json::json!({
+        "name": name,
+        "path": path.display().to_string(),
+        "size": meta.size(),
+        "mode": go_mode_string(meta.mode()),
+        "permissions": format!("{:04o}", meta.mode() & 0o7777),
+        "isDir": meta.is_dir(),
+        "owner": meta.uid().to_string(),
+        "group": meta.gid().to_string(),
+        "modifiedAt": modified.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "modTime": go_time_string(modified),
+    })
+}
+
+/// Go's `FileMode.String()`: type letters (or `-`) then `rwxrwxrwx`, as the reference daemon sends.
+fn go_mode_string(mode: u32) -> String {
+    let kind = mode & libc::S_IFMT;
+    let mut prefix = String::new();
+    if kind == libc::S_IFDIR {
+        prefix.push('d');
+    }
+    if kind == libc::S_IFLNK {
+        prefix.push('L');
+    }
+    if kind == libc::S_IFBLK || kind == libc::S_IFCHR {
+        prefix.push('D');
+    }
+    if kind == libc::S_IFIFO {
+        prefix.push('p');
+    }
+    if kind == libc::S_IFSOCK {
+        prefix.push('S');
+    }
+    if mode & libc::S_ISUID != 0 {
+        prefix.push('u');
+    }
+    if mode & libc::S_ISGID != 0 {
+        prefix.push('g');
+    }
+    if kind == libc::S_IFCHR {
+        prefix.push('c');
+    }
+    if mode & libc::S_ISVTX != 0 {
+        prefix.push('t');
+    }
+    if prefix.is_empty() {
+        prefix.push('-');
+    }
+    let bits = "rwxrwxrwx";
+    let perms: String =
+        bits.chars().enumerate().map(|(i, c)| if mode & (1 << (8 - i)) != 0 { c } else { '-' }).collect();
+    prefix + &perms
+}
+
+/// Go's `time.Time.String()` layout in UTC.
+fn go_time_string(at: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:09} +0000 UTC",
+        at.year(),
+        at.month() as u8,
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.nanosecond()
+    )
+}
+
+fn parse_mode(mode: &str) -> Result<u32, ToolboxError> {
+    u32::from_str_radix(mode.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| ToolboxError::bad_request(format!("mode {mode:?} must be octal, like 755")))
+}
+
+/// uid and gid of `user` from the sandbox's own `/etc/passwd`.
+fn lookup_user(root: &Root, user: &str) -> Option<(u32, u32)> {
+    let text = read_in_root(root, "/etc/passwd")?;
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 4 && fields[0] == user).then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))?
+    })
+}
+
+/// gid of `group` from the sandbox's own `/etc/group`.
+fn lookup_group(root: &Root, group: &str) -> Option<u32> {
+    let text = read_in_root(root, "/etc/group")?;
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 3 && fields[0] == group).then(|| fields[2].parse().ok())?
+    })
+}
+
+fn read_in_root(root: &Root, path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut file = root.resolve(path).ok()?.reopen(OpenFlags::O_RDONLY).ok()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+fn invalid_path(path: &str, why: &str) -> ToolboxError {
+    ToolboxError { status: StatusCode::BAD_REQUEST, code: "INVALID_FILE_PATH", message: format!("path {path:?} {why}") }
+}
+
+/// Maps a pathrs failure to the daemon's file error codes.
+fn fs_error(path: &Path, error: &pathrs::error::Error) -> ToolboxError {
+    match error.kind() {
+        pathrs::error::ErrorKind::OsError(Some(libc::ENOENT)) => ToolboxError {
+            status: StatusCode::NOT_FOUND,
+            code: "FILE_NOT_FOUND",
+            message: format!("file not found: {}", path.display()),
+        },
+        pathrs::error::ErrorKind::OsError(Some(libc::EACCES | libc::EPERM)) => ToolboxError {
+            status: StatusCode::FORBIDDEN,
+            code: "FILE_ACCESS_DENIED",
+            message: format!("access denied: {}", path.display()),
+        },
+        pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {
+            ToolboxError::conflict(format!("{} already exists", path.display()))
+        }
+        pathrs::error::ErrorKind::OsError(Some(libc::ENOTDIR)) => {
+            invalid_path(&path.display().to_string(), "crosses a file that is not a directory")
+        }
+        _ => ToolboxError {
+            status: StatusCode::BAD_REQUEST,
+            code: "INVALID_FILE_PATH",
+            message: format!("{}: {error}", path.display()),
+        },
+    }
+}
+
+fn io_error(path: &Path, error: &std::io::Error) -> ToolboxError {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => ToolboxError {
+            status: StatusCode::NOT_FOUND,
+            code: "FILE_NOT_FOUND",
+            message: format!("file not found: {}", path.display()),
+        },
+        std::io::ErrorKind::PermissionDenied => ToolboxError {
+            status: StatusCode::FORBIDDEN,
+            code: "FILE_ACCESS_DENIED",
+            message: format!("access denied: {}", path.display()),
+        },
+        _ => ToolboxError::internal(error),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ToolboxError> + Send + 'static,
+) -> Result<T, ToolboxError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ToolboxError::internal(&e))?
+}
