@@ -63,6 +63,35 @@ try:
         home = sandbox.get_user_home_dir() if hasattr(sandbox, "get_user_home_dir") else sandbox.get_user_root_dir()
         return expect((home, sandbox.get_work_dir()), ("/home/daytona", "/home/daytona"))
 
+    def upload_download():
+        sandbox.fs.upload_file(b"hello files\n", "docs/a.txt")
+        return expect(sandbox.fs.download_file("docs/a.txt"), b"hello files\n")
+
+    def download_missing():
+        try:
+            sandbox.fs.download_file("docs/missing.txt")
+        except Exception as error:
+            return None if "not found" in str(error).lower() else repr(error)
+        return "no error for a missing file"
+
+    def list_and_info():
+        names = [f.name for f in sandbox.fs.list_files("docs")]
+        info = sandbox.fs.get_file_info("docs/a.txt")
+        return expect((names, info.size, info.is_dir, info.mode), (["a.txt"], 12, False, "-rw-r--r--"))
+
+    def folder_move_permissions_delete():
+        sandbox.fs.create_folder("docs/sub", "755")
+        sandbox.fs.move_files("docs/a.txt", "docs/sub/b.txt")
+        sandbox.fs.set_file_permissions("docs/sub/b.txt", mode="600")
+        mode = sandbox.fs.get_file_info("docs/sub/b.txt").permissions
+        sandbox.fs.delete_file("docs", recursive=True)
+        gone = sandbox.process.exec("test -e docs && echo present || echo gone").result.strip()
+        return expect((mode, gone), ("0600", "gone"))
+
+    step("fs upload and download round trip", upload_download)
+    step("fs download of a missing file raises not found", download_missing)
+    step("fs list_files and get_file_info", list_and_info)
+    step("fs create_folder, move, permissions, delete", folder_move_permissions_delete)
     step("process.exec merges output and returns the exit code", exec_output)
     step("process.exec honours cwd", exec_cwd)
     step("process.exec timeout raises and kills", exec_timeout)

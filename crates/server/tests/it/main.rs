@@ -3,6 +3,7 @@
 
 mod common;
 mod errors;
+mod files;
 mod lifecycle;
 mod lists;
 mod reaper;

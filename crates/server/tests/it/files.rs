@@ -1,0 +1,153 @@
+//! Toolbox file routes: confinement to the sandbox root, ownership, upload and download shapes.
+
+use crate::common::App;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::json;
+
+const BOUNDARY: &str = "test-boundary-7d1";
+
+/// A bulk-upload request body with (destination, bytes) pairs, in the SDK's field order.
+fn upload_body(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (i, (path, _)) in files.iter().enumerate() {
+        body.extend(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files[{i}].path\"\r\n\r\n{path}\r\n")
+                .as_bytes(),
+        );
+    }
+    for (i, (path, bytes)) in files.iter().enumerate() {
+        body.extend(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files[{i}].file\"; filename=\"{path}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend(*bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+async fn upload(app: &App, id: &str, files: &[(&str, &[u8])]) -> (StatusCode, serde_json::Value) {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/toolbox/{id}/files/bulk-upload"))
+        .header("authorization", format!("Bearer {}", crate::common::KEY))
+        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(Body::from(upload_body(files)))
+        .unwrap();
+    app.send(request).await
+}
+
+async fn sh(app: &App, id: &str, command: &str) -> String {
+    let (_, body) =
+        app.call_raw(Method::POST, &format!("/toolbox/{id}/process/execute"), Some(json!({"command": command}))).await;
+    body["result"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_land_inside_the_sandbox_owned_by_its_user() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let (status, body) = upload(&app, &id, &[("notes/a.txt", b"hello\n"), ("/tmp/empty", b"")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["files"], json!([{"path": "notes/a.txt", "bytes": 6}, {"path": "/tmp/empty", "bytes": 0}]));
+    assert_eq!(
+        sh(&app, &id, "cat notes/a.txt; stat -c '%U %a' notes notes/a.txt; wc -c < /tmp/empty").await,
+        "hello\ndaytona 755\ndaytona 644\n0\n"
+    );
+    // Nothing of the upload is left beside the file.
+    assert_eq!(sh(&app, &id, "ls -A notes").await, "a.txt\n");
+
+    let (status, list) = app.call_raw(Method::GET, &format!("/toolbox/{id}/files?path=notes"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let entry = &list[0];
+    assert_eq!(
+        (entry["name"].as_str(), entry["size"].as_i64(), entry["mode"].as_str()),
+        (Some("a.txt"), Some(6), Some("-rw-r--r--"))
+    );
+    for key in ["modTime", "modifiedAt", "owner", "group", "permissions", "isDir"] {
+        assert!(!entry[key].is_null(), "FileInfo lacks {key}: {entry}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paths_never_leave_the_sandbox_root() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let marker = std::env::temp_dir().join(format!("sandbar-files-escape-{}", std::process::id()));
+    std::fs::write(&marker, "host secret").unwrap();
+    let marker_path = marker.display().to_string();
+    // A symlink that points at a host path, and one made of '..'.
+    sh(&app, &id, &format!("ln -s {marker_path} /home/daytona/out; ln -s ../../../../../../ /home/daytona/up")).await;
+
+    let (status, body) = app
+        .call_raw(
+            Method::POST,
+            &format!("/toolbox/{id}/files/bulk-download"),
+            Some(json!({"paths": ["out", "up/etc/hostname", "../../../../../../../../etc/shadow", marker_path]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = body.as_str().unwrap_or_default().to_string();
+    assert!(!text.contains("host secret"), "a host file was read through the toolbox: {text}");
+    assert!(
+        text.ends_with("--DAYTONA-FILE-BOUNDARY--\r\n") || text.ends_with("--DAYTONA-FILE-BOUNDARY--"),
+        "closing boundary: {text:?}"
+    );
+
+    // Writing through the same links changes only the sandbox.
+    let (status, _) =
+        upload(&app, &id, &[("out", b"overwritten"), ("up/tmp/via-link", b"x"), (&marker_path, b"overwritten")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "host secret");
+    let _ = std::fs::remove_file(&marker);
+    let (status, _) = app.call_raw(Method::DELETE, &format!("/toolbox/{id}/files?path=/&recursive=true"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the root itself cannot be deleted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn folder_move_permissions_and_delete() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let base = format!("/toolbox/{id}/files");
+    assert_eq!(
+        app.call_raw(Method::POST, &format!("{base}/folder?path=a/b&mode=750"), None).await.0,
+        StatusCode::CREATED
+    );
+    upload(&app, &id, &[("a/b/f", b"1")]).await;
+    assert_eq!(
+        app.call_raw(Method::POST, &format!("{base}/move?source=a/b/f&destination=a/g"), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.call_raw(Method::POST, &format!("{base}/move?source=a/g&destination=a/b"), None).await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        app.call_raw(Method::POST, &format!("{base}/move?source=missing&destination=x"), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.call_raw(Method::POST, &format!("{base}/permissions?path=a/g&mode=600&owner=root"), None).await.0,
+        StatusCode::OK
+    );
+    let (_, info) = app.call_raw(Method::GET, &format!("{base}/info?path=a/g"), None).await;
+    assert_eq!((info["permissions"].as_str(), info["owner"].as_str()), (Some("0600"), Some("0")));
+    assert_eq!(
+        app.call_raw(Method::POST, &format!("{base}/permissions?path=a/g&mode=999"), None).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(app.call_raw(Method::DELETE, &format!("{base}?path=a"), None).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.call_raw(Method::DELETE, &format!("{base}?path=a&recursive=true"), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.call_raw(Method::GET, &format!("{base}/info?path=a"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.call_raw(Method::POST, &format!("{base}/bulk-download"), Some(json!({"paths": []}))).await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
