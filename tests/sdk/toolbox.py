@@ -6,7 +6,9 @@ import importlib.metadata
 import sys
 import time
 
-from daytona import Daytona, CreateSandboxFromSnapshotParams
+import asyncio
+
+from daytona import Daytona, CreateSandboxFromSnapshotParams, SessionExecuteRequest
 
 VERSION = importlib.metadata.version("daytona")
 results = []
@@ -88,6 +90,38 @@ try:
         gone = sandbox.process.exec("test -e docs && echo present || echo gone").result.strip()
         return expect((mode, gone), ("0600", "gone"))
 
+    def session_state_persists():
+        sandbox.process.create_session("s1")
+        sandbox.process.execute_session_command("s1", SessionExecuteRequest(command="cd /tmp && export FOO=bar"))
+        response = sandbox.process.execute_session_command("s1", SessionExecuteRequest(command="pwd; echo $FOO; echo e >&2; exit 5"))
+        return expect((response.exit_code, response.stdout, response.stderr), (5, "/tmp\nbar\n", "e\n"))
+
+    def session_stdin_is_closed_for_sync_commands():
+        response = sandbox.process.execute_session_command("s1", SessionExecuteRequest(command="cat; echo after"))
+        return expect(response.stdout, "after\n")
+
+    def session_async_follow_and_input():
+        started = sandbox.process.execute_session_command(
+            "s1", SessionExecuteRequest(command="read x; for i in 1 2; do echo $x$i; done", run_async=True)
+        )
+        sandbox.process.send_session_command_input("s1", started.cmd_id, "v")
+        seen = []
+        asyncio.run(sandbox.process.get_session_command_logs_async("s1", started.cmd_id, seen.append, seen.append))
+        exit_code = sandbox.process.get_session_command("s1", started.cmd_id).exit_code
+        return expect(("".join(seen), exit_code), ("v\nv1\nv2\n", 0))
+
+    def session_delete():
+        sandbox.process.delete_session("s1")
+        try:
+            sandbox.process.get_session("s1")
+        except Exception as error:
+            return None if "not found" in str(error).lower() else repr(error)
+        return "session still there"
+
+    step("session keeps cwd and exports between commands", session_state_persists)
+    step("session sync command sees stdin at EOF", session_stdin_is_closed_for_sync_commands)
+    step("session async command: input and followed logs", session_async_follow_and_input)
+    step("session delete", session_delete)
     step("fs upload and download round trip", upload_download)
     step("fs download of a missing file raises not found", download_missing)
     step("fs list_files and get_file_info", list_and_info)

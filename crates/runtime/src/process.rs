@@ -112,12 +112,29 @@ impl Process {
     /// Output that background children keep writing after the process exited is read for a
     /// short moment and then left: a call never hangs on a pipe that a daemonized grandchild
     /// holds open (Daytona #4230).
-    pub fn collect(mut self, timeout: Option<Duration>) -> Result<Collected, Error> {
+    pub fn collect(self, timeout: Option<Duration>) -> Result<Collected, Error> {
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let (status, timed_out) = self.stream_output(timeout, &mut |stream, bytes| {
+            if stream == 0 { &mut stdout } else { &mut stderr }.extend_from_slice(bytes)
+        })?;
+        Ok(Collected { status, timed_out, stdout, stderr })
+    }
+
+    /// [`collect`](Self::collect), but every chunk of output goes to `sink` as it arrives
+    /// (stream 0 is stdout, 1 is stderr) instead of being kept. Returns the exit status and
+    /// whether the timeout killed the process group. Takes stdin only if nobody took it before,
+    /// so a caller may keep feeding input from another thread.
+    pub fn stream_output(
+        mut self,
+        timeout: Option<Duration>,
+        sink: &mut dyn FnMut(usize, &[u8]),
+    ) -> Result<(ExitStatus, bool), Error> {
         drop(self.stdin.take());
         let mut outputs: Vec<Stream> = Vec::new();
-        for file in [self.stdout.take(), self.stderr.take()].into_iter().flatten() {
+        for (index, file) in [(0, self.stdout.take()), (1, self.stderr.take())] {
+            let Some(file) = file else { continue };
             set_nonblocking(&file).map_err(Error::sandbox(&self.sandbox, "make output non-blocking"))?;
-            outputs.push(Stream { file, bytes: Vec::new(), open: true });
+            outputs.push(Stream { index, file, open: true });
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut status = None;
@@ -133,26 +150,20 @@ impl Process {
                 status = Some(self.wait_for(Duration::from_secs(10))?);
                 break;
             }
-            if poll_readable(&self.connection, &mut outputs, wait)? {
+            if poll_readable(&self.connection, &mut outputs, wait, sink)? {
                 status = Some(self.wait()?);
             }
         }
         // Drain what the process wrote before it ended; stop once the pipes stay quiet.
         let quiet = Duration::from_millis(if timed_out { 10 } else { 25 });
-        while drain(&mut outputs, quiet) {}
-        let mut buffers = outputs.into_iter().map(|stream| stream.bytes);
-        Ok(Collected {
-            status: status.expect("set before the loop ends"),
-            timed_out,
-            stdout: buffers.next().unwrap_or_default(),
-            stderr: buffers.next().unwrap_or_default(),
-        })
+        while drain(&mut outputs, quiet, sink) {}
+        Ok((status.expect("set before the loop ends"), timed_out))
     }
 
     /// Waits for the exit status at most `limit`.
     fn wait_for(&self, limit: Duration) -> Result<ExitStatus, Error> {
         let mut none: Vec<Stream> = Vec::new();
-        if poll_readable(&self.connection, &mut none, limit)? {
+        if poll_readable(&self.connection, &mut none, limit, &mut |_, _| {})? {
             self.wait()
         } else {
             Err(Error::Request {
@@ -190,15 +201,21 @@ fn set_nonblocking(file: &File) -> std::io::Result<()> {
 
 /// One output pipe being collected.
 struct Stream {
+    /// 0 for stdout, 1 for stderr.
+    index: usize,
     file: File,
-    bytes: Vec<u8>,
     /// False once the pipe reached EOF; closed pipes are not polled again.
     open: bool,
 }
 
 /// Polls the open outputs and the status connection for up to `wait`, reading whatever output
 /// is there. Returns true when the status connection became readable.
-fn poll_readable(connection: &OwnedFd, outputs: &mut [Stream], wait: Duration) -> Result<bool, Error> {
+fn poll_readable(
+    connection: &OwnedFd,
+    outputs: &mut [Stream],
+    wait: Duration,
+    sink: &mut dyn FnMut(usize, &[u8]),
+) -> Result<bool, Error> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let timeout = PollTimeout::try_from(wait.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
     let mut open: Vec<&mut Stream> = outputs.iter_mut().filter(|s| s.open).collect();
@@ -214,14 +231,14 @@ fn poll_readable(connection: &OwnedFd, outputs: &mut [Stream], wait: Duration) -
     };
     for (stream, ready) in open.iter_mut().zip(readable) {
         if ready {
-            read_available(stream);
+            read_available(stream, sink);
         }
     }
     Ok(status_ready)
 }
 
 /// Reads what the open outputs offer within `quiet`; false when nothing came.
-fn drain(outputs: &mut [Stream], quiet: Duration) -> bool {
+fn drain(outputs: &mut [Stream], quiet: Duration, sink: &mut dyn FnMut(usize, &[u8])) -> bool {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let timeout = PollTimeout::try_from(quiet.as_millis() as i32).unwrap_or(PollTimeout::ZERO);
     let mut open: Vec<&mut Stream> = outputs.iter_mut().filter(|s| s.open).collect();
@@ -239,28 +256,31 @@ fn drain(outputs: &mut [Stream], quiet: Duration) -> bool {
     let mut progress = false;
     for (stream, ready) in open.iter_mut().zip(readable) {
         if ready {
-            progress |= read_available(stream);
+            progress |= read_available(stream, sink);
         }
     }
     progress
 }
 
 /// Reads until the pipe would block or ends; true when bytes arrived.
-fn read_available(stream: &mut Stream) -> bool {
+fn read_available(stream: &mut Stream, sink: &mut dyn FnMut(usize, &[u8])) -> bool {
     let mut buffer = [0u8; 64 * 1024];
-    let before = stream.bytes.len();
+    let mut got = false;
     loop {
         match stream.file.read(&mut buffer) {
             Ok(0) => {
                 stream.open = false;
                 break;
             }
-            Ok(n) => stream.bytes.extend_from_slice(&buffer[..n]),
+            Ok(n) => {
+                got = true;
+                sink(stream.index, &buffer[..n]);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
     }
-    stream.bytes.len() > before || !stream.open
+    got || !stream.open
 }
 
 fn unknown_id() -> SandboxId {

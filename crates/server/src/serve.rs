@@ -89,6 +89,7 @@ pub async fn serve(
         plane: Arc::clone(&plane),
         limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_per_second * 2)),
         api_url: format!("{public_base}/api"),
+        sessions: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -9,6 +9,9 @@
 mod error;
 mod files;
 mod process;
+mod sessions;
+
+pub use sessions::Sessions;
 
 pub use error::ToolboxError;
 
@@ -35,6 +38,8 @@ pub struct Target {
     pub language: Option<String>,
     /// Environment the sandbox was created with (processes get it already; kept for `/env`).
     pub env: Vec<(String, String)>,
+    /// Sessions of every sandbox (shared by all requests).
+    pub sessions: Arc<Sessions>,
 }
 
 /// The toolbox routes, relative to `/toolbox/{sandboxId}`; handlers read [`Target`] from the
@@ -50,6 +55,12 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/files/permissions", post(files::set_permissions))
         .route("/files/bulk-upload", post(files::bulk_upload))
         .route("/files/bulk-download", post(files::bulk_download))
+        .route("/process/session", get(sessions::list).post(sessions::create))
+        .route("/process/session/{session}", get(sessions::get).delete(sessions::delete))
+        .route("/process/session/{session}/exec", post(sessions::exec))
+        .route("/process/session/{session}/command/{command}", get(sessions::get_command))
+        .route("/process/session/{session}/command/{command}/logs", get(sessions::logs))
+        .route("/process/session/{session}/command/{command}/input", post(sessions::input))
         .route("/user-home-dir", get(user_home_dir))
         .route("/work-dir", get(work_dir))
         .route("/version", get(version))

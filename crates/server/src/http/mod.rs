@@ -28,6 +28,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Public base of the API (`http://host:port/api`), for URLs the server hands out.
     pub api_url: String,
+    /// Toolbox sessions of every sandbox.
+    pub sessions: Arc<sandbar_toolbox::Sessions>,
 }
 
 /// The whole API as a router (tests drive it without a socket).

@@ -42,6 +42,7 @@ pub async fn resolve_target(
         home,
         language: row.labels.get("code-toolbox-language").cloned(),
         env: row.env.clone().into_iter().collect(),
+        sessions: std::sync::Arc::clone(&state.sessions),
     };
     request.extensions_mut().insert(target);
     Ok(next.run(request).await)

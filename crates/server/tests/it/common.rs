@@ -64,6 +64,7 @@ impl App {
             plane: plane.clone(),
             limiter: Arc::new(RateLimiter::new(per_second, per_second * 2)),
             api_url: "http://127.0.0.1:1/api".into(),
+            sessions: Arc::default(),
         };
         App { data, cleanup: true, plane, runtime, clock, store, router: http::router(state) }
     }

@@ -111,3 +111,51 @@ async fn toolbox_requests_are_authorized_and_need_a_started_sandbox() {
     let (status, body) = toolbox(&app, &id, "/process/execute", json!({"command": "true"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_keep_state_take_input_and_keep_logs() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let base = format!("/toolbox/{id}/process/session");
+    assert_eq!(app.call_raw(Method::POST, &base, Some(json!({"sessionId": "s"}))).await.0, StatusCode::CREATED);
+    assert_eq!(app.call_raw(Method::POST, &base, Some(json!({"sessionId": "s"}))).await.0, StatusCode::CONFLICT);
+    let exec = |command: &str, run_async: bool| json!({"command": command, "runAsync": run_async});
+    let (status, _) =
+        app.call_raw(Method::POST, &format!("{base}/s/exec"), Some(exec("cd /tmp; export X=1", false))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .call_raw(Method::POST, &format!("{base}/s/exec"), Some(exec("echo $X $(pwd); echo e >&2; false", false)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (body["exitCode"].as_i64(), body["stdout"].as_str(), body["stderr"].as_str(), body["output"].as_str()),
+        (Some(1), Some("1 /tmp\n"), Some("e\n"), Some("\u{1}\u{1}\u{1}1 /tmp\n\u{2}\u{2}\u{2}e\n"))
+    );
+
+    let (status, started) =
+        app.call_raw(Method::POST, &format!("{base}/s/exec"), Some(exec("read v; echo got:$v", true))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let command = started["cmdId"].as_str().unwrap().to_string();
+    let (status, running) = app.call_raw(Method::GET, &format!("{base}/s/command/{command}"), None).await;
+    assert_eq!((status, running["exitCode"].clone()), (StatusCode::OK, json!(null)));
+    let input = format!("{base}/s/command/{command}/input");
+    assert_eq!(app.call_raw(Method::POST, &input, Some(json!({"data": "hi"}))).await.0, StatusCode::NO_CONTENT);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, state) = app.call_raw(Method::GET, &format!("{base}/s/command/{command}"), None).await;
+        if state["exitCode"] == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the async command never finished: {state}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, logs) = app.call_raw(Method::GET, &format!("{base}/s/command/{command}/logs"), None).await;
+    assert_eq!(logs["stdout"], "hi\ngot:hi\n", "input is echoed, then the output: {logs}");
+    assert_eq!(app.call_raw(Method::POST, &input, Some(json!({"data": "late"}))).await.0, StatusCode::GONE);
+
+    let (_, session) = app.call_raw(Method::GET, &format!("{base}/s"), None).await;
+    assert_eq!(session["commands"].as_array().unwrap().len(), 3);
+    assert_eq!(app.call_raw(Method::GET, &format!("{base}/nope"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.call_raw(Method::DELETE, &format!("{base}/s"), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.call_raw(Method::GET, &format!("{base}/s"), None).await.0, StatusCode::NOT_FOUND);
+}
