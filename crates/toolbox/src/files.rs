@@ -683,3 +683,125 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ToolboxError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| ToolboxError::internal(&e))?
 }
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PatternQuery {
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    pattern: String,
+}
+
+/// `GET /files/find?path=&pattern=`: lines containing `pattern` (a literal substring) in every
+/// text file below `path`, found by `grep` inside the sandbox as its user.
+pub(crate) async fn find(
+    Extension(target): Extension<Target>,
+    Query(query): Query<PatternQuery>,
+) -> Result<Json<Vec<serde_json::Value>>, ToolboxError> {
+    if query.pattern.is_empty() {
+        return Err(ToolboxError::bad_request("pattern is empty"));
+    }
+    let path = if query.path.is_empty() { target.workdir.clone() } else { query.path.clone() };
+    // -I skips binary files, -F takes the pattern literally, -Z ends each file name with NUL so
+    // names with ':' parse unambiguously.
+    let argv = ["grep", "-rnIFZ", "--", &query.pattern, &path].map(String::from).to_vec();
+    let output = run_in_sandbox(&target, argv).await?;
+    let mut matches = Vec::new();
+    for record in output.split(|b| *b == b'\n').filter(|r| !r.is_empty()) {
+        let Some(nul) = record.iter().position(|b| *b == 0) else { continue };
+        let file = String::from_utf8_lossy(&record[..nul]).into_owned();
+        let rest = String::from_utf8_lossy(&record[nul + 1..]).into_owned();
+        let Some((line, content)) = rest.split_once(':') else { continue };
+        let Ok(line) = line.parse::<u64>() else { continue };
+        matches.push(serde_json::json!({ "file": file, "line": line, "content": content }));
+    }
+    Ok(Json(matches))
+}
+
+/// `GET /files/search?path=&pattern=`: paths below `path` whose base name matches the glob.
+pub(crate) async fn search(
+    Extension(target): Extension<Target>,
+    Query(query): Query<PatternQuery>,
+) -> Result<Json<serde_json::Value>, ToolboxError> {
+    if query.pattern.is_empty() {
+        return Err(ToolboxError::bad_request("pattern is empty"));
+    }
+    let path = if query.path.is_empty() { target.workdir.clone() } else { query.path.clone() };
+    let argv = ["find", &path, "-name", &query.pattern, "-print0"].map(String::from).to_vec();
+    let output = run_in_sandbox(&target, argv).await?;
+    let files: Vec<String> =
+        output.split(|b| *b == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    Ok(Json(serde_json::json!({ "files": files })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReplaceRequest {
+    #[serde(default)]
+    files: Vec<String>,
+    #[serde(default)]
+    pattern: String,
+    #[serde(default)]
+    new_value: String,
+}
+
+/// `POST /files/replace`: replaces every literal occurrence of `pattern` in each file; reports
+/// per file whether it worked.
+pub(crate) async fn replace(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<Json<Vec<serde_json::Value>>, ToolboxError> {
+    let request: ReplaceRequest =
+        serde_json::from_slice(&body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))?;
+    if request.pattern.is_empty() {
+        return Err(ToolboxError::bad_request("pattern is empty"));
+    }
+    blocking(move || {
+        let fs = SandboxFs::open(&target)?;
+        let results = request
+            .files
+            .iter()
+            .map(|file| match replace_in(&fs, file, &request.pattern, &request.new_value) {
+                Ok(()) => serde_json::json!({ "file": file, "success": true }),
+                Err(error) => serde_json::json!({ "file": file, "success": false, "error": error }),
+            })
+            .collect();
+        Ok(Json(results))
+    })
+    .await
+}
+
+fn replace_in(fs: &SandboxFs, file: &str, pattern: &str, new_value: &str) -> Result<(), String> {
+    use std::io::{Read, Seek, Write};
+    let path = fs.absolute(file).map_err(|e| e.message)?;
+    let handle = fs.root.resolve(&path).map_err(|e| fs_error(&path, &e).message)?;
+    let mut opened = handle.reopen(OpenFlags::O_RDWR).map_err(|e| fs_error(&path, &e).message)?;
+    let mut text = String::new();
+    opened.read_to_string(&mut text).map_err(|e| format!("{file} is not readable text: {e}"))?;
+    let replaced = text.replace(pattern, new_value);
+    if replaced != text {
+        opened.seek(std::io::SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+        opened.set_len(0).map_err(|e| e.to_string())?;
+        opened.write_all(replaced.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Runs a read-only helper command in the sandbox as its user; returns its stdout.
+async fn run_in_sandbox(target: &Target, argv: Vec<String>) -> Result<Vec<u8>, ToolboxError> {
+    let mut exec = sandbar_runtime::ExecSpec::new(argv);
+    exec.user = Some(target.user.clone());
+    exec.cwd = Some(target.workdir.clone());
+    let runtime = std::sync::Arc::clone(&target.runtime);
+    let id = target.id.clone();
+    blocking(move || {
+        let process = runtime.exec(&id, &exec).map_err(|e| ToolboxError::conflict(e.to_string()))?;
+        let collected =
+            process.collect(Some(std::time::Duration::from_secs(300))).map_err(|e| ToolboxError::internal(&e))?;
+        if collected.timed_out {
+            return Err(ToolboxError::timeout("the search took longer than 300 s"));
+        }
+        Ok(collected.stdout)
+    })
+    .await
+}

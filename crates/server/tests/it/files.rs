@@ -151,3 +151,55 @@ async fn folder_move_permissions_and_delete() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn find_search_and_replace() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    upload(
+        &app,
+        &id,
+        &[
+            ("src/a:b.py", b"x = 1\nneedle here\n"),
+            ("src/c.txt", b"no match\nneedle\n"),
+            ("src/bin.dat", b"needle\0\x01"),
+        ],
+    )
+    .await;
+    let base = format!("/toolbox/{id}/files");
+    let (status, found) = app.call_raw(Method::GET, &format!("{base}/find?path=src&pattern=needle"), None).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let mut found: Vec<(String, i64, String)> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["file"].as_str().unwrap().to_string(),
+                m["line"].as_i64().unwrap(),
+                m["content"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![("src/a:b.py".into(), 2, "needle here".into()), ("src/c.txt".into(), 2, "needle".into())],
+        "binary files are skipped"
+    );
+
+    let (_, searched) = app.call_raw(Method::GET, &format!("{base}/search?path=src&pattern=*.py"), None).await;
+    assert_eq!(searched, json!({"files": ["src/a:b.py"]}));
+
+    let (status, replaced) = app
+        .call_raw(
+            Method::POST,
+            &format!("{base}/replace"),
+            Some(json!({"files": ["src/c.txt", "src/missing"], "pattern": "needle", "newValue": "pin"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(replaced[0], json!({"file": "src/c.txt", "success": true}));
+    assert_eq!(replaced[1]["success"], false);
+    assert_eq!(sh(&app, &id, "cat src/c.txt").await, "no match\npin\n");
+}
