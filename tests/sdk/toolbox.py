@@ -8,7 +8,7 @@ import time
 
 import asyncio
 
-from daytona import Daytona, CreateSandboxFromSnapshotParams, SessionExecuteRequest
+from daytona import Daytona, CreateSandboxFromSnapshotParams, PtySize, SessionExecuteRequest
 
 VERSION = importlib.metadata.version("daytona")
 results = []
@@ -118,6 +118,19 @@ try:
             return None if "not found" in str(error).lower() else repr(error)
         return "session still there"
 
+    def pty_round_trip():
+        handle = sandbox.process.create_pty_session(id="term", pty_size=PtySize(cols=100, rows=30))
+        handle.wait_for_connection()
+        handle.send_input("echo pty-$((6*7)); tput cols\n")
+        handle.resize(PtySize(cols=120, rows=40))
+        handle.send_input("stty size; exit 3\n")
+        seen = []
+        result = handle.wait(on_data=seen.append, timeout=30)
+        text = b"".join(seen).decode(errors="replace")
+        checks = ("pty-42" in text, "40 120" in text, result.exit_code)
+        return expect(checks, (True, True, 3))
+
+    step("pty: output, input, resize and exit code", pty_round_trip)
     step("session keeps cwd and exports between commands", session_state_persists)
     step("session sync command sees stdin at EOF", session_stdin_is_closed_for_sync_commands)
     step("session async command: input and followed logs", session_async_follow_and_input)

@@ -90,6 +90,7 @@ pub async fn serve(
         limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_per_second * 2)),
         api_url: format!("{public_base}/api"),
         sessions: Arc::default(),
+        ptys: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -9,8 +9,10 @@
 mod error;
 mod files;
 mod process;
+mod pty;
 mod sessions;
 
+pub use pty::Ptys;
 pub use sessions::Sessions;
 
 pub use error::ToolboxError;
@@ -40,6 +42,8 @@ pub struct Target {
     pub env: Vec<(String, String)>,
     /// Sessions of every sandbox (shared by all requests).
     pub sessions: Arc<Sessions>,
+    /// PTY sessions of every sandbox (shared by all requests).
+    pub ptys: Arc<Ptys>,
 }
 
 /// The toolbox routes, relative to `/toolbox/{sandboxId}`; handlers read [`Target`] from the
@@ -64,6 +68,11 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/process/session/{session}/command/{command}", get(sessions::get_command))
         .route("/process/session/{session}/command/{command}/logs", get(sessions::logs))
         .route("/process/session/{session}/command/{command}/input", post(sessions::input))
+        .route("/process/pty", get(pty::list).post(pty::create))
+        .route("/process/pty/create-connect", get(pty::create_connect))
+        .route("/process/pty/{pty}", get(pty::info).delete(pty::kill))
+        .route("/process/pty/{pty}/resize", post(pty::resize))
+        .route("/process/pty/{pty}/connect", get(pty::connect))
         .route("/user-home-dir", get(user_home_dir))
         .route("/work-dir", get(work_dir))
         .route("/version", get(version))

@@ -30,6 +30,8 @@ pub struct AppState {
     pub api_url: String,
     /// Toolbox sessions of every sandbox.
     pub sessions: Arc<sandbar_toolbox::Sessions>,
+    /// PTY sessions of every sandbox.
+    pub ptys: Arc<sandbar_toolbox::Ptys>,
 }
 
 /// The whole API as a router (tests drive it without a socket).

@@ -43,6 +43,7 @@ pub async fn resolve_target(
         language: row.labels.get("code-toolbox-language").cloned(),
         env: row.env.clone().into_iter().collect(),
         sessions: std::sync::Arc::clone(&state.sessions),
+        ptys: std::sync::Arc::clone(&state.ptys),
     };
     request.extensions_mut().insert(target);
     Ok(next.run(request).await)

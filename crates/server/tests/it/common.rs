@@ -65,6 +65,7 @@ impl App {
             limiter: Arc::new(RateLimiter::new(per_second, per_second * 2)),
             api_url: "http://127.0.0.1:1/api".into(),
             sessions: Arc::default(),
+            ptys: Arc::default(),
         };
         App { data, cleanup: true, plane, runtime, clock, store, router: http::router(state) }
     }

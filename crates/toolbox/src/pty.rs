@@ -1,0 +1,390 @@
+//! PTY sessions (`shared/daytona-wire.md` §4.4): an interactive login shell on a terminal inside
+//! the sandbox, attached over WebSockets by any number of clients at once.
+//!
+//! The shell starts when the session is created; everything it prints is kept in a bounded
+//! backlog, so output written before the first client connects is not lost, and every client
+//! that attaches later sees it too. Output goes to clients as binary frames, control messages as
+//! text JSON (G13); the close code says how the shell ended (G14).
+
+use crate::{Target, ToolboxError};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use sandbar_runtime::{ExecSpec, ExecStdio, SandboxId};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, watch};
+
+/// Most output kept for clients that attach later.
+const BACKLOG_BYTES: usize = 1 << 20;
+const EXIT_CONTROL: &str = "X-Daytona-Pty-Exit-Control";
+const ENVS_PREFIX: &str = "X-Daytona-Pty-Envs~";
+
+/// Every PTY session, keyed by (sandbox, init pid, id) like sessions.
+#[derive(Default)]
+pub struct Ptys {
+    table: Mutex<HashMap<(SandboxId, i32, String), Arc<PtySession>>>,
+}
+
+struct PtySession {
+    id: String,
+    cwd: String,
+    envs: BTreeMap<String, String>,
+    created_at: String,
+    pid: i32,
+    size: Mutex<(u16, u16)>,
+    master: Mutex<std::fs::File>,
+    backlog: Mutex<Vec<u8>>,
+    output: broadcast::Sender<Vec<u8>>,
+    /// `None` while the shell runs, then its exit code.
+    exit: watch::Sender<Option<i32>>,
+}
+
+impl PtySession {
+    fn info(&self) -> serde_json::Value {
+        let (cols, rows) = *self.size.lock().unwrap_or_else(|p| p.into_inner());
+        serde_json::json!({
+            "id": self.id,
+            "cwd": self.cwd,
+            "envs": self.envs,
+            "cols": cols,
+            "rows": rows,
+            "createdAt": self.created_at,
+            "active": self.exit.borrow().is_none(),
+            "lazyStart": false,
+        })
+    }
+}
+
+fn key(target: &Target, id: &str) -> Result<(SandboxId, i32, String), ToolboxError> {
+    let pid = target.runtime.init_pid(&target.id).map_err(|e| ToolboxError::conflict(e.to_string()))?;
+    Ok((target.id.clone(), pid, id.to_string()))
+}
+
+fn find(target: &Target, id: &str) -> Result<Arc<PtySession>, ToolboxError> {
+    let key = key(target, id)?;
+    target.ptys.table.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned().ok_or_else(|| ToolboxError {
+        status: StatusCode::NOT_FOUND,
+        code: "NOT_FOUND",
+        message: format!("pty session {id:?} not found"),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CreatePty {
+    #[serde(default)]
+    id: String,
+    cwd: Option<String>,
+    envs: Option<BTreeMap<String, String>>,
+    cols: Option<u16>,
+    rows: Option<u16>,
+}
+
+/// Starts the shell and registers the session; 409 for a used id.
+async fn start(target: &Target, request: CreatePty) -> Result<Arc<PtySession>, ToolboxError> {
+    let id = request.id.clone();
+    if id.is_empty() || id.len() > 128 || id.contains('/') {
+        return Err(ToolboxError::bad_request(format!("pty id {id:?} must be 1-128 characters without '/'")));
+    }
+    let (cols, rows) = (request.cols.unwrap_or(80), request.rows.unwrap_or(24));
+    if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
+        return Err(ToolboxError::bad_request(format!("pty size {cols}x{rows} must be within 1..1000")));
+    }
+    let key = key(target, &id)?;
+    if target.ptys.table.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&key) {
+        return Err(ToolboxError::conflict(format!("pty session {id:?} already exists")));
+    }
+    let cwd = request.cwd.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| target.workdir.clone());
+    let envs = request.envs.clone().unwrap_or_default();
+    let mut exec = ExecSpec::new([
+        "/bin/sh",
+        "-c",
+        "if command -v bash >/dev/null 2>&1; then exec bash -i -l; else exec sh -i; fi",
+    ]);
+    exec.stdio = ExecStdio::Pty { rows, cols };
+    exec.user = Some(target.user.clone());
+    exec.cwd = Some(cwd.clone());
+    exec.env.push(("TERM".into(), "xterm-256color".into()));
+    exec.env.extend(envs.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let runtime = Arc::clone(&target.runtime);
+    let sandbox = target.id.clone();
+    let mut process = tokio::task::spawn_blocking(move || runtime.exec(&sandbox, &exec))
+        .await
+        .map_err(|e| ToolboxError::internal(&e))?
+        .map_err(|e| ToolboxError::bad_request(e.to_string()))?;
+    let pty = process.pty.take().ok_or_else(|| ToolboxError::bad_request("the runtime returned no pty"))?;
+    let reader = pty.master.try_clone().map_err(|e| ToolboxError::internal(&e))?;
+    let session = Arc::new(PtySession {
+        id: id.clone(),
+        cwd,
+        envs,
+        created_at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        pid: process.pid,
+        size: Mutex::new((cols, rows)),
+        master: Mutex::new(pty.master),
+        backlog: Mutex::new(Vec::new()),
+        output: broadcast::channel(1024).0,
+        exit: watch::channel(None).0,
+    });
+    {
+        let mut table = target.ptys.table.lock().unwrap_or_else(|p| p.into_inner());
+        if table.contains_key(&key) {
+            let _ = process.kill(libc::SIGKILL, true);
+            return Err(ToolboxError::conflict(format!("pty session {id:?} already exists")));
+        }
+        table.insert(key.clone(), Arc::clone(&session));
+    }
+    let pumped = Arc::clone(&session);
+    let ptys = Arc::clone(&target.ptys);
+    std::thread::Builder::new()
+        .name(format!("pty-{id}"))
+        .spawn(move || pump(pumped, reader, process, ptys, key))
+        .map_err(|e| ToolboxError::internal(&e))?;
+    Ok(session)
+}
+
+/// Copies terminal output to the backlog and the attached clients until the shell ends, then
+/// records the exit code and forgets the session.
+fn pump(
+    session: Arc<PtySession>,
+    mut reader: std::fs::File,
+    process: sandbar_runtime::Process,
+    ptys: Arc<Ptys>,
+    key: (SandboxId, i32, String),
+) {
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                let chunk = buffer[..n].to_vec();
+                {
+                    let mut backlog = session.backlog.lock().unwrap_or_else(|p| p.into_inner());
+                    backlog.extend_from_slice(&chunk);
+                    let excess = backlog.len().saturating_sub(BACKLOG_BYTES);
+                    backlog.drain(..excess);
+                }
+                let _ = session.output.send(chunk);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // EIO: the last holder of the terminal's slave side is gone.
+            Err(_) => break,
+        }
+    }
+    let code = process.wait().map(|status| status.shell_code()).unwrap_or(-1);
+    ptys.table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+    session.exit.send_replace(Some(code));
+}
+
+/// `POST /process/pty` → 201 `{"sessionId"}`.
+pub(crate) async fn create(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<Response, ToolboxError> {
+    let request: CreatePty =
+        serde_json::from_slice(&body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))?;
+    let session = start(&target, request).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "sessionId": session.id }))).into_response())
+}
+
+/// `GET /process/pty`.
+pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<serde_json::Value>, ToolboxError> {
+    let pid = target.runtime.init_pid(&target.id).map_err(|e| ToolboxError::conflict(e.to_string()))?;
+    let table = target.ptys.table.lock().unwrap_or_else(|p| p.into_inner());
+    let mut sessions: Vec<&Arc<PtySession>> =
+        table.iter().filter(|((sandbox, init, _), _)| *sandbox == target.id && *init == pid).map(|(_, s)| s).collect();
+    sessions.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(serde_json::json!({ "sessions": sessions.iter().map(|s| s.info()).collect::<Vec<_>>() })))
+}
+
+/// `GET /process/pty/{id}`.
+pub(crate) async fn info(
+    Extension(target): Extension<Target>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ToolboxError> {
+    Ok(Json(find(&target, param(&params))?.info()))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Resize {
+    cols: u16,
+    rows: u16,
+}
+
+/// `POST /process/pty/{id}/resize` → 200 PtySessionInfo.
+pub(crate) async fn resize(
+    Extension(target): Extension<Target>,
+    Path(params): Path<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ToolboxError> {
+    let request: Resize =
+        serde_json::from_slice(&body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))?;
+    if !(1..=1000).contains(&request.cols) || !(1..=1000).contains(&request.rows) {
+        return Err(ToolboxError::bad_request(format!(
+            "pty size {}x{} must be within 1..1000",
+            request.cols, request.rows
+        )));
+    }
+    let session = find(&target, param(&params))?;
+    let master = session.master.lock().unwrap_or_else(|p| p.into_inner());
+    let copy = master.try_clone().map_err(|e| ToolboxError::internal(&e))?;
+    drop(master);
+    sandbar_runtime::Pty { master: copy }.resize(request.rows, request.cols).map_err(|e| ToolboxError::internal(&e))?;
+    *session.size.lock().unwrap_or_else(|p| p.into_inner()) = (request.cols, request.rows);
+    Ok(Json(session.info()))
+}
+
+/// `DELETE /process/pty/{id}` → 200 with a JSON object (G18): kills the shell's process group.
+pub(crate) async fn kill(
+    Extension(target): Extension<Target>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ToolboxError> {
+    let session = find(&target, param(&params))?;
+    let _ = target.runtime.kill(&target.id, session.pid, libc::SIGKILL, true);
+    Ok(Json(serde_json::json!({ "message": format!("pty session {} killed", session.id) })))
+}
+
+/// `GET /process/pty/{id}/connect` (WebSocket).
+pub(crate) async fn connect(
+    Extension(target): Extension<Target>,
+    Path(params): Path<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ToolboxError> {
+    let session = find(&target, param(&params))?;
+    let exit_control = protocols(&headers).iter().any(|p| p == EXIT_CONTROL);
+    Ok(upgrade.protocols([EXIT_CONTROL]).on_upgrade(move |socket| attach(socket, session, exit_control)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CreateConnect {
+    #[serde(default)]
+    id: String,
+    cols: Option<u16>,
+    rows: Option<u16>,
+    cwd: Option<String>,
+}
+
+/// `GET /process/pty/create-connect?id=&cols=&rows=[&cwd=]` (WebSocket, SDK 0.226): creates the
+/// session (envs come in a subprotocol) and attaches in one round trip.
+pub(crate) async fn create_connect(
+    Extension(target): Extension<Target>,
+    Query(query): Query<CreateConnect>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ToolboxError> {
+    let offered = protocols(&headers);
+    let exit_control = offered.iter().any(|p| p == EXIT_CONTROL);
+    let mut envs = None;
+    for protocol in &offered {
+        if let Some(encoded) = protocol.strip_prefix(ENVS_PREFIX) {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(encoded.trim_end_matches('='))
+                .map_err(|e| ToolboxError::bad_request(format!("envs subprotocol is not base64url: {e}")))?;
+            envs = Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ToolboxError::bad_request(format!("envs subprotocol is not a JSON object: {e}")))?,
+            );
+        }
+    }
+    let request = CreatePty { id: query.id, cwd: query.cwd, envs, cols: query.cols, rows: query.rows };
+    let session = start(&target, request).await?;
+    Ok(upgrade.protocols([EXIT_CONTROL]).on_upgrade(move |socket| attach(socket, session, exit_control)))
+}
+
+fn protocols(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn param(params: &HashMap<String, String>) -> &str {
+    params.get("pty").map(String::as_str).unwrap_or_default()
+}
+
+/// One attached client: backlog first, then live output; its keystrokes go to the terminal.
+async fn attach(mut socket: WebSocket, session: Arc<PtySession>, exit_control: bool) {
+    let control = serde_json::json!({ "type": "control", "status": "connected" }).to_string();
+    if socket.send(Message::Text(control.into())).await.is_err() {
+        return;
+    }
+    let mut output = session.output.subscribe();
+    let backlog = session.backlog.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if !backlog.is_empty() && socket.send(Message::Binary(backlog.into())).await.is_err() {
+        return;
+    }
+    let mut exit = session.exit.subscribe();
+    loop {
+        let exited = *exit.borrow();
+        if let Some(code) = exited {
+            // Output the pump broadcast before it recorded the exit is still queued here.
+            while let Ok(chunk) = output.try_recv() {
+                let _ = socket.send(Message::Binary(chunk.into())).await;
+            }
+            finish(socket, code, exit_control).await;
+            return;
+        }
+        tokio::select! {
+            chunk = output.recv() => match chunk {
+                Ok(chunk) => if socket.send(Message::Binary(chunk.into())).await.is_err() { return },
+                // A slow client skips what it missed rather than stalling the others.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => {}
+            },
+            changed = exit.changed() => if changed.is_err() { return },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Binary(bytes))) => write_input(&session, &bytes),
+                Some(Ok(Message::Text(text))) => write_input(&session, text.as_bytes()),
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+fn write_input(session: &PtySession, bytes: &[u8]) {
+    let mut master = session.master.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = master.write_all(bytes);
+}
+
+/// Tells the client how the shell ended: an `exited` control message (with the exit-control
+/// subprotocol), then close 1000 for exit 0 or 1011 with the exit code as JSON (G14).
+async fn finish(mut socket: WebSocket, code: i32, exit_control: bool) {
+    let reason = match code {
+        0 => None,
+        130 => Some("Ctrl+C".to_string()),
+        137 => Some("SIGKILL".to_string()),
+        143 => Some("SIGTERM".to_string()),
+        n if n > 128 => Some(format!("signal {}", n - 128)),
+        _ => Some("non-zero exit".to_string()),
+    };
+    if exit_control {
+        let mut message = serde_json::json!({ "type": "control", "status": "exited", "exitCode": code });
+        if let Some(reason) = &reason {
+            message["exitReason"] = serde_json::json!(reason);
+        }
+        let _ = socket.send(Message::Text(message.to_string().into())).await;
+    }
+    let frame = if code == 0 {
+        CloseFrame { code: 1000, reason: "".into() }
+    } else {
+        let mut body = serde_json::json!({ "exitCode": code });
+        if let Some(reason) = reason {
+            body["exitReason"] = serde_json::json!(reason);
+        }
+        CloseFrame { code: 1011, reason: body.to_string().into() }
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
