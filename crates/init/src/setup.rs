@@ -106,14 +106,29 @@ fn escape_overlay(path: &Path) -> String {
 
 fn mount_bind(root: &Path, bind: &Bind) -> Result<(), Failure> {
     let step = || format!("bind {} on {}", bind.source.display(), bind.target.display());
-    let source_is_dir = std::fs::metadata(&bind.source).map_err(|e| Failure::new(step(), e))?.is_dir();
+    // The source is opened refusing every symlink on the way and mounted from that fd, so a link
+    // a sandbox planted in a volume (say `ln -s / vol/x` with `subpath: x`) cannot turn the bind
+    // into a mount of a host path.
+    let how = nix::fcntl::OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS | nix::fcntl::ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let source = nix::fcntl::openat2(libc::AT_FDCWD, &bind.source, how)
+        // SAFETY: openat2 returned a fresh fd.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .map_err(|e| Failure::new(step(), format!("open source without following symlinks: {e}")))?;
+    let source_is_dir = fstat(source.as_raw_fd())
+        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+        .map_err(|e| Failure::new(step(), e))?;
+    let source_path = format!("/proc/self/fd/{}", source.as_raw_fd());
     let target = create_inside(root, &bind.target, source_is_dir).map_err(|e| Failure::new(step(), e))?;
     let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
-    mount(Some(&bind.source), &target, None::<&str>, flags, None::<&str>).map_err(|e| Failure::new(step(), e))?;
+    mount(Some(source_path.as_str()), &target, None::<&str>, flags, None::<&str>)
+        .map_err(|e| Failure::new(step(), e))?;
+    let mut remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     if bind.read_only {
-        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-        mount(None::<&str>, &target, None::<&str>, flags, None::<&str>).map_err(|e| Failure::new(step(), e))?;
+        remount |= MsFlags::MS_RDONLY;
     }
+    mount(None::<&str>, &target, None::<&str>, remount, None::<&str>).map_err(|e| Failure::new(step(), e))?;
     Ok(())
 }
 

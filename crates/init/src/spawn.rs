@@ -11,7 +11,7 @@ use nix::unistd::{dup2, fork, setgid, setgroups, setsid, setuid, ForkResult, Gid
 use sandbar_init::{Spawn, Stdio};
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -70,8 +70,19 @@ pub(crate) fn spawn(request: &Spawn, fds: Vec<OwnedFd>) -> Result<(i32, Option<O
         ForkResult::Parent { child } => {
             drop(error_write);
             drop(stdio);
+            // Wait for execve (EOF) or the failure text, but never forever: a child stopped
+            // before it execs must not wedge init for every later request.
             let mut message = String::new();
-            let _ = std::fs::File::from(error_read).read_to_string(&mut message);
+            let mut fds = [nix::poll::PollFd::new(error_read.as_fd(), nix::poll::PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)) {
+                Ok(0) => {
+                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                    return Err("the process did not start within 10 s and was killed".to_string());
+                }
+                _ => {
+                    let _ = std::fs::File::from(error_read).read_to_string(&mut message);
+                }
+            }
             if message.is_empty() {
                 Ok((child.as_raw(), pty))
             } else {
@@ -213,7 +224,7 @@ fn build_env(requested: &[String], user: &User) -> Vec<String> {
 
 /// Resolves a user name or `uid[:gid]` against the sandbox's own `/etc/passwd` and `/etc/group`.
 fn resolve_user(spec: &str) -> Result<User, String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let passwd = read_account_file("/etc/passwd");
     let entries: Vec<Vec<&str>> =
         passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() >= 7).collect();
     let (name_part, gid_part) = match spec.split_once(':') {
@@ -231,13 +242,15 @@ fn resolve_user(spec: &str) -> Result<User, String> {
             f[5].to_string(),
         ),
         (None, Some(uid)) => (uid.to_string(), uid, uid, "/".to_string()),
+        // root exists even when /etc/passwd is missing or unreadable.
+        (None, None) if name_part == "root" => ("root".to_string(), 0, 0, "/root".to_string()),
         (None, None) => return Err(format!("user {name_part:?} is not in the sandbox's /etc/passwd")),
     };
     if let Some(group) = gid_part {
         gid = group.parse().map_err(|_| format!("group {group:?} must be numeric"))?;
     }
     let mut groups = vec![gid];
-    let group_file = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let group_file = read_account_file("/etc/group");
     for line in group_file.lines() {
         let fields: Vec<&str> = line.split(':').collect();
         if fields.len() >= 4 && fields[3].split(',').any(|member| member == name) {
@@ -249,4 +262,21 @@ fn resolve_user(spec: &str) -> Result<User, String> {
         }
     }
     Ok(User { name, uid, gid, home, groups })
+}
+
+/// Reads `/etc/passwd` or `/etc/group` of the sandbox: a regular file only (opened non-blocking,
+/// so a FIFO planted there cannot wedge init), and at most 1 MiB of it.
+fn read_account_file(path: &str) -> String {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let Ok(file) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
+    else {
+        return String::new();
+    };
+    match file.metadata() {
+        Ok(meta) if meta.file_type().is_file() && !meta.file_type().is_fifo() => {}
+        _ => return String::new(),
+    }
+    let mut text = String::new();
+    let _ = file.take(1 << 20).read_to_string(&mut text);
+    text
 }

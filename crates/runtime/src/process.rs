@@ -115,7 +115,16 @@ impl Process {
     pub fn collect(self, timeout: Option<Duration>) -> Result<Collected, Error> {
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let (status, timed_out) = self.stream_output(timeout, &mut |stream, bytes| {
-            if stream == 0 { &mut stdout } else { &mut stderr }.extend_from_slice(bytes)
+            let buffer = if stream == 0 { &mut stdout } else { &mut stderr };
+            // Output past the limit is read (so the process never blocks on a full pipe) and
+            // dropped, once marked: `yes` without a timeout must not exhaust the server.
+            if buffer.len() < COLLECT_LIMIT {
+                let room = COLLECT_LIMIT - buffer.len();
+                buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                if bytes.len() > room {
+                    buffer.extend_from_slice(TRUNCATED);
+                }
+            }
         })?;
         Ok(Collected { status, timed_out, stdout, stderr })
     }
@@ -154,9 +163,11 @@ impl Process {
                 status = Some(self.wait()?);
             }
         }
-        // Drain what the process wrote before it ended; stop once the pipes stay quiet.
+        // Drain what the process wrote before it ended; stop once the pipes stay quiet, and
+        // after a bounded time even if a background child keeps writing.
         let quiet = Duration::from_millis(if timed_out { 10 } else { 25 });
-        while drain(&mut outputs, quiet, sink) {}
+        let until = Instant::now() + Duration::from_millis(if timed_out { 100 } else { 500 });
+        while Instant::now() < until && drain(&mut outputs, quiet, sink) {}
         Ok((status.expect("set before the loop ends"), timed_out))
     }
 
@@ -266,6 +277,7 @@ fn drain(outputs: &mut [Stream], quiet: Duration, sink: &mut dyn FnMut(usize, &[
 fn read_available(stream: &mut Stream, sink: &mut dyn FnMut(usize, &[u8])) -> bool {
     let mut buffer = [0u8; 64 * 1024];
     let mut got = false;
+    let mut burst = 0usize;
     loop {
         match stream.file.read(&mut buffer) {
             Ok(0) => {
@@ -275,6 +287,10 @@ fn read_available(stream: &mut Stream, sink: &mut dyn FnMut(usize, &[u8])) -> bo
             Ok(n) => {
                 got = true;
                 sink(stream.index, &buffer[..n]);
+                burst += n;
+                if burst >= READ_BURST {
+                    break;
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
@@ -356,6 +372,10 @@ pub(crate) fn spawn(
     }
     match channel::recv::<Reply>(connection.as_fd()) {
         Ok(Some((Reply::Spawned { pid }, mut fds))) => {
+            // From here the connection only carries the exit status, which may take any time.
+            let forever = nix::sys::time::TimeVal::new(0, 0);
+            nix::sys::socket::setsockopt(&connection, nix::sys::socket::sockopt::ReceiveTimeout, &forever)
+                .map_err(|e| Error::sandbox(id, "clear the reply timeout")(e.into()))?;
             let pty = match exec.stdio {
                 ExecStdio::Pty { .. } => {
                     let master = fds
@@ -402,5 +422,20 @@ fn connect_to(id: &SandboxId, socket_path: &Path) -> Result<OwnedFd, Error> {
         .map_err(|e| Error::sandbox(id, step())(e.into()))?;
     let address = UnixAddr::new(socket_path).map_err(|e| Error::sandbox(id, step())(e.into()))?;
     connect(fd.as_raw_fd(), &address).map_err(|e| Error::sandbox(id, step())(e.into()))?;
+    // Requests and spawn replies come within milliseconds; a wedged init must turn into an
+    // error, not a caller blocked forever (stop then falls back to killing init).
+    let timeout = nix::sys::time::TimeVal::new(REPLY_TIMEOUT.as_secs() as i64, 0);
+    nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::ReceiveTimeout, &timeout)
+        .and_then(|()| nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::SendTimeout, &timeout))
+        .map_err(|e| Error::sandbox(id, step())(e.into()))?;
     Ok(fd)
 }
+
+/// Most output [`Process::collect`] keeps per stream.
+pub const COLLECT_LIMIT: usize = 32 << 20;
+const TRUNCATED: &[u8] = b"\n[sandbar: output truncated]\n";
+/// Most bytes read from one pipe before the loop looks at its deadlines again.
+const READ_BURST: usize = 1 << 20;
+
+/// How long the host waits for init to answer a request.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(20);

@@ -48,17 +48,26 @@ pub async fn reap_once(plane: &ControlPlane) -> Vec<(String, Decision)> {
     };
     let mut done = Vec::new();
     for row in rows {
-        let Some(decision) = decide(&row, now) else { continue };
-        let command = match decision {
-            Decision::Stop => Command::Stop,
-            Decision::Delete => Command::Delete,
-        };
-        match plane.command_by_id(&row.id, command).await {
-            Ok(_) => {
+        if decide(&row, now).is_none() {
+            continue;
+        }
+        let mut decided = None;
+        let outcome = plane
+            .command_if(&row.id, |fresh| {
+                decided = decide(fresh, now);
+                decided.map(|decision| match decision {
+                    Decision::Stop => Command::Stop,
+                    Decision::Delete => Command::Delete,
+                })
+            })
+            .await;
+        match (outcome, decided) {
+            (Ok(Some(_)), Some(decision)) => {
                 tracing::info!(sandbox_id = %row.id, ?decision, "reaper acted");
                 done.push((row.id.clone(), decision));
             }
-            Err(e) => tracing::warn!(sandbox_id = %row.id, ?decision, error = %e, "reaper action failed"),
+            (Ok(_), _) => {}
+            (Err(e), decision) => tracing::warn!(sandbox_id = %row.id, ?decision, error = %e, "reaper action failed"),
         }
     }
     done

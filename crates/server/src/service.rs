@@ -231,12 +231,21 @@ impl ControlPlane {
         self.clock.now()
     }
 
-    /// Runs a lifecycle command on a sandbox by id, whatever its organization (for the reaper).
-    pub async fn command_by_id(&self, id: &str, command: Command) -> Result<SandboxRow, ServiceError> {
+    /// Runs the command `decide` picks for a sandbox, by id and whatever its organization (for
+    /// the reaper). The decision is made again under the sandbox's lock on the fresh row, so a
+    /// sandbox started or used since the reaper looked is left alone.
+    pub async fn command_if(
+        &self,
+        id: &str,
+        decide: impl FnOnce(&SandboxRow) -> Option<Command>,
+    ) -> Result<Option<SandboxRow>, ServiceError> {
         let lock = self.lock_of(id);
         let _guard = lock.lock().await;
         let row = self.store.all_live_sandboxes()?.into_iter().find(|row| row.id == id).ok_or_else(|| not_found(id))?;
-        self.run_command(row, command, false).await
+        match decide(&row) {
+            Some(command) => Ok(Some(self.run_command(row, command, false).await?)),
+            None => Ok(None),
+        }
     }
 
     // ---- sandboxes ----
@@ -335,11 +344,11 @@ impl ControlPlane {
             last_activity_at: now.clone(),
             state_changed_at: now,
         };
+        let spec = self.spec_of(&row, &snapshot)?;
         self.store.insert_sandbox(&row)?;
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
-        let spec = self.spec_of(&row, &snapshot)?;
         let runtime = Arc::clone(&self.runtime);
         let runtime_id = runtime_id(&id)?;
         let result = blocking(move || {
@@ -633,7 +642,7 @@ impl ControlPlane {
                 return;
             }
         };
-        for row in rows.into_iter().filter(|r| r.state == SandboxState::Started) {
+        for row in rows.into_iter().filter(|r| matches!(r.state, SandboxState::Started | SandboxState::Paused)) {
             let lock = self.lock_of(&row.id);
             let _guard = lock.lock().await;
             if let Err(e) = self.run_command(row.clone(), Command::Stop, false).await {
@@ -664,6 +673,7 @@ impl ControlPlane {
                 | SandboxState::Pausing
                 | SandboxState::Paused
                 | SandboxState::Resuming
+                | SandboxState::Resizing
                 | SandboxState::Unknown => SandboxState::Stopped,
                 _ => continue,
             };
@@ -698,15 +708,17 @@ impl ControlPlane {
         if matches!(command, Command::Start | Command::Recover) {
             row.last_activity_at = self.now();
         }
-        self.set_state(&mut row, during)?;
-        let runtime = Arc::clone(&self.runtime);
-        let id = runtime_id(&row.id)?;
-        let grace = if force { Duration::ZERO } else { STOP_GRACE };
+        // Everything that can fail before the runtime call happens before the state changes, so
+        // a refused request never leaves the sandbox in a transitional state.
         let snapshot = self.store.find_snapshot(&row.organization_id, &row.snapshot)?;
         let spec = match (command, &snapshot) {
             (Command::Start | Command::Recover, Some(snapshot)) => Some(self.spec_of(&row, snapshot)?),
             _ => None,
         };
+        self.set_state(&mut row, during)?;
+        let runtime = Arc::clone(&self.runtime);
+        let id = runtime_id(&row.id)?;
+        let grace = if force { Duration::ZERO } else { STOP_GRACE };
         let result = blocking(move || match command {
             Command::Start | Command::Recover
                 if matches!(runtime.state(&id), Ok(sandbar_runtime::SandboxState::Paused)) =>
@@ -837,13 +849,12 @@ impl ControlPlane {
         spec.user = Some(row.user.clone());
         spec.limits = limits_of(row.cpu, row.memory);
         for mount in &row.volumes {
-            let mut source = self.config.volumes_dir.join(&mount.volume_id);
-            if let Some(sub) = &mount.subpath {
-                source = source.join(sub);
-                std::fs::create_dir_all(&source)
-                    .and_then(|()| std::os::unix::fs::chown(&source, Some(1000), Some(1000)))
-                    .map_err(|e| ServiceError::Invalid(format!("cannot prepare volume subpath {sub:?}: {e}")))?;
-            }
+            let volume_dir = self.config.volumes_dir.join(&mount.volume_id);
+            let source = match &mount.subpath {
+                None => volume_dir,
+                Some(sub) => prepare_subpath(&volume_dir, sub)
+                    .map_err(|e| ServiceError::Invalid(format!("cannot prepare volume subpath {sub:?}: {e}")))?,
+            };
             spec.mounts.push(BindMount { source, target: PathBuf::from(&mount.mount_path), read_only: false });
         }
         Ok(spec)
@@ -862,6 +873,25 @@ async fn blocking<T: Send + 'static>(
         Ok(result) => result,
         Err(join) => std::panic::resume_unwind(join.into_panic()),
     }
+}
+
+/// Creates `subpath` inside a volume without ever leaving it (sandboxes write volumes, so any
+/// component may be a planted symlink) and returns its path. New directories belong to uid 1000,
+/// the default image's user, like the volume root.
+fn prepare_subpath(volume_dir: &std::path::Path, subpath: &str) -> Result<PathBuf, String> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::PermissionsExt;
+    let root = pathrs::Root::open(volume_dir).map_err(|e| e.to_string())?;
+    let handle = root.mkdir_all(subpath, &std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsFd::as_fd(&handle).as_raw_fd());
+    let _ = std::os::unix::fs::chown(&proc_path, Some(1000), Some(1000));
+    // The real path of what was created; init opens it again refusing symlinks, so a component
+    // swapped for a link after this check makes the start fail instead of escaping.
+    let real = std::fs::read_link(&proc_path).map_err(|e| e.to_string())?;
+    if !real.starts_with(volume_dir) {
+        return Err(format!("resolves outside the volume, to {}", real.display()));
+    }
+    Ok(real)
 }
 
 /// Runtime limits of `cpu` cores and `memory` GiB.

@@ -14,9 +14,27 @@ use pathrs::flags::{OpenFlags, RenameFlags};
 use pathrs::Root;
 use serde::Deserialize;
 use std::fs::Permissions;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
+
+/// procfs, sysfs, debugfs, tracefs, securityfs, cgroup v1 and v2, bpf (`statfs` magic numbers).
+const KERNEL_FILE_SYSTEMS: &[i64] =
+    &[0x9fa0, 0x62656572, 0x64626720, 0x74726163, 0x73636673, 0x27e0eb, 0x63677270, 0xcafe4a11];
+/// Largest `/etc/passwd` or `/etc/group` the toolbox reads.
+const ACCOUNT_FILE_LIMIT: u64 = 1 << 20;
+/// Largest file `replace` rewrites.
+const REPLACE_LIMIT: u64 = 64 << 20;
+
+/// `lstat` results of a path inside the sandbox.
+struct Stat(nix::sys::stat::FileStat);
+
+impl Stat {
+    fn is_dir(&self) -> bool {
+        self.0.st_mode & libc::S_IFMT == libc::S_IFDIR
+    }
+}
 
 /// The multipart boundary of bulk downloads, as the reference daemon uses it.
 const BOUNDARY: &str = "DAYTONA-FILE-BOUNDARY";
@@ -73,11 +91,38 @@ impl SandboxFs {
         })
     }
 
-    /// `lstat` inside the root.
-    fn metadata(&self, path: &Path) -> Result<std::fs::Metadata, ToolboxError> {
+    /// `lstat` inside the root (a symlink reports itself).
+    fn metadata(&self, path: &Path) -> Result<Stat, ToolboxError> {
         let handle = self.root.resolve_nofollow(path).map_err(|e| fs_error(path, &e))?;
-        let file = handle.reopen(OpenFlags::O_PATH | OpenFlags::O_NOFOLLOW).map_err(|e| fs_error(path, &e))?;
-        file.metadata().map_err(|e| io_error(path, &e))
+        nix::sys::stat::fstat(std::os::fd::AsFd::as_fd(&handle).as_raw_fd())
+            .map(Stat)
+            .map_err(|e| io_error(path, &e.into()))
+    }
+
+    /// Opens a regular file inside the root, refusing everything else before any I/O: FIFOs
+    /// (they block), devices (the sandbox's `/dev/tty` is the server's terminal when opened by
+    /// the server) and files of kernel file systems (`/proc/kmsg`, `/proc/kallsyms`, sysfs:
+    /// read with the server's credentials they would leak or consume host state).
+    fn open_regular(&self, path: &Path, write: bool) -> Result<std::fs::File, ToolboxError> {
+        let handle = self.root.resolve(path).map_err(|e| fs_error(path, &e))?;
+        let raw = std::os::fd::AsFd::as_fd(&handle).as_raw_fd();
+        let stat = nix::sys::stat::fstat(raw).map_err(|e| io_error(path, &e.into()))?;
+        if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(invalid_path(&path.display().to_string(), "is not a regular file"));
+        }
+        let fs = nix::sys::statfs::fstatfs(std::os::fd::AsFd::as_fd(&handle)).map_err(|e| io_error(path, &e.into()))?;
+        if KERNEL_FILE_SYSTEMS.contains(&(fs.filesystem_type().0 as i64)) {
+            return Err(ToolboxError {
+                status: StatusCode::FORBIDDEN,
+                code: "FILE_ACCESS_DENIED",
+                message: format!(
+                    "{} is a kernel interface file; read it with process.exec inside the sandbox",
+                    path.display()
+                ),
+            });
+        }
+        let access = if write { OpenFlags::O_RDWR } else { OpenFlags::O_RDONLY };
+        handle.reopen(access | OpenFlags::O_NOCTTY | OpenFlags::O_CLOEXEC).map_err(|e| fs_error(path, &e))
     }
 
     /// Gives `path` (already created, inside the root) to the sandbox's user.
@@ -243,8 +288,16 @@ pub(crate) async fn set_permissions(
         let fs = SandboxFs::open(&target)?;
         let path = fs.absolute(&query.path)?;
         let handle = fs.root.resolve(&path).map_err(|e| fs_error(&path, &e))?;
-        let file = handle.reopen(OpenFlags::O_PATH).map_err(|e| fs_error(&path, &e))?;
-        let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+        let statfs =
+            nix::sys::statfs::fstatfs(std::os::fd::AsFd::as_fd(&handle)).map_err(|e| io_error(&path, &e.into()))?;
+        if KERNEL_FILE_SYSTEMS.contains(&(statfs.filesystem_type().0 as i64)) {
+            return Err(ToolboxError {
+                status: StatusCode::FORBIDDEN,
+                code: "FILE_ACCESS_DENIED",
+                message: format!("{} is a kernel interface file", path.display()),
+            });
+        }
+        let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsFd::as_fd(&handle).as_raw_fd());
         if let Some(mode) = query.mode.as_deref().filter(|m| !m.is_empty()) {
             let mode = parse_mode(mode)?;
             std::fs::set_permissions(&proc_path, Permissions::from_mode(mode)).map_err(|e| io_error(&path, &e))?;
@@ -448,20 +501,8 @@ fn check_download(fs: &SandboxFs, requested: &str) -> Result<PathBuf, (u16, &'st
         return Err((400, "INVALID_FILE_PATH", "empty path".into()));
     }
     let path = fs.absolute(requested).map_err(|e| (400, "INVALID_FILE_PATH", e.message))?;
-    let handle = fs.root.resolve(&path).map_err(|e| match e.kind() {
-        pathrs::error::ErrorKind::OsError(Some(libc::ENOENT)) => {
-            (404, "FILE_NOT_FOUND", format!("file not found: {requested}"))
-        }
-        pathrs::error::ErrorKind::OsError(Some(libc::EACCES)) => {
-            (403, "FILE_ACCESS_DENIED", format!("access denied: {requested}"))
-        }
-        _ => (404, "FILE_NOT_FOUND", format!("file not found: {requested}: {e}")),
-    })?;
-    let file = handle.reopen(OpenFlags::O_PATH).map_err(|e| (500, "FILE_READ_FAILED", e.to_string()))?;
-    let meta = file.metadata().map_err(|e| (500, "FILE_READ_FAILED", e.to_string()))?;
-    if meta.is_dir() {
-        return Err((400, "INVALID_FILE_PATH", format!("{requested} is a directory")));
-    }
+    // The same checks run again when the body reaches this file (see lazy_file).
+    fs.open_regular(&path, false).map(drop).map_err(|e| (e.status.as_u16(), e.code, e.message))?;
     Ok(path)
 }
 
@@ -483,8 +524,7 @@ fn lazy_file(fs: std::sync::Arc<SandboxFs>, path: PathBuf) -> PartStream {
             State::Open(file) => file,
             State::Pending(fs, path) => {
                 let opened = tokio::task::spawn_blocking(move || {
-                    let handle = fs.root.resolve(&path).map_err(std::io::Error::other)?;
-                    handle.reopen(OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC).map_err(std::io::Error::other)
+                    fs.open_regular(&path, false).map_err(|e| std::io::Error::other(e.message))
                 })
                 .await
                 .map_err(std::io::Error::other)
@@ -525,20 +565,20 @@ fn content_type_of(path: &Path) -> &'static str {
 }
 
 /// The FileInfo object (both SDK versions: `modifiedAt` always, `path` for 0.226).
-fn file_info(name: &str, path: &Path, meta: &std::fs::Metadata) -> serde_json::Value {
-    let modified = time::OffsetDateTime::from_unix_timestamp_nanos(
-        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-    )
-    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+fn file_info(name: &str, path: &Path, meta: &Stat) -> serde_json::Value {
+    let st = &meta.0;
+    let modified =
+        time::OffsetDateTime::from_unix_timestamp_nanos(st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     serde_json::json!({
         "name": name,
         "path": path.display().to_string(),
-        "size": meta.size(),
-        "mode": go_mode_string(meta.mode()),
-        "permissions": format!("{:04o}", meta.mode() & 0o7777),
+        "size": st.st_size,
+        "mode": go_mode_string(st.st_mode),
+        "permissions": format!("{:04o}", st.st_mode & 0o7777),
         "isDir": meta.is_dir(),
-        "owner": meta.uid().to_string(),
-        "group": meta.gid().to_string(),
+        "owner": st.st_uid.to_string(),
+        "group": st.st_gid.to_string(),
         "modifiedAt": modified.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         "modTime": go_time_string(modified),
     })
@@ -623,11 +663,19 @@ fn lookup_group(root: &Root, group: &str) -> Option<u32> {
     })
 }
 
+/// Reads a small account file (`/etc/passwd`, `/etc/group`) of the sandbox: regular files only,
+/// at most [`ACCOUNT_FILE_LIMIT`] bytes, so a FIFO or `/dev/zero` planted there cannot hang or
+/// exhaust the server.
 fn read_in_root(root: &Root, path: &str) -> Option<String> {
     use std::io::Read;
-    let mut file = root.resolve(path).ok()?.reopen(OpenFlags::O_RDONLY).ok()?;
+    let handle = root.resolve(path).ok()?;
+    let stat = nix::sys::stat::fstat(std::os::fd::AsFd::as_fd(&handle).as_raw_fd()).ok()?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return None;
+    }
+    let file = handle.reopen(OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC).ok()?;
     let mut text = String::new();
-    file.read_to_string(&mut text).ok()?;
+    file.take(ACCOUNT_FILE_LIMIT).read_to_string(&mut text).ok()?;
     Some(text)
 }
 
@@ -774,10 +822,16 @@ pub(crate) async fn replace(
 fn replace_in(fs: &SandboxFs, file: &str, pattern: &str, new_value: &str) -> Result<(), String> {
     use std::io::{Read, Seek, Write};
     let path = fs.absolute(file).map_err(|e| e.message)?;
-    let handle = fs.root.resolve(&path).map_err(|e| fs_error(&path, &e).message)?;
-    let mut opened = handle.reopen(OpenFlags::O_RDWR).map_err(|e| fs_error(&path, &e).message)?;
+    let mut opened = fs.open_regular(&path, true).map_err(|e| e.message)?;
+    let size = opened.metadata().map_err(|e| e.to_string())?.len();
+    if size > REPLACE_LIMIT {
+        return Err(format!("{file} is {size} bytes, over the {REPLACE_LIMIT}-byte limit for replace"));
+    }
     let mut text = String::new();
-    opened.read_to_string(&mut text).map_err(|e| format!("{file} is not readable text: {e}"))?;
+    (&mut opened)
+        .take(REPLACE_LIMIT)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{file} is not readable text: {e}"))?;
     let replaced = text.replace(pattern, new_value);
     if replaced != text {
         opened.seek(std::io::SeekFrom::Start(0)).map_err(|e| e.to_string())?;

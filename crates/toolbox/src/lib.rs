@@ -57,7 +57,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/files/folder", post(files::create_folder))
         .route("/files/move", post(files::move_file))
         .route("/files/permissions", post(files::set_permissions))
-        .route("/files/bulk-upload", post(files::bulk_upload))
+        // Uploads stream to disk chunk by chunk, so no body limit applies (axum's default is 2 MB).
+        .route("/files/bulk-upload", post(files::bulk_upload).layer(axum::extract::DefaultBodyLimit::disable()))
         .route("/files/bulk-download", post(files::bulk_download))
         .route("/files/find", get(files::find))
         .route("/files/search", get(files::search))

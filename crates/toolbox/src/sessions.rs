@@ -26,6 +26,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
+/// Most log bytes a command keeps; later output is read and dropped (the log says so once).
+const LOG_LIMIT: usize = 16 << 20;
 const STDOUT_MARKER: &[u8] = b"\x01\x01\x01";
 const STDERR_MARKER: &[u8] = b"\x02\x02\x02";
 
@@ -60,11 +62,21 @@ struct CommandState {
     exit_code: Option<i32>,
     stdin: Option<std::fs::File>,
     suppress_echo: bool,
+    truncated: bool,
 }
 
 impl Command {
     fn append(&self, stream: usize, bytes: &[u8]) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.log.len() >= LOG_LIMIT {
+            if !state.truncated {
+                state.truncated = true;
+                state.log.extend_from_slice(b"\x02\x02\x02[sandbar: log truncated]\n");
+                drop(state);
+                self.changed.send_modify(|n| *n += 1);
+            }
+            return;
+        }
         let marker = if stream == 0 { STDOUT_MARKER } else { STDERR_MARKER };
         for piece in bytes.split_inclusive(|b| *b == b'\n') {
             if !state.mid_line[stream] {
@@ -379,8 +391,8 @@ pub(crate) async fn input(
     let command = target.sessions.command(&target, session, command)?;
     let mut line = request.data.into_bytes();
     line.push(b'\n');
-    let echo = {
-        let mut state = command.state.lock().unwrap_or_else(|p| p.into_inner());
+    let (mut writer, echo) = {
+        let state = command.state.lock().unwrap_or_else(|p| p.into_inner());
         if state.exit_code.is_some() {
             return Err(ToolboxError {
                 status: StatusCode::GONE,
@@ -388,20 +400,25 @@ pub(crate) async fn input(
                 message: format!("command {} already completed", command.id),
             });
         }
-        let Some(stdin) = state.stdin.as_mut() else {
+        let Some(stdin) = state.stdin.as_ref() else {
             return Err(ToolboxError::conflict(format!(
                 "command {} does not take input: only commands run with runAsync keep their stdin open",
                 command.id
             )));
         };
-        stdin
-            .write_all(&line)
-            .map_err(|e| ToolboxError::conflict(format!("the command stopped reading input: {e}")))?;
-        !state.suppress_echo
+        (stdin.try_clone().map_err(|e| ToolboxError::internal(&e))?, !state.suppress_echo)
     };
+    // The echo goes into the log before the command can see the input, so it always precedes
+    // whatever the command prints in answer.
     if echo {
         command.append(0, &line);
     }
+    // A command that does not read its input fills the pipe; the write then waits on a
+    // blocking thread, never under the lock or on an async worker.
+    tokio::task::spawn_blocking(move || writer.write_all(&line))
+        .await
+        .map_err(|e| ToolboxError::internal(&e))?
+        .map_err(|e| ToolboxError::conflict(format!("the command stopped reading input: {e}")))?;
     Ok(StatusCode::NO_CONTENT)
 }
 

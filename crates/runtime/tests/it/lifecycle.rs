@@ -35,7 +35,7 @@ fn stop_ends_every_process() {
     let mut ready = [0u8; 6];
     std::io::Read::read_exact(&mut stubborn.stdout.as_ref().unwrap(), &mut ready).unwrap();
     assert!(fx.runtime.pids(&id).unwrap().len() >= 3);
-    fx.runtime.stop(&id, Duration::from_millis(200)).unwrap();
+    fx.runtime.stop(&id, Duration::from_secs(2)).unwrap();
     // SIGTERM ended the sleeper during the grace period; the stubborn one died with init.
     assert_eq!(sleeper.wait().unwrap(), sandbar_runtime::ExitStatus::Signal(libc::SIGTERM));
     let stubborn = stubborn.wait();

@@ -57,8 +57,16 @@ fn killing_a_group_ends_its_children() {
     assert_eq!(&first, b"started\n");
     process.kill(libc::SIGKILL, true).unwrap();
     assert_eq!(process.wait().unwrap(), ExitStatus::Signal(9));
-    let out = fx.sh(&id, "ps -e -o comm= | grep -c '^sleep' || true");
-    assert_eq!(stdout(&out).trim(), "0");
+    // Killed children are reaped by init asynchronously; poll until none is left.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = fx.sh(&id, "ps -e -o stat=,comm= | grep -v '^Z' | grep -c ' sleep$' || true");
+        if stdout(&out).trim() == "0" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the group's sleeps survived: {}", stdout(&out));
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

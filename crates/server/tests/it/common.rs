@@ -30,11 +30,17 @@ pub struct App {
 }
 
 pub fn runtime_for(data: &std::path::Path) -> Runtime {
+    let parent = format!("sandbar-srvtest-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    runtime_with_parent(data, &parent)
+}
+
+/// A runtime whose sandbox cgroups live under `parent` (a restarted server reuses its parent).
+pub fn runtime_with_parent(data: &std::path::Path, parent: &str) -> Runtime {
     assert!(nix::unistd::geteuid().is_root(), "the control-plane tests start real sandboxes and need root, as in CI");
     let images = ImageStore::open(sandbar_runtime::env::image_cache_dir()).expect("image store");
     images.ensure_default(&mut ()).expect("default image");
     let mut config = RuntimeConfig::new(data, images);
-    config.cgroup_parent = format!("sandbar-srvtest-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    config.cgroup_parent = parent.to_string();
     Runtime::new(config).expect("runtime")
 }
 

@@ -203,3 +203,97 @@ async fn find_search_and_replace() {
     assert_eq!(replaced[1]["success"], false);
     assert_eq!(sh(&app, &id, "cat src/c.txt").await, "no match\npin\n");
 }
+
+/// See the review of 2026-11-26: a volume subpath that a sandbox turned into a symlink to `/`
+/// must not bind the host's root into another sandbox.
+#[tokio::test(flavor = "multi_thread")]
+async fn r_volume_subpath_symlinks_stay_inside_the_volume() {
+    let app = App::new();
+    let (_, volume) = app.call(Method::POST, "/volumes", Some(json!({"name": "v"}))).await;
+    let volume_id = volume["id"].as_str().unwrap().to_string();
+    let planter = app.create(json!({"volumes": [{"volumeId": volume_id, "mountPath": "/vol"}]})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sh(&app, &planter, "ln -s / /vol/x; ln -s /etc /vol/y; echo in-volume > /vol/marker").await;
+    let host_root_owner = std::fs::metadata("/").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap();
+
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/sandbox",
+            Some(json!({"volumes": [{"volumeId": volume_id, "mountPath": "/mnt/v", "subpath": "x"}]})),
+        )
+        .await;
+    if status == StatusCode::OK {
+        let victim = body["id"].as_str().unwrap();
+        // The link resolved inside the volume: the victim sees the volume, never the host's `/`.
+        assert_eq!(
+            sh(&app, victim, "cat /mnt/v/marker; test -e /mnt/v/root && echo host-root || echo no-host-root").await,
+            "in-volume\nno-host-root\n"
+        );
+    } else {
+        assert!(status.is_client_error(), "{status}: {body}");
+    }
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/sandbox",
+            Some(json!({"volumes": [{"volumeId": volume_id, "mountPath": "/mnt/w", "subpath": "y/ssh"}]})),
+        )
+        .await;
+    assert!(status == StatusCode::OK || status.is_client_error());
+    assert_eq!(
+        std::fs::metadata("/").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap(),
+        host_root_owner,
+        "the host's / was chowned"
+    );
+    assert!(!std::path::Path::new("/etc/ssh/.sandbar").exists());
+}
+
+/// Special files are refused by the file routes instead of blocking the server or reading host
+/// state with its credentials.
+#[tokio::test(flavor = "multi_thread")]
+async fn r_special_files_are_refused_and_never_hang() {
+    let app = App::new();
+    let id = app.create(json!({"user": "root"})).await["id"].as_str().unwrap().to_string();
+    sh(&app, &id, "mkfifo /tmp/fifo; cp /etc/passwd /tmp/passwd.bak; rm /etc/passwd; mkfifo /etc/passwd").await;
+    let (status, body) = app
+        .call_raw(
+            Method::POST,
+            &format!("/toolbox/{id}/files/bulk-download"),
+            Some(json!({"paths": ["/tmp/fifo", "/proc/kmsg", "/proc/kallsyms", "/dev/tty", "/dev/zero"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = body.as_str().unwrap_or_default();
+    assert_eq!(text.matches("name=\"error\"").count(), 5, "every special file is an error part: {text}");
+    // A FIFO in place of /etc/passwd does not wedge the server's file calls (it reads account
+    // files only when they are regular files), and an upload replaces it atomically.
+    let (status, _) = app.call_raw(Method::GET, &format!("/toolbox/{id}/files?path=/tmp"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, backup) = app
+        .call_raw(
+            Method::POST,
+            &format!("/toolbox/{id}/files/bulk-download"),
+            Some(json!({"paths": ["/tmp/passwd.bak"]})),
+        )
+        .await;
+    let backup = backup.as_str().unwrap_or_default();
+    let start = backup.find("\r\n\r\n").unwrap() + 4;
+    let end = backup[start..].find("\r\n--DAYTONA-FILE-BOUNDARY").unwrap() + start;
+    let (status, _) = upload(&app, &id, &[("/etc/passwd", backup[start..end].as_bytes())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sh(&app, &id, "test -p /etc/passwd && echo fifo || echo regular").await, "regular\n");
+    // A background writer that keeps the output pipe open does not keep exec waiting.
+    let (status, body) = app
+        .call_raw(
+            Method::POST,
+            &format!("/toolbox/{id}/process/execute"),
+            Some(json!({"command": "yes > /dev/stdout & echo started"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["result"].as_str().unwrap().contains("started"));
+    sh(&app, &id, "pkill yes; true").await;
+}
