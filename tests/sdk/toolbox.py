@@ -130,6 +130,30 @@ try:
         checks = ("pty-42" in text, "40 120" in text, result.exit_code)
         return expect(checks, (True, True, 3))
 
+    def interpreter_state_errors_and_timeout():
+        interpreter = sandbox.code_interpreter
+        first = interpreter.run_code("x = 41\nprint('hi')")
+        second = interpreter.run_code("print(x + 1)")
+        failed = interpreter.run_code("1/0")
+        try:
+            interpreter.run_code("import time\ntime.sleep(30)", timeout=1)
+            timeout = "no error"
+        except Exception as error:
+            timeout = type(error).__name__
+        after = interpreter.run_code("print(x)")
+        got = (first.stdout, second.stdout, failed.error.name if failed.error else None, timeout, after.stdout)
+        return expect(got, ("hi\n", "42\n", "ZeroDivisionError", "DaytonaTimeoutError", "41\n"))
+
+    def interpreter_contexts():
+        interpreter = sandbox.code_interpreter
+        context = interpreter.create_context()
+        isolated = interpreter.run_code("print('x' in globals())", context=context).stdout
+        listed = [c.id for c in interpreter.list_contexts()]
+        interpreter.delete_context(context)
+        return expect((isolated, listed, [c.id for c in interpreter.list_contexts()]), ("False\n", [context.id], []))
+
+    step("code interpreter: state, errors, timeout keeps the context", interpreter_state_errors_and_timeout)
+    step("code interpreter: contexts are separate", interpreter_contexts)
     step("pty: output, input, resize and exit code", pty_round_trip)
     step("session keeps cwd and exports between commands", session_state_persists)
     step("session sync command sees stdin at EOF", session_stdin_is_closed_for_sync_commands)

@@ -91,6 +91,7 @@ pub async fn serve(
         api_url: format!("{public_base}/api"),
         sessions: Arc::default(),
         ptys: Arc::default(),
+        interpreters: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

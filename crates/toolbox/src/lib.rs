@@ -8,10 +8,12 @@
 
 mod error;
 mod files;
+mod interpreter;
 mod process;
 mod pty;
 mod sessions;
 
+pub use interpreter::Interpreters;
 pub use pty::Ptys;
 pub use sessions::Sessions;
 
@@ -44,6 +46,8 @@ pub struct Target {
     pub sessions: Arc<Sessions>,
     /// PTY sessions of every sandbox (shared by all requests).
     pub ptys: Arc<Ptys>,
+    /// Interpreter contexts of every sandbox (shared by all requests).
+    pub interpreters: Arc<Interpreters>,
 }
 
 /// The toolbox routes, relative to `/toolbox/{sandboxId}`; handlers read [`Target`] from the
@@ -74,6 +78,9 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/process/pty/{pty}", get(pty::info).delete(pty::kill))
         .route("/process/pty/{pty}/resize", post(pty::resize))
         .route("/process/pty/{pty}/connect", get(pty::connect))
+        .route("/process/interpreter/context", get(interpreter::list).post(interpreter::create))
+        .route("/process/interpreter/context/{context}", axum::routing::delete(interpreter::delete))
+        .route("/process/interpreter/execute", get(interpreter::execute))
         .route("/user-home-dir", get(user_home_dir))
         .route("/work-dir", get(work_dir))
         .route("/version", get(version))

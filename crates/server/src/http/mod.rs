@@ -32,6 +32,8 @@ pub struct AppState {
     pub sessions: Arc<sandbar_toolbox::Sessions>,
     /// PTY sessions of every sandbox.
     pub ptys: Arc<sandbar_toolbox::Ptys>,
+    /// Interpreter contexts of every sandbox.
+    pub interpreters: Arc<sandbar_toolbox::Interpreters>,
 }
 
 /// The whole API as a router (tests drive it without a socket).

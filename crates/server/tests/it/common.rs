@@ -72,6 +72,7 @@ impl App {
             api_url: "http://127.0.0.1:1/api".into(),
             sessions: Arc::default(),
             ptys: Arc::default(),
+            interpreters: Arc::default(),
         };
         App { data, cleanup: true, plane, runtime, clock, store, router: http::router(state) }
     }

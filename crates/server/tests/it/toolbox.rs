@@ -159,3 +159,26 @@ async fn sessions_keep_state_take_input_and_keep_logs() {
     assert_eq!(app.call_raw(Method::DELETE, &format!("{base}/s"), None).await.0, StatusCode::NO_CONTENT);
     assert_eq!(app.call_raw(Method::GET, &format!("{base}/s"), None).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interpreter_contexts_are_listed_and_deleted() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let base = format!("/toolbox/{id}/process/interpreter/context");
+    let (status, context) = app.call_raw(Method::POST, &base, Some(json!({"cwd": "/tmp"}))).await;
+    assert_eq!(status, StatusCode::OK, "{context}");
+    assert_eq!(
+        (context["cwd"].as_str(), context["language"].as_str(), context["active"].as_bool()),
+        (Some("/tmp"), Some("python"), Some(true))
+    );
+    let context_id = context["id"].as_str().unwrap().to_string();
+    let (_, list) = app.call_raw(Method::GET, &base, None).await;
+    assert_eq!(list["contexts"].as_array().unwrap().len(), 1);
+    assert_eq!(app.call_raw(Method::DELETE, &format!("{base}/default"), None).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(app.call_raw(Method::DELETE, &format!("{base}/nope"), None).await.0, StatusCode::NOT_FOUND);
+    let (status, body) = app.call_raw(Method::DELETE, &format!("{base}/{context_id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.is_object(), "G18: a JSON object, not an empty body: {body}");
+    let (_, list) = app.call_raw(Method::GET, &base, None).await;
+    assert_eq!(list["contexts"], json!([]));
+}
