@@ -152,6 +152,31 @@ try:
         interpreter.delete_context(context)
         return expect((isolated, listed, [c.id for c in interpreter.list_contexts()]), ("False\n", [context.id], []))
 
+    def git_local_round_trip():
+        sandbox.process.exec(
+            "git init -q -b main origin && cd origin && git -c user.name=a -c user.email=a@b commit -q --allow-empty -m first"
+        )
+        sandbox.git.clone("/home/daytona/origin", "work")
+        sandbox.fs.upload_file(b"hello\n", "work/a.txt")
+        untracked = [(f.name, str(f.worktree)) for f in sandbox.git.status("work").file_status]
+        sandbox.git.add("work", ["a.txt"])
+        sha = sandbox.git.commit("work", "add a", "Ann", "ann@example.com").sha
+        sandbox.git.create_branch("work", "feature")
+        sandbox.git.checkout_branch("work", "feature")
+        branch = sandbox.git.status("work").current_branch
+        branches = sorted(sandbox.git.branches("work").branches)
+        return expect((untracked[0][0], "Untracked" in untracked[0][1], len(sha), branch, branches),
+                      ("a.txt", True, 40, "feature", ["feature", "main"]))
+
+    def git_errors():
+        try:
+            sandbox.git.status("/tmp")
+        except Exception as error:
+            return None if "not a git repository" in str(error) else repr(error)
+        return "no error outside a repository"
+
+    step("git clone, status, add, commit, branches, checkout", git_local_round_trip)
+    step("git errors say what failed", git_errors)
     step("code interpreter: state, errors, timeout keeps the context", interpreter_state_errors_and_timeout)
     step("code interpreter: contexts are separate", interpreter_contexts)
     step("pty: output, input, resize and exit code", pty_round_trip)

@@ -8,6 +8,7 @@
 
 mod error;
 mod files;
+mod git;
 mod interpreter;
 mod process;
 mod pty;
@@ -81,6 +82,16 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/process/interpreter/context", get(interpreter::list).post(interpreter::create))
         .route("/process/interpreter/context/{context}", axum::routing::delete(interpreter::delete))
         .route("/process/interpreter/execute", get(interpreter::execute))
+        .route("/git/clone", post(git::clone))
+        .route("/git/status", get(git::status))
+        .route("/git/add", post(git::add))
+        .route("/git/commit", post(git::commit))
+        .route("/git/branches", get(git::branches).post(git::create_branch).delete(git::delete_branch))
+        .route("/git/checkout", post(git::checkout))
+        .route("/git/push", post(git::push))
+        .route("/git/pull", post(git::pull))
+        .route("/git/history", get(git::history))
+        .route("/git/init", post(git::init))
         .route("/user-home-dir", get(user_home_dir))
         .route("/work-dir", get(work_dir))
         .route("/version", get(version))

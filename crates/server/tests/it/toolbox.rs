@@ -182,3 +182,47 @@ async fn interpreter_contexts_are_listed_and_deleted() {
     let (_, list) = app.call_raw(Method::GET, &base, None).await;
     assert_eq!(list["contexts"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn git_uses_snake_case_bodies_and_daemon_error_codes() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let base = format!("/toolbox/{id}/git");
+    let (status, _) = app
+        .call_raw(Method::POST, &format!("{base}/init"), Some(json!({"path": "repo", "initial_branch": "main"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.call_raw(Method::POST, &format!("/toolbox/{id}/process/execute"), Some(json!({"command": "echo x > repo/f"})))
+        .await;
+    let (_, st) = app.call_raw(Method::GET, &format!("{base}/status?path=repo"), None).await;
+    assert_eq!(st["currentBranch"], "main");
+    assert_eq!(st["fileStatus"][0], json!({"name": "f", "extra": "", "staging": "Untracked", "worktree": "Untracked"}));
+    assert_eq!(
+        app.call_raw(Method::POST, &format!("{base}/add"), Some(json!({"path": "repo", "files": ["f"]}))).await.0,
+        StatusCode::OK
+    );
+    let (status, commit) = app
+        .call_raw(
+            Method::POST,
+            &format!("{base}/commit"),
+            Some(json!({"path": "repo", "message": "m", "author": "A", "email": "a@b", "allow_empty": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{commit}");
+    assert_eq!(commit["hash"].as_str().unwrap().len(), 40);
+    let (_, history) = app.call_raw(Method::GET, &format!("{base}/history?path=repo"), None).await;
+    assert_eq!((history[0]["author"].as_str(), history[0]["message"].as_str()), (Some("A"), Some("m")));
+    let (status, body) =
+        app.call_raw(Method::POST, &format!("{base}/checkout"), Some(json!({"path": "repo", "branch": "nope"}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("GIT_BRANCH_NOT_FOUND")), "{body}");
+    let (status, body) = app.call_raw(Method::GET, &format!("{base}/status?path=/tmp"), None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("GIT_REPO_NOT_FOUND")), "{body}");
+    // DELETE with a JSON body (G16).
+    app.call_raw(Method::POST, &format!("{base}/branches"), Some(json!({"path": "repo", "name": "b"}))).await;
+    assert_eq!(
+        app.call_raw(Method::DELETE, &format!("{base}/branches"), Some(json!({"path": "repo", "name": "b"}))).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, branches) = app.call_raw(Method::GET, &format!("{base}/branches?path=repo"), None).await;
+    assert_eq!(branches, json!({"branches": ["main"]}));
+}

@@ -1,0 +1,433 @@
+//! Git routes (`shared/daytona-wire.md` §4.7), run with the `git` of the sandbox's image, as its
+//! user, with arguments passed as argv (never through a shell). Request bodies use snake_case
+//! keys (G17). Failures carry the daemon's git error codes.
+//!
+//! Sandboxes have loopback networking only until the networking work lands, so clone, push and
+//! pull reach local repositories only; a remote URL fails with `GIT_TRANSPORT_FAILED`.
+
+use crate::{Target, ToolboxError};
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use sandbar_runtime::ExecSpec;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Git operations that take longer are stopped.
+const GIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PathQuery {
+    #[serde(default)]
+    path: String,
+}
+
+/// Runs `git -C <path> <args>` in the sandbox; returns stdout, or the daemon-style error.
+async fn git(target: &Target, path: &str, args: &[&str], env: Vec<(String, String)>) -> Result<String, ToolboxError> {
+    let path = absolute(target, path);
+    let mut argv = vec!["git".to_string(), "-C".to_string(), path];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let mut exec = ExecSpec::new(argv);
+    exec.user = Some(target.user.clone());
+    exec.cwd = Some(target.workdir.clone());
+    exec.env = env;
+    exec.env.push(("GIT_TERMINAL_PROMPT".into(), "0".into()));
+    let runtime = std::sync::Arc::clone(&target.runtime);
+    let id = target.id.clone();
+    let collected = tokio::task::spawn_blocking(move || {
+        let process = runtime.exec(&id, &exec)?;
+        process.collect(Some(GIT_TIMEOUT))
+    })
+    .await
+    .map_err(|e| ToolboxError::internal(&e))?
+    .map_err(|e| match e {
+        sandbar_runtime::Error::Request { error, .. } => ToolboxError::bad_request(format!("cannot run git: {error}")),
+        other => ToolboxError::internal(&other),
+    })?;
+    if collected.timed_out {
+        return Err(ToolboxError::timeout(format!(
+            "git {} took longer than {} s",
+            args.first().unwrap_or(&""),
+            GIT_TIMEOUT.as_secs()
+        )));
+    }
+    let stdout = String::from_utf8_lossy(&collected.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&collected.stderr).into_owned();
+    if collected.status.shell_code() == 0 {
+        Ok(stdout)
+    } else {
+        Err(git_error(&stderr, &stdout))
+    }
+}
+
+/// A request path made absolute: relative paths are under the working directory.
+fn absolute(target: &Target, path: &str) -> String {
+    if path.is_empty() {
+        target.workdir.clone()
+    } else if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{}/{}", target.workdir.trim_end_matches('/'), path)
+    }
+}
+
+/// Maps git's complaint to the daemon's codes (SDK 0.226 raises precise classes from them).
+fn git_error(stderr: &str, stdout: &str) -> ToolboxError {
+    let text = if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() };
+    let lower = text.to_lowercase();
+    let (status, code) =
+        if lower.contains("not a git repository") || lower.contains("does not appear to be a git repository") {
+            (StatusCode::NOT_FOUND, "GIT_REPO_NOT_FOUND")
+        } else if lower.contains("authentication failed") || lower.contains("could not read username") {
+            (StatusCode::UNAUTHORIZED, "GIT_AUTH_FAILED")
+        } else if lower.contains("already exists") && lower.contains("branch") {
+            (StatusCode::CONFLICT, "GIT_BRANCH_EXISTS")
+        } else if (lower.contains("not found") && lower.contains("branch"))
+            || lower.contains("did not match any")
+            || lower.contains("invalid reference")
+        {
+            (StatusCode::NOT_FOUND, "GIT_BRANCH_NOT_FOUND")
+        } else if lower.contains("rejected") {
+            (StatusCode::CONFLICT, "GIT_PUSH_REJECTED")
+        } else if lower.contains("conflict") {
+            (StatusCode::CONFLICT, "GIT_MERGE_CONFLICT")
+        } else if lower.contains("would be overwritten") || lower.contains("please commit your changes") {
+            (StatusCode::CONFLICT, "GIT_DIRTY_WORKTREE")
+        } else if lower.contains("could not resolve host")
+            || lower.contains("unable to access")
+            || lower.contains("network is unreachable")
+            || lower.contains("connection refused")
+        {
+            (StatusCode::BAD_GATEWAY, "GIT_TRANSPORT_FAILED")
+        } else {
+            (StatusCode::BAD_REQUEST, "BAD_REQUEST")
+        };
+    ToolboxError { status, code, message: format!("git failed: {text}") }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ToolboxError> {
+    serde_json::from_slice(body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))
+}
+
+fn ok() -> Response {
+    (StatusCode::OK, Json(serde_json::json!({}))).into_response()
+}
+
+/// Credentials go into the URL of a clone only through git's own credential helper input, never
+/// into the stored remote: a one-shot helper answers from environment variables.
+fn credential_env(username: &Option<String>, password: &Option<String>) -> (Vec<&'static str>, Vec<(String, String)>) {
+    match (username, password) {
+        (Some(user), Some(pass)) => (
+            vec![
+                "-c",
+                "credential.helper=",
+                "-c",
+                "credential.helper=!f() { echo username=$SANDBAR_GIT_USER; echo password=$SANDBAR_GIT_PASS; }; f",
+            ],
+            vec![("SANDBAR_GIT_USER".into(), user.clone()), ("SANDBAR_GIT_PASS".into(), pass.clone())],
+        ),
+        _ => (Vec::new(), Vec::new()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CloneRequest {
+    url: String,
+    path: String,
+    branch: Option<String>,
+    commit_id: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    insecure_skip_tls: bool,
+    depth: Option<u32>,
+}
+
+/// `POST /git/clone`.
+pub(crate) async fn clone(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<Response, ToolboxError> {
+    let request: CloneRequest = parse(&body)?;
+    if request.url.is_empty() || request.path.is_empty() {
+        return Err(ToolboxError::bad_request("url and path are required"));
+    }
+    let (mut args, env) = credential_env(&request.username, &request.password);
+    if request.insecure_skip_tls {
+        args.extend(["-c", "http.sslVerify=false"]);
+    }
+    args.push("clone");
+    let depth = request.depth.map(|d| d.to_string());
+    if let Some(depth) = &depth {
+        args.extend(["--depth", depth.as_str()]);
+    }
+    if let Some(branch) = &request.branch {
+        args.extend(["--branch", branch.as_str()]);
+    }
+    let destination = absolute(&target, &request.path);
+    args.extend(["--", request.url.as_str(), destination.as_str()]);
+    git(&target, "", &args, env.clone()).await?;
+    if let Some(commit) = &request.commit_id {
+        git(&target, &request.path, &["checkout", "--detach", commit.as_str()], env).await?;
+    }
+    Ok(ok())
+}
+
+/// `GET /git/status?path=`.
+pub(crate) async fn status(
+    Extension(target): Extension<Target>,
+    Query(query): Query<PathQuery>,
+) -> Result<Json<serde_json::Value>, ToolboxError> {
+    let out = git(&target, &query.path, &["status", "--porcelain=v1", "--branch", "-z"], Vec::new()).await?;
+    let mut entries = out.split('\0').filter(|e| !e.is_empty());
+    let header = entries.next().unwrap_or_default();
+    let header = header.strip_prefix("## ").unwrap_or(header);
+    let (branch_part, tracking) = header.split_once("...").map(|(b, t)| (b, Some(t))).unwrap_or((header, None));
+    let current_branch = branch_part.strip_prefix("No commits yet on ").unwrap_or(branch_part).to_string();
+    let ahead = tracking.and_then(|t| number_after(t, "ahead "));
+    let behind = tracking.and_then(|t| number_after(t, "behind "));
+    let mut files = Vec::new();
+    let mut rest: Vec<&str> = entries.collect();
+    rest.reverse();
+    while let Some(entry) = rest.pop() {
+        if entry.len() < 3 {
+            continue;
+        }
+        let (x, y, name) = (&entry[0..1], &entry[1..2], &entry[3..]);
+        // Renames and copies carry the old name as the next entry.
+        let extra = if x == "R" || x == "C" { rest.pop().unwrap_or_default() } else { "" };
+        files.push(
+            serde_json::json!({ "name": name, "extra": extra, "staging": status_name(x), "worktree": status_name(y) }),
+        );
+    }
+    Ok(Json(serde_json::json!({
+        "currentBranch": current_branch,
+        "fileStatus": files,
+        "branchPublished": tracking.is_some(),
+        "ahead": ahead.unwrap_or(0),
+        "behind": behind.unwrap_or(0),
+    })))
+}
+
+fn number_after(text: &str, label: &str) -> Option<i64> {
+    let start = text.find(label)? + label.len();
+    text[start..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
+}
+
+fn status_name(code: &str) -> &'static str {
+    match code {
+        "?" => "Untracked",
+        "M" => "Modified",
+        "A" => "Added",
+        "D" => "Deleted",
+        "R" => "Renamed",
+        "C" => "Copied",
+        "U" => "Updated but unmerged",
+        _ => "Unmodified",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AddRequest {
+    path: String,
+    #[serde(default)]
+    files: Vec<String>,
+}
+
+/// `POST /git/add`.
+pub(crate) async fn add(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<Response, ToolboxError> {
+    let request: AddRequest = parse(&body)?;
+    let mut args = vec!["add", "--"];
+    if request.files.is_empty() {
+        args.push(".");
+    }
+    args.extend(request.files.iter().map(String::as_str));
+    git(&target, &request.path, &args, Vec::new()).await?;
+    Ok(ok())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CommitRequest {
+    path: String,
+    message: String,
+    author: String,
+    email: String,
+    #[serde(default)]
+    allow_empty: bool,
+}
+
+/// `POST /git/commit` → `{"hash": ...}`.
+pub(crate) async fn commit(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ToolboxError> {
+    let request: CommitRequest = parse(&body)?;
+    if request.message.is_empty() {
+        return Err(ToolboxError::bad_request("commit message is empty"));
+    }
+    let author = format!("{} <{}>", request.author, request.email);
+    let env = vec![
+        ("GIT_COMMITTER_NAME".to_string(), request.author.clone()),
+        ("GIT_COMMITTER_EMAIL".to_string(), request.email.clone()),
+    ];
+    let mut args = vec!["commit", "-m", request.message.as_str(), "--author", author.as_str()];
+    if request.allow_empty {
+        args.push("--allow-empty");
+    }
+    git(&target, &request.path, &args, env).await?;
+    let hash = git(&target, &request.path, &["rev-parse", "HEAD"], Vec::new()).await?;
+    Ok(Json(serde_json::json!({ "hash": hash.trim() })))
+}
+
+/// `GET /git/branches?path=` → `{"branches": [...]}`.
+pub(crate) async fn branches(
+    Extension(target): Extension<Target>,
+    Query(query): Query<PathQuery>,
+) -> Result<Json<serde_json::Value>, ToolboxError> {
+    let out = git(&target, &query.path, &["branch", "--format=%(refname:short)"], Vec::new()).await?;
+    let branches: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+    Ok(Json(serde_json::json!({ "branches": branches })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BranchRequest {
+    path: String,
+    name: String,
+}
+
+/// `POST /git/branches` → 201.
+pub(crate) async fn create_branch(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<Response, ToolboxError> {
+    let request: BranchRequest = parse(&body)?;
+    git(&target, &request.path, &["branch", "--", request.name.as_str()], Vec::new()).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({}))).into_response())
+}
+
+/// `DELETE /git/branches` with a JSON body (G16) → 204.
+pub(crate) async fn delete_branch(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ToolboxError> {
+    let request: BranchRequest = parse(&body)?;
+    git(&target, &request.path, &["branch", "-D", "--", request.name.as_str()], Vec::new()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CheckoutRequest {
+    path: String,
+    branch: String,
+}
+
+/// `POST /git/checkout`.
+pub(crate) async fn checkout(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<Response, ToolboxError> {
+    let request: CheckoutRequest = parse(&body)?;
+    git(&target, &request.path, &["checkout", request.branch.as_str(), "--"], Vec::new()).await?;
+    Ok(ok())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RemoteRequest {
+    path: String,
+    username: Option<String>,
+    password: Option<String>,
+    branch: Option<String>,
+    remote: Option<String>,
+    #[serde(default)]
+    set_upstream: bool,
+}
+
+/// `POST /git/push`.
+pub(crate) async fn push(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<Response, ToolboxError> {
+    let request: RemoteRequest = parse(&body)?;
+    let (mut args, env) = credential_env(&request.username, &request.password);
+    args.push("push");
+    if request.set_upstream {
+        args.push("--set-upstream");
+    }
+    if let Some(remote) = &request.remote {
+        args.push(remote.as_str());
+        if let Some(branch) = &request.branch {
+            args.push(branch.as_str());
+        }
+    }
+    git(&target, &request.path, &args, env).await?;
+    Ok(ok())
+}
+
+/// `POST /git/pull`.
+pub(crate) async fn pull(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<Response, ToolboxError> {
+    let request: RemoteRequest = parse(&body)?;
+    let (mut args, env) = credential_env(&request.username, &request.password);
+    args.extend(["pull", "--no-rebase"]);
+    if let Some(remote) = &request.remote {
+        args.push(remote.as_str());
+        if let Some(branch) = &request.branch {
+            args.push(branch.as_str());
+        }
+    }
+    git(&target, &request.path, &args, env).await?;
+    Ok(ok())
+}
+
+/// `GET /git/history?path=` → commits, newest first.
+pub(crate) async fn history(
+    Extension(target): Extension<Target>,
+    Query(query): Query<PathQuery>,
+) -> Result<Json<serde_json::Value>, ToolboxError> {
+    let out = git(&target, &query.path, &["log", "--format=%H%x1f%an%x1f%ae%x1f%s%x1f%aI%x1e"], Vec::new()).await?;
+    let commits: Vec<serde_json::Value> = out
+        .split('\x1e')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .filter_map(|record| {
+            let fields: Vec<&str> = record.split('\x1f').collect();
+            (fields.len() == 5).then(|| {
+                serde_json::json!({ "hash": fields[0], "author": fields[1], "email": fields[2], "message": fields[3], "timestamp": fields[4] })
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!(commits)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct InitRequest {
+    path: String,
+    #[serde(default)]
+    bare: bool,
+    initial_branch: Option<String>,
+}
+
+/// `POST /git/init` → 201 (SDK 0.226).
+pub(crate) async fn init(
+    Extension(target): Extension<Target>,
+    body: axum::body::Bytes,
+) -> Result<Response, ToolboxError> {
+    let request: InitRequest = parse(&body)?;
+    let mut args = vec!["init"];
+    if request.bare {
+        args.push("--bare");
+    }
+    if let Some(branch) = &request.initial_branch {
+        args.extend(["--initial-branch", branch.as_str()]);
+    }
+    let destination = absolute(&target, &request.path);
+    args.push(destination.as_str());
+    git(&target, "", &args, Vec::new()).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({}))).into_response())
+}
