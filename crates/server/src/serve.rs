@@ -114,6 +114,7 @@ pub async fn serve(
     reaper.abort();
     tracing::info!("shutting down: stopping running sandboxes");
     plane.stop_all().await;
+    plane.runtime().remove_cgroup_parent();
     served.map_err(|e| format!("http server: {e}"))
 }
 
