@@ -13,9 +13,10 @@ use std::time::Duration;
 /// Lines of this prefix in code-run output carry artifacts (charts) as JSON.
 const ARTIFACT_PREFIX: &str = "dtn_artifact_k39fd2:";
 
-/// Starts the first of bash or sh found in the sandbox; the command then arrives on stdin, as
-/// the reference daemon feeds it (so heredocs and multi-line scripts behave the same).
-const SHELL: [&str; 3] = ["/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"];
+/// The shell the command is fed to on stdin, as the reference daemon does it (so heredocs and
+/// multi-line scripts behave the same): bash, or sh in images without bash.
+const SHELL: &str = "bash";
+const FALLBACK_SHELL: &str = "sh";
 
 pub(crate) async fn execute(
     Extension(target): Extension<Target>,
@@ -27,8 +28,7 @@ pub(crate) async fn execute(
     }
     let mut input = request.command.clone().into_bytes();
     input.push(b'\n');
-    let exec =
-        spec(&target, SHELL.iter().map(|s| s.to_string()).collect(), request.cwd.clone(), request.envs.as_ref())?;
+    let exec = spec(&target, vec![SHELL.to_string()], request.cwd.clone(), request.envs.as_ref())?;
     let (exit_code, output) = run(target, exec, input, request.timeout).await?;
     Ok(Json(ExecuteResponse { exit_code, result: output }))
 }
@@ -109,7 +109,16 @@ async fn run(
 ) -> Result<(i32, String), ToolboxError> {
     let timeout = timeout.filter(|t| *t > 0).map(Duration::from_secs);
     let outcome = tokio::task::spawn_blocking(move || -> Result<Result<Collected, String>, RuntimeError> {
-        let mut process = match target.runtime.exec(&target.id, &exec) {
+        let started = match target.runtime.exec(&target.id, &exec) {
+            // An image without bash: run the same input with sh.
+            Err(RuntimeError::Request { error, .. }) if exec.argv == [SHELL] && error.starts_with("exec bash:") => {
+                let mut fallback = exec.clone();
+                fallback.argv = vec![FALLBACK_SHELL.to_string()];
+                target.runtime.exec(&target.id, &fallback)
+            }
+            other => other,
+        };
+        let mut process = match started {
             Ok(process) => process,
             Err(RuntimeError::Request { error, .. }) => return Ok(Err(error)),
             Err(other) => return Err(other),
