@@ -175,6 +175,29 @@ try:
             return None if "not a git repository" in str(error) else repr(error)
         return "no error outside a repository"
 
+    def fork_and_snapshot():
+        sandbox.fs.upload_file(b"forked\n", "state.txt")
+        fork = getattr(sandbox, "fork", None) or sandbox._experimental_fork
+        copy = fork()
+        try:
+            seen = copy.fs.download_file("state.txt")
+            copy.fs.upload_file(b"changed\n", "state.txt")
+            original = sandbox.fs.download_file("state.txt")
+        finally:
+            daytona.delete(copy)
+        snapshot = getattr(sandbox, "create_snapshot", None) or sandbox._experimental_create_snapshot
+        name = f"sdk-snap-{int(time.time() * 1000)}"
+        snapshot(name)
+        made = daytona.snapshot.get(name)
+        from_snapshot = daytona.create(CreateSandboxFromSnapshotParams(snapshot=name))
+        try:
+            restored = from_snapshot.fs.download_file("state.txt")
+        finally:
+            daytona.delete(from_snapshot)
+            daytona.snapshot.delete(made)
+        return expect((seen, original, str(made.state), restored), (b"forked\n", b"forked\n", str(made.state), b"forked\n"))
+
+    step("fork and snapshot of a sandbox", fork_and_snapshot)
     step("git clone, status, add, commit, branches, checkout", git_local_round_trip)
     step("git errors say what failed", git_errors)
     step("code interpreter: state, errors, timeout keeps the context", interpreter_state_errors_and_timeout)

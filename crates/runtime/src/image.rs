@@ -163,6 +163,12 @@ impl ImageStore {
         std::fs::rename(&tmp, &path).map_err(Error::image(format!("move {} to {}", tmp.display(), path.display())))
     }
 
+    /// Removes an image's manifest (its layers stay; see `Runtime::delete_image`).
+    pub(crate) fn remove_manifest(&self, name: &str) -> Result<(), Error> {
+        let path = self.manifest_path(name)?;
+        remove_tree(&path)
+    }
+
     /// A fresh directory for a build under `tmp/`.
     pub(crate) fn scratch_dir(&self, purpose: &str) -> Result<PathBuf, Error> {
         let nanos =

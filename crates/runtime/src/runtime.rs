@@ -295,6 +295,138 @@ impl Runtime {
         process::spawn(id, &running.socket, exec, env, user, cwd)
     }
 
+    /// Makes the sandbox's files a new image named `image_name` and returns it.
+    ///
+    /// A stopped sandbox's writable layer *becomes* the image's top layer (a rename, O(1)) and the
+    /// sandbox continues on top of it with an empty writable layer, so its files do not change.
+    /// A running sandbox is frozen while its writable layer is copied, then thawed.
+    pub fn snapshot(&self, id: &SandboxId, image_name: &str) -> Result<ImageManifest, Error> {
+        let lock = self.lock_of(id);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut record = self.record(id)?;
+        let layer_id = format!("snap-{}", random_hex());
+        let layer = self.images.layer_path(&layer_id);
+        let dir = self.dir(id);
+        let mut layers = record.image.layers.clone();
+        match self.running_entry(id) {
+            None => {
+                let upper = dir.join("upper");
+                if let Err(e) = std::fs::rename(&upper, &layer) {
+                    // Another file system (EXDEV): copy, then keep the sandbox as it was.
+                    copy_tree(&upper, &layer)
+                        .map_err(|copy| Error::sandbox(id, format!("copy {} ({e})", upper.display()))(copy))?;
+                } else {
+                    // The sandbox goes on over the new layer with a fresh writable layer.
+                    let work = dir.join("work");
+                    remove_tree(&work)?;
+                    for fresh in [&upper, &work] {
+                        std::fs::create_dir(fresh)
+                            .map_err(Error::sandbox(id, format!("create {}", fresh.display())))?;
+                    }
+                    record.image.layers.push(layer_id.clone());
+                    self.write_record(id, &record)?;
+                }
+            }
+            Some(running) => {
+                let was_paused = running.is_paused();
+                running.cgroup.freeze(id, true)?;
+                let copied = copy_tree(&dir.join("upper"), &layer);
+                if !was_paused {
+                    running.cgroup.freeze(id, false)?;
+                }
+                copied.map_err(Error::sandbox(id, format!("copy {} into a layer", dir.join("upper").display())))?;
+            }
+        }
+        layers.push(layer_id);
+        let manifest = ImageManifest {
+            name: image_name.to_string(),
+            layers,
+            env: record.image.env.clone(),
+            user: record.image.user.clone(),
+            workdir: record.image.workdir.clone(),
+            recipe: 0,
+        };
+        self.images.put_manifest(&manifest)?;
+        Ok(manifest)
+    }
+
+    /// Creates `target` as a copy of `source`: the same read-only layers and a copy of its
+    /// writable layer (a running source is frozen while it is copied). The two never see each
+    /// other's later writes. The fork is created stopped.
+    pub fn fork(&self, source: &SandboxId, target: &SandboxId) -> Result<(), Error> {
+        let lock = self.lock_of(source);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let record = self.record(source)?;
+        if self.dir(target).exists() {
+            return Err(Error::AlreadyExists { id: target.clone() });
+        }
+        let staging = self.sandboxes_dir.join(format!(".creating-{target}"));
+        remove_tree(&staging)?;
+        let result = (|| {
+            for sub in ["work", "rootfs"] {
+                let path = staging.join(sub);
+                std::fs::create_dir_all(&path).map_err(Error::sandbox(target, format!("create {}", path.display())))?;
+            }
+            let upper = self.dir(source).join("upper");
+            let running = self.running_entry(source);
+            let was_paused = running.as_ref().is_some_and(|r| r.is_paused());
+            if let Some(running) = &running {
+                running.cgroup.freeze(source, true)?;
+            }
+            let copied = copy_tree(&upper, &staging.join("upper"));
+            if let (Some(running), false) = (&running, was_paused) {
+                running.cgroup.freeze(source, false)?;
+            }
+            copied.map_err(Error::sandbox(target, format!("copy {}", upper.display())))?;
+            let mut record = record.clone();
+            record.spec.hostname = None;
+            let bytes = serde_json::to_vec_pretty(&record)
+                .map_err(|e| Error::sandbox(target, "encode record")(std::io::Error::other(e)))?;
+            std::fs::write(staging.join("sandbox.json"), bytes)
+                .map_err(Error::sandbox(target, "write sandbox.json"))?;
+            std::fs::rename(&staging, self.dir(target)).map_err(Error::sandbox(target, "move the fork into place"))
+        })();
+        if result.is_err() {
+            let _ = remove_tree(&staging);
+        }
+        result
+    }
+
+    /// Deletes an image made by [`snapshot`](Self::snapshot) and every snapshot layer of it that
+    /// no other image and no sandbox uses. Base layers (content-addressed) are never removed here.
+    /// Refuses (and changes nothing) while a sandbox was created from the image.
+    pub fn delete_image(&self, name: &str) -> Result<(), Error> {
+        let manifest = self.images.require(name)?;
+        let mut used = std::collections::HashSet::new();
+        for (id, _) in self.list()? {
+            let record = self.record(&id)?;
+            if record.image.name == name {
+                return Err(Error::InvalidSpec { what: format!("image {name:?} is used by sandbox {id}") });
+            }
+            used.extend(record.image.layers);
+        }
+        for other in self.images.list()? {
+            if other.name != name {
+                used.extend(other.layers);
+            }
+        }
+        self.images.remove_manifest(name)?;
+        for layer in manifest.layers.iter().filter(|l| l.starts_with("snap-") && !used.contains(*l)) {
+            remove_tree(&self.images.layer_path(layer))?;
+        }
+        Ok(())
+    }
+
+    fn write_record(&self, id: &SandboxId, record: &Record) -> Result<(), Error> {
+        let path = self.dir(id).join("sandbox.json");
+        let staging = self.dir(id).join("sandbox.json.new");
+        serde_json::to_vec_pretty(record)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&staging, bytes))
+            .and_then(|()| std::fs::rename(&staging, &path))
+            .map_err(Error::sandbox(id, format!("write {}", path.display())))
+    }
+
     /// Changes a sandbox's cgroup limits: recorded for later starts and, when it runs, applied
     /// to its cgroup at once. Memory below what the sandbox uses now is refused by the kernel.
     pub fn update_limits(&self, id: &SandboxId, limits: &Limits) -> Result<(), Error> {
@@ -697,6 +829,24 @@ fn validate_env_key(key: &str) -> Result<(), Error> {
     } else {
         Err(Error::InvalidSpec { what: format!("environment variable name {key:?} must match [A-Za-z_][A-Za-z0-9_]*") })
     }
+}
+
+/// Copies a writable layer with everything overlayfs keeps in it (owners, modes, xattrs such as
+/// `trusted.overlay.*`, whiteout device nodes, hard links), sharing blocks where the file system
+/// can (`--reflink=auto`).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let output = std::process::Command::new("cp").args(["-a", "--reflink=auto", "--"]).arg(from).arg(to).output()?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let _ = std::fs::remove_dir_all(to);
+        Err(std::io::Error::other(format!("cp failed: {}", String::from_utf8_lossy(&output.stderr).trim())))
+    }
+}
+
+fn random_hex() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:x}{:x}", nanos, std::process::id())
 }
 
 /// SIGKILLs the init a marker names if it is still that process; waits until it is gone.

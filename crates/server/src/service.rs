@@ -414,6 +414,136 @@ impl ControlPlane {
         self.run_command(row, command, force).await
     }
 
+    /// Forks a sandbox: a new sandbox with a copy of its files and the same settings, started if
+    /// the source runs. Returns the new sandbox.
+    pub async fn fork(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        name: Option<String>,
+    ) -> Result<SandboxRow, ServiceError> {
+        let source = self.get(org, id_or_name).await?;
+        if !matches!(source.state, SandboxState::Started | SandboxState::Stopped | SandboxState::Paused) {
+            return Err(ServiceError::Conflict(format!("cannot fork a sandbox that is {}", source.state.as_str())));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let name = name.unwrap_or_else(|| id.clone());
+        validate_name("sandbox name", &name)?;
+        let now = self.now();
+        let row = SandboxRow {
+            id: id.clone(),
+            name,
+            state: SandboxState::Creating,
+            desired_state: SandboxState::Started,
+            error_reason: None,
+            recoverable: None,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            last_activity_at: now.clone(),
+            state_changed_at: now,
+            ..source.clone()
+        };
+        self.store.insert_sandbox(&row)?;
+        self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
+        let lock = self.lock_of(&id);
+        let _guard = lock.lock().await;
+        let runtime = Arc::clone(&self.runtime);
+        let (from, to) = (runtime_id(&source.id)?, runtime_id(&id)?);
+        let start = source.state != SandboxState::Stopped;
+        let result = blocking(move || {
+            runtime.fork(&from, &to)?;
+            if start {
+                runtime.start(&to)?;
+            }
+            Ok(())
+        })
+        .await;
+        self.finish(row, result, if start { SandboxState::Started } else { SandboxState::Stopped }, "fork")
+    }
+
+    /// Makes a sandbox's files a snapshot of the caller's organization named `name`; new
+    /// sandboxes can be created from it. The sandbox goes on unchanged.
+    pub async fn snapshot_sandbox(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        name: String,
+    ) -> Result<SandboxRow, ServiceError> {
+        validate_name("snapshot name", &name)?;
+        if self.store.find_snapshot(&org.id, &name)?.is_some() {
+            return Err(ServiceError::Conflict(format!("a snapshot named {name:?} already exists")));
+        }
+        let row = self.get(org, id_or_name).await?;
+        let lock = self.lock_of(&row.id);
+        let _guard = lock.lock().await;
+        let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
+        let resting = row.state;
+        if !matches!(resting, SandboxState::Started | SandboxState::Stopped | SandboxState::Paused) {
+            return Err(ServiceError::Conflict(format!("cannot snapshot a sandbox that is {}", resting.as_str())));
+        }
+        self.set_state(&mut row, SandboxState::Snapshotting)?;
+        let image = format!("snap-{}", uuid::Uuid::new_v4().simple());
+        let runtime = Arc::clone(&self.runtime);
+        let id = runtime_id(&row.id)?;
+        let image_name = image.clone();
+        let result = blocking(move || runtime.snapshot(&id, &image_name).map(drop)).await;
+        self.set_state(&mut row, resting)?;
+        result.map_err(|source| ServiceError::Runtime {
+            context: format!("failed to snapshot sandbox {}", row.id),
+            source,
+        })?;
+        let now = self.now();
+        self.store.ensure_snapshot(&SnapshotRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            organization_id: Some(org.id.clone()),
+            name,
+            image,
+            state: "active".to_string(),
+            general: false,
+            cpu: row.cpu,
+            gpu: 0,
+            mem: row.memory,
+            disk: row.disk,
+            created_at: now.clone(),
+            updated_at: now,
+            last_used_at: None,
+        })?;
+        Ok(row)
+    }
+
+    /// Deletes a snapshot of the caller's organization that no sandbox uses.
+    pub async fn delete_snapshot(&self, org: &Organization, id_or_name: &str) -> Result<(), ServiceError> {
+        let snapshot = self.get_snapshot(org, id_or_name).await?;
+        if snapshot.general {
+            return Err(ServiceError::Conflict(format!(
+                "snapshot {:?} is shared by every organization and cannot be deleted",
+                snapshot.name
+            )));
+        }
+        let users: Vec<String> = self
+            .store
+            .list_sandboxes(&org.id, false)?
+            .into_iter()
+            .filter(|row| row.snapshot == snapshot.name)
+            .map(|row| row.name)
+            .collect();
+        if !users.is_empty() {
+            return Err(ServiceError::Conflict(format!(
+                "snapshot {:?} is used by sandbox(es) {}",
+                snapshot.name,
+                users.join(", ")
+            )));
+        }
+        let runtime = Arc::clone(&self.runtime);
+        let image = snapshot.image.clone();
+        blocking(move || runtime.delete_image(&image)).await.map_err(|source| ServiceError::Runtime {
+            context: format!("failed to delete snapshot {}", snapshot.name),
+            source,
+        })?;
+        self.store.delete_snapshot(&snapshot.id)?;
+        Ok(())
+    }
+
     /// Replaces every label.
     pub async fn set_labels(
         &self,

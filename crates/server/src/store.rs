@@ -391,6 +391,12 @@ impl Store {
         .map_err(sql("read snapshot"))
     }
 
+    /// Removes a snapshot row.
+    pub fn delete_snapshot(&self, id: &str) -> Result<(), StoreError> {
+        self.db().execute("DELETE FROM snapshots WHERE id = ?1", params![id]).map_err(sql("delete snapshot"))?;
+        Ok(())
+    }
+
     /// Snapshots visible to `org` (its own and the general ones).
     pub fn list_snapshots(&self, org: &str) -> Result<Vec<SnapshotRow>, StoreError> {
         let db = self.db();

@@ -12,3 +12,4 @@ mod lifecycle;
 mod limits;
 mod pause;
 mod processes;
+mod stateful;

@@ -140,6 +140,34 @@ pub async fn resize(
     Ok(one(&state, &row))
 }
 
+/// `POST /api/sandbox/{id}/fork {"name"?}` → 200 with the new sandbox.
+pub async fn fork(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Reply<Sandbox> {
+    let name = body.get("name").and_then(|n| n.as_str()).map(str::to_string);
+    let row = state.plane.fork(&org, &id, name).await?;
+    Ok(one(&state, &row))
+}
+
+/// `POST /api/sandbox/{id}/snapshot {"name"}` → 200 with the sandbox.
+pub async fn snapshot(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Reply<Sandbox> {
+    let name = body
+        .get("name")
+        .and_then(|n| n.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_request("snapshot name is required"))?;
+    let row = state.plane.snapshot_sandbox(&org, &id, name).await?;
+    Ok(one(&state, &row))
+}
+
 /// Archive, fork and snapshot-of-a-sandbox arrive with the stateful-sandboxes
 /// work; until then the sandbox is looked up (so unknown ids still get 404) and the answer is a
 /// 501 that says so.

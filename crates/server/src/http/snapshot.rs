@@ -69,17 +69,12 @@ pub async fn activate(
     Ok(Json(dto::snapshot(&state.plane.get_snapshot(&org, &id).await?)))
 }
 
-/// `DELETE /api/snapshots/{id}`: the general default snapshot cannot be deleted.
+/// `DELETE /api/snapshots/{id}`: an organization's own, unused snapshots only.
 pub async fn delete(
     State(state): State<AppState>,
     Extension(org): Extension<Organization>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let snapshot = state.plane.get_snapshot(&org, &id).await?;
-    Err(ServiceError::Conflict(format!(
-        "snapshot {:?} is {} and cannot be deleted",
-        snapshot.name,
-        if snapshot.general { "shared by every organization" } else { "in use" }
-    ))
-    .into())
+    state.plane.delete_snapshot(&org, &id).await?;
+    Ok(Json(serde_json::json!({ "message": "snapshot deleted" })))
 }

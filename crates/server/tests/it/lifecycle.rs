@@ -189,3 +189,54 @@ async fn resize_changes_limits_live_and_for_later_starts() {
     let (_, still) = app.call(Method::GET, &format!("/sandbox/{id}"), None).await;
     assert_eq!((still["cpu"].as_i64(), still["disk"].as_i64()), (Some(2), Some(3)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fork_and_snapshot_of_a_sandbox() {
+    let app = App::new();
+    let id = app.create(json!({"name": "origin", "labels": {"k": "v"}})).await["id"].as_str().unwrap().to_string();
+    let exec = |sandbox: &str, command: &str| {
+        let runtime_id = sandbar_runtime::SandboxId::new(sandbox).unwrap();
+        let out = app
+            .runtime
+            .exec(&runtime_id, &sandbar_runtime::ExecSpec::new(["sh", "-c", command]))
+            .unwrap()
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    exec(&id, "echo first > /home/daytona/f");
+
+    let (status, fork) = app.call(Method::POST, &format!("/sandbox/{id}/fork"), Some(json!({"name": "copy"}))).await;
+    assert_eq!(status, StatusCode::OK, "{fork}");
+    assert_eq!(
+        (fork["name"].as_str(), fork["state"].as_str(), fork["labels"]["k"].as_str()),
+        (Some("copy"), Some("started"), Some("v"))
+    );
+    let fork_id = fork["id"].as_str().unwrap().to_string();
+    assert_eq!(exec(&fork_id, "cat /home/daytona/f"), "first\n");
+    exec(&fork_id, "echo fork > /home/daytona/f");
+    assert_eq!(exec(&id, "cat /home/daytona/f"), "first\n", "the source never sees the fork's writes");
+
+    let (status, body) =
+        app.call(Method::POST, &format!("/sandbox/{id}/snapshot"), Some(json!({"name": "saved"}))).await;
+    assert_eq!((status, body["state"].as_str()), (StatusCode::OK, Some("started")), "{body}");
+    let (status, _) = app.call(Method::POST, &format!("/sandbox/{id}/snapshot"), Some(json!({"name": "saved"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, snapshot) = app.call(Method::GET, "/snapshots/saved", None).await;
+    assert_eq!(
+        (status, snapshot["state"].as_str(), snapshot["general"].as_bool()),
+        (StatusCode::OK, Some("active"), Some(false))
+    );
+    let from_snapshot = app.create(json!({"snapshot": "saved"})).await["id"].as_str().unwrap().to_string();
+    assert_eq!(exec(&from_snapshot, "cat /home/daytona/f"), "first\n");
+    let (status, _) = app.call(Method::DELETE, "/snapshots/saved", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "in use by a sandbox");
+    app.call(Method::DELETE, &format!("/sandbox/{from_snapshot}"), None).await;
+    assert_eq!(app.call(Method::DELETE, "/snapshots/saved", None).await.0, StatusCode::OK);
+    // Deleting the snapshot removed its image and its own layer.
+    let image = snapshot["imageName"].as_str().unwrap();
+    assert!(app.runtime.images().get(image).unwrap().is_none(), "the image of a deleted snapshot is gone");
+    // Another organization sees neither the snapshot nor the fork.
+    let (status, _) = app.call_as(crate::common::OTHER_KEY, Method::GET, "/snapshots/saved", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
