@@ -91,18 +91,17 @@ impl Process {
         request(&self.sandbox, &self.socket, &Request::Signal { pid: self.pid, signal, group })
     }
 
-    /// Closes stdin, reads stdout and stderr to the end (concurrently) and waits for the exit.
+    /// Closes stdin, reads the output and waits for the exit. Pipes are read like
+    /// [`collect`](Self::collect) without a timeout (bounded by [`COLLECT_LIMIT`], never
+    /// hanging on a pipe a background child keeps open); a PTY is read until its slave is gone.
     pub fn output(mut self) -> Result<Output, Error> {
-        drop(self.stdin.take());
-        let stderr = self.stderr.take();
-        let reader = std::thread::spawn(move || read_all(stderr));
-        let stdout = match (self.stdout.take(), self.pty.take()) {
-            (Some(stdout), _) => read_all(Some(stdout)),
-            (None, Some(pty)) => read_pty(pty.master),
-            (None, None) => Vec::new(),
-        };
-        let stderr = reader.join().unwrap_or_default();
-        let status = self.wait()?;
+        if let Some(pty) = self.pty.take() {
+            drop(self.stdin.take());
+            let stdout = read_pty(pty.master);
+            let status = self.wait()?;
+            return Ok(Output { status, stdout, stderr: Vec::new() });
+        }
+        let Collected { status, stdout, stderr, .. } = self.collect(None)?;
         Ok(Output { status, stdout, stderr })
     }
 
@@ -159,7 +158,9 @@ impl Process {
                 status = Some(self.wait_for(Duration::from_secs(10))?);
                 break;
             }
-            if poll_readable(&self.connection, &mut outputs, wait, sink)? {
+            if poll_readable(&self.connection, &mut outputs, wait, sink)
+                .map_err(Error::sandbox(&self.sandbox, format!("poll process {}", self.pid)))?
+            {
                 status = Some(self.wait()?);
             }
         }
@@ -174,7 +175,9 @@ impl Process {
     /// Waits for the exit status at most `limit`.
     fn wait_for(&self, limit: Duration) -> Result<ExitStatus, Error> {
         let mut none: Vec<Stream> = Vec::new();
-        if poll_readable(&self.connection, &mut none, limit, &mut |_, _| {})? {
+        let exited = poll_readable(&self.connection, &mut none, limit, &mut |_, _| {})
+            .map_err(Error::sandbox(&self.sandbox, format!("poll process {}", self.pid)))?;
+        if exited {
             self.wait()
         } else {
             Err(Error::Request {
@@ -226,7 +229,7 @@ fn poll_readable(
     outputs: &mut [Stream],
     wait: Duration,
     sink: &mut dyn FnMut(usize, &[u8]),
-) -> Result<bool, Error> {
+) -> std::io::Result<bool> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let timeout = PollTimeout::try_from(wait.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
     let mut open: Vec<&mut Stream> = outputs.iter_mut().filter(|s| s.open).collect();
@@ -235,7 +238,7 @@ fn poll_readable(
         fds.extend(open.iter().map(|stream| PollFd::new(stream.file.as_fd(), PollFlags::POLLIN)));
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(Error::Request { id: unknown_id(), error: format!("poll: {e}") }),
+            Err(e) => return Err(e.into()),
         }
         let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
         (ready(&fds[0]), fds[1..].iter().map(ready).collect::<Vec<_>>())
@@ -297,18 +300,6 @@ fn read_available(stream: &mut Stream, sink: &mut dyn FnMut(usize, &[u8])) -> bo
         }
     }
     got || !stream.open
-}
-
-fn unknown_id() -> SandboxId {
-    SandboxId::new("unknown").expect("a valid literal id")
-}
-
-fn read_all(file: Option<File>) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    if let Some(mut file) = file {
-        let _ = file.read_to_end(&mut bytes);
-    }
-    bytes
 }
 
 /// Reads a PTY master until the slave side is gone (EIO once the last holder exits).

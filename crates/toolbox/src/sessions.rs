@@ -46,6 +46,8 @@ struct Session {
 /// One command of a session and everything it printed.
 struct Command {
     id: String,
+    /// The process in the sandbox's pid namespace (its group is killed with the session).
+    pid: i32,
     command: String,
     state: Mutex<CommandState>,
     /// Bumped on every change, so followers wake up.
@@ -205,7 +207,7 @@ pub(crate) async fn delete(
         .unwrap_or_else(|p| p.into_inner())
         .iter()
         .filter(|c| c.state.lock().unwrap_or_else(|p| p.into_inner()).exit_code.is_none())
-        .filter_map(|c| c.id.split('-').next().and_then(|pid| pid.parse().ok()))
+        .map(|c| c.pid)
         .collect();
     for pid in pids {
         let _ = target.runtime.kill(&target.id, pid, libc::SIGKILL, true);
@@ -265,6 +267,7 @@ pub(crate) async fn exec(
     drop(process.stdin.take());
     let command = Arc::new(Command {
         id: command_id.clone(),
+        pid: process.pid,
         command: request.command.clone(),
         state: Mutex::new(CommandState {
             stdin,
