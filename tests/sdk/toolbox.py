@@ -168,6 +168,19 @@ try:
         return expect((untracked[0][0], "Untracked" in untracked[0][1], len(sha), branch, branches),
                       ("a.txt", True, 40, "feature", ["feature", "main"]))
 
+    def git_push_pull():
+        sandbox.process.exec(
+            "git init -q -b main seed && git -C seed -c user.name=a -c user.email=a@b commit -q --allow-empty -m first"
+            " && git clone -q --bare seed hub.git && git clone -q hub.git pusher && git clone -q hub.git puller"
+        )
+        sandbox.fs.upload_file(b"shared\n", "pusher/shared.txt")
+        sandbox.git.add("pusher", ["shared.txt"])
+        sha = sandbox.git.commit("pusher", "add shared", "Ann", "ann@example.com").sha
+        sandbox.git.push("pusher")
+        sandbox.git.pull("puller")
+        head = sandbox.process.exec("git -C puller rev-parse HEAD").result.strip()
+        return expect((head, sandbox.fs.download_file("puller/shared.txt")), (sha, b"shared\n"))
+
     def git_errors():
         try:
             sandbox.git.status("/tmp")
@@ -199,6 +212,7 @@ try:
 
     step("fork and snapshot of a sandbox", fork_and_snapshot)
     step("git clone, status, add, commit, branches, checkout", git_local_round_trip)
+    step("git push to a remote, pull from it", git_push_pull)
     step("git errors say what failed", git_errors)
     step("code interpreter: state, errors, timeout keeps the context", interpreter_state_errors_and_timeout)
     step("code interpreter: contexts are separate", interpreter_contexts)

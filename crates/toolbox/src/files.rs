@@ -302,32 +302,27 @@ pub(crate) async fn set_permissions(
             let mode = parse_mode(mode)?;
             std::fs::set_permissions(&proc_path, Permissions::from_mode(mode)).map_err(|e| io_error(&path, &e))?;
         }
-        let uid = match query.owner.as_deref().filter(|o| !o.is_empty()) {
-            None => None,
-            Some(owner) => Some(
-                owner
-                    .parse()
-                    .ok()
-                    .or_else(|| lookup_user(&fs.root, owner).map(|(uid, _)| uid))
-                    .ok_or_else(|| ToolboxError::bad_request(format!("unknown owner {owner:?}")))?,
-            ),
-        };
-        let gid = match query.group.as_deref().filter(|g| !g.is_empty()) {
-            None => None,
-            Some(group) => Some(
-                group
-                    .parse()
-                    .ok()
-                    .or_else(|| lookup_group(&fs.root, group))
-                    .ok_or_else(|| ToolboxError::bad_request(format!("unknown group {group:?}")))?,
-            ),
-        };
+        let uid =
+            numeric_or_named(query.owner.as_deref(), "owner", |name| lookup_user(&fs.root, name).map(|(uid, _)| uid))?;
+        let gid = numeric_or_named(query.group.as_deref(), "group", |name| lookup_group(&fs.root, name))?;
         if uid.is_some() || gid.is_some() {
             std::os::unix::fs::chown(&proc_path, uid, gid).map_err(|e| io_error(&path, &e))?;
         }
         Ok(StatusCode::OK)
     })
     .await
+}
+
+/// An owner or group given as a number or a name in the sandbox's passwd/group files; `None`
+/// when absent or empty (it is left unchanged), 400 when the name is unknown.
+fn numeric_or_named(
+    value: Option<&str>,
+    what: &str,
+    lookup: impl FnOnce(&str) -> Option<u32>,
+) -> Result<Option<u32>, ToolboxError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
+    let id = value.parse().ok().or_else(|| lookup(value));
+    id.map(Some).ok_or_else(|| ToolboxError::bad_request(format!("unknown {what} {value:?}")))
 }
 
 /// `POST /files/bulk-upload`: multipart with `files[i].path` text parts and `files[i].file`

@@ -352,19 +352,8 @@ pub(crate) async fn push(
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
     let request: RemoteRequest = parse(&body)?;
-    let (mut args, env) = credential_env(&request.username, &request.password);
-    args.push("push");
-    if request.set_upstream {
-        args.push("--set-upstream");
-    }
-    if let Some(remote) = &request.remote {
-        args.push(remote.as_str());
-        if let Some(branch) = &request.branch {
-            args.push(branch.as_str());
-        }
-    }
-    git(&target, &request.path, &args, env).await?;
-    Ok(ok())
+    let command: &[&str] = if request.set_upstream { &["push", "--set-upstream"] } else { &["push"] };
+    sync_remote(&target, &request, command).await
 }
 
 /// `POST /git/pull`.
@@ -373,15 +362,19 @@ pub(crate) async fn pull(
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
     let request: RemoteRequest = parse(&body)?;
+    sync_remote(&target, &request, &["pull", "--no-rebase"]).await
+}
+
+/// Runs a push or pull `command` with the request's credentials, remote and branch (the
+/// branch only counts with a remote, as git's own argument order requires).
+async fn sync_remote(target: &Target, request: &RemoteRequest, command: &[&str]) -> Result<Response, ToolboxError> {
     let (mut args, env) = credential_env(&request.username, &request.password);
-    args.extend(["pull", "--no-rebase"]);
+    args.extend(command);
     if let Some(remote) = &request.remote {
         args.push(remote.as_str());
-        if let Some(branch) = &request.branch {
-            args.push(branch.as_str());
-        }
+        args.extend(request.branch.as_deref());
     }
-    git(&target, &request.path, &args, env).await?;
+    git(target, &request.path, &args, env).await?;
     Ok(ok())
 }
 
