@@ -5,13 +5,14 @@
 //! as its user; globals persist between runs. A timeout sends SIGINT, which interrupts the code
 //! but keeps the context and its state.
 
+use crate::registry::{Key, Registry};
 use crate::{Target, ToolboxError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
-use sandbar_runtime::{ExecSpec, ExecStdio, SandboxId};
+use sandbar_runtime::{ExecSpec, ExecStdio};
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,7 @@ const CLOSE_TIMEOUT: u16 = 4008;
 /// Every interpreter context, keyed like sessions by (sandbox, init pid, id).
 #[derive(Default)]
 pub struct Interpreters {
-    table: Mutex<HashMap<(SandboxId, i32, String), Arc<Context>>>,
+    table: Registry<Context>,
 }
 
 struct Context {
@@ -44,11 +45,6 @@ impl Context {
     fn describe(&self) -> serde_json::Value {
         serde_json::json!({ "id": self.id, "cwd": self.cwd, "createdAt": self.created_at, "active": true, "language": "python" })
     }
-}
-
-fn key(target: &Target, id: &str) -> Result<(SandboxId, i32, String), ToolboxError> {
-    let pid = target.runtime.init_pid(&target.id).map_err(|e| ToolboxError::conflict(e.to_string()))?;
-    Ok((target.id.clone(), pid, id.to_string()))
 }
 
 /// Starts a context's Python and waits until it is ready.
@@ -117,19 +113,22 @@ pub(crate) async fn create(
     let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let cwd = request.get("cwd").and_then(|c| c.as_str()).map(str::to_string);
     let context = start(&target, id.clone(), cwd).await?;
-    let key = key(&target, &id)?;
-    target.interpreters.table.lock().unwrap_or_else(|p| p.into_inner()).insert(key, Arc::clone(&context));
+    if !target.interpreters.table.insert_new(Key::new(&target, &id)?, Arc::clone(&context)) {
+        let _ = target.runtime.kill(&target.id, context.pid, libc::SIGKILL, true);
+        return Err(ToolboxError::conflict(format!("interpreter context {id:?} already exists")));
+    }
     Ok(Json(context.describe()))
 }
 
 /// `GET /process/interpreter/context` → `{"contexts": [...]}` without the default one.
 pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<serde_json::Value>, ToolboxError> {
-    let pid = target.runtime.init_pid(&target.id).map_err(|e| ToolboxError::conflict(e.to_string()))?;
-    let table = target.interpreters.table.lock().unwrap_or_else(|p| p.into_inner());
-    let mut contexts: Vec<serde_json::Value> = table
+    let mut contexts: Vec<serde_json::Value> = target
+        .interpreters
+        .table
+        .list(&target)?
         .iter()
-        .filter(|((sandbox, init, id), _)| *sandbox == target.id && *init == pid && id != DEFAULT_CONTEXT)
-        .map(|(_, context)| context.describe())
+        .filter(|context| context.id != DEFAULT_CONTEXT)
+        .map(|context| context.describe())
         .collect();
     contexts.sort_by(|a, b| a["createdAt"].as_str().cmp(&b["createdAt"].as_str()));
     Ok(Json(serde_json::json!({ "contexts": contexts })))
@@ -144,15 +143,11 @@ pub(crate) async fn delete(
     if id == DEFAULT_CONTEXT {
         return Err(ToolboxError::bad_request("the default context cannot be deleted"));
     }
-    let key = key(&target, &id)?;
-    let context =
-        target.interpreters.table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key).ok_or_else(|| {
-            ToolboxError {
-                status: StatusCode::NOT_FOUND,
-                code: "NOT_FOUND",
-                message: format!("interpreter context {id:?} not found"),
-            }
-        })?;
+    let context = target.interpreters.table.remove(&Key::new(&target, &id)?).ok_or_else(|| ToolboxError {
+        status: StatusCode::NOT_FOUND,
+        code: "NOT_FOUND",
+        message: format!("interpreter context {id:?} not found"),
+    })?;
     let _ = target.runtime.kill(&target.id, context.pid, libc::SIGKILL, true);
     Ok(Json(serde_json::json!({ "message": format!("context {id} deleted") })))
 }
@@ -235,9 +230,9 @@ async fn run(mut socket: WebSocket, target: Target) {
 }
 
 async fn context_for(target: &Target, id: &str) -> Result<Arc<Context>, ToolboxError> {
-    let key = key(target, id)?;
-    if let Some(context) = target.interpreters.table.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return Ok(Arc::clone(context));
+    let key = Key::new(target, id)?;
+    if let Some(context) = target.interpreters.table.get(&key) {
+        return Ok(context);
     }
     if id != DEFAULT_CONTEXT {
         return Err(ToolboxError {
@@ -246,14 +241,18 @@ async fn context_for(target: &Target, id: &str) -> Result<Arc<Context>, ToolboxE
             message: format!("context {id:?} not found"),
         });
     }
-    let context = start(target, DEFAULT_CONTEXT.to_string(), None).await?;
-    let mut table = target.interpreters.table.lock().unwrap_or_else(|p| p.into_inner());
-    Ok(Arc::clone(table.entry(key).or_insert(context)))
+    let started = start(target, DEFAULT_CONTEXT.to_string(), None).await?;
+    let context = target.interpreters.table.get_or_insert(key, Arc::clone(&started));
+    if !Arc::ptr_eq(&context, &started) {
+        // A concurrent first run started the default context too: keep one Python, not two.
+        let _ = target.runtime.kill(&target.id, started.pid, libc::SIGKILL, true);
+    }
+    Ok(context)
 }
 
 fn forget(target: &Target, id: &str) {
-    if let Ok(key) = key(target, id) {
-        target.interpreters.table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+    if let Ok(key) = Key::new(target, id) {
+        target.interpreters.table.remove(&key);
     }
 }
 

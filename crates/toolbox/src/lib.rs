@@ -12,6 +12,7 @@ mod git;
 mod interpreter;
 mod process;
 mod pty;
+mod registry;
 mod sessions;
 
 pub use interpreter::Interpreters;

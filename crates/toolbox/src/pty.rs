@@ -6,13 +6,14 @@
 //! that attaches later sees it too. Output goes to clients as binary frames, control messages as
 //! text JSON (G13); the close code says how the shell ended (G14).
 
+use crate::registry::{Key, Registry};
 use crate::{Target, ToolboxError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use sandbar_runtime::{ExecSpec, ExecStdio, SandboxId};
+use sandbar_runtime::{ExecSpec, ExecStdio};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -27,7 +28,7 @@ const ENVS_PREFIX: &str = "X-Daytona-Pty-Envs~";
 /// Every PTY session, keyed by (sandbox, init pid, id) like sessions.
 #[derive(Default)]
 pub struct Ptys {
-    table: Mutex<HashMap<(SandboxId, i32, String), Arc<PtySession>>>,
+    table: Registry<PtySession>,
 }
 
 struct PtySession {
@@ -60,14 +61,8 @@ impl PtySession {
     }
 }
 
-fn key(target: &Target, id: &str) -> Result<(SandboxId, i32, String), ToolboxError> {
-    let pid = target.runtime.init_pid(&target.id).map_err(|e| ToolboxError::conflict(e.to_string()))?;
-    Ok((target.id.clone(), pid, id.to_string()))
-}
-
 fn find(target: &Target, id: &str) -> Result<Arc<PtySession>, ToolboxError> {
-    let key = key(target, id)?;
-    target.ptys.table.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned().ok_or_else(|| ToolboxError {
+    target.ptys.table.get(&Key::new(target, id)?).ok_or_else(|| ToolboxError {
         status: StatusCode::NOT_FOUND,
         code: "NOT_FOUND",
         message: format!("pty session {id:?} not found"),
@@ -94,8 +89,8 @@ async fn start(target: &Target, request: CreatePty) -> Result<Arc<PtySession>, T
     if !(1..=1000).contains(&cols) || !(1..=1000).contains(&rows) {
         return Err(ToolboxError::bad_request(format!("pty size {cols}x{rows} must be within 1..1000")));
     }
-    let key = key(target, &id)?;
-    if target.ptys.table.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&key) {
+    let key = Key::new(target, &id)?;
+    if target.ptys.table.contains(&key) {
         return Err(ToolboxError::conflict(format!("pty session {id:?} already exists")));
     }
     let cwd = request.cwd.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| target.workdir.clone());
@@ -132,13 +127,9 @@ async fn start(target: &Target, request: CreatePty) -> Result<Arc<PtySession>, T
         output: broadcast::channel(1024).0,
         exit: watch::channel(None).0,
     });
-    {
-        let mut table = target.ptys.table.lock().unwrap_or_else(|p| p.into_inner());
-        if table.contains_key(&key) {
-            let _ = process.kill(libc::SIGKILL, true);
-            return Err(ToolboxError::conflict(format!("pty session {id:?} already exists")));
-        }
-        table.insert(key.clone(), Arc::clone(&session));
+    if !target.ptys.table.insert_new(key.clone(), Arc::clone(&session)) {
+        let _ = process.kill(libc::SIGKILL, true);
+        return Err(ToolboxError::conflict(format!("pty session {id:?} already exists")));
     }
     let pumped = Arc::clone(&session);
     let ptys = Arc::clone(&target.ptys);
@@ -156,7 +147,7 @@ fn pump(
     mut reader: std::fs::File,
     process: sandbar_runtime::Process,
     ptys: Arc<Ptys>,
-    key: (SandboxId, i32, String),
+    key: Key,
 ) {
     let mut buffer = [0u8; 16 * 1024];
     loop {
@@ -178,7 +169,7 @@ fn pump(
         }
     }
     let code = process.wait().map(|status| status.shell_code()).unwrap_or(-1);
-    ptys.table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+    ptys.table.remove(&key);
     session.exit.send_replace(Some(code));
 }
 
@@ -195,10 +186,7 @@ pub(crate) async fn create(
 
 /// `GET /process/pty`.
 pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<serde_json::Value>, ToolboxError> {
-    let pid = target.runtime.init_pid(&target.id).map_err(|e| ToolboxError::conflict(e.to_string()))?;
-    let table = target.ptys.table.lock().unwrap_or_else(|p| p.into_inner());
-    let mut sessions: Vec<&Arc<PtySession>> =
-        table.iter().filter(|((sandbox, init, _), _)| *sandbox == target.id && *init == pid).map(|(_, s)| s).collect();
+    let mut sessions = target.ptys.table.list(&target)?;
     sessions.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(serde_json::json!({ "sessions": sessions.iter().map(|s| s.info()).collect::<Vec<_>>() })))
 }

@@ -13,6 +13,7 @@
 //! caller sends input (Daytona #3770); a background child holding the output open never keeps a
 //! call waiting (#4230); an exit code is never confused with a timeout.
 
+use crate::registry::{Key, Registry};
 use crate::{Target, ToolboxError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query};
@@ -31,11 +32,10 @@ const LOG_LIMIT: usize = 16 << 20;
 const STDOUT_MARKER: &[u8] = b"\x01\x01\x01";
 const STDERR_MARKER: &[u8] = b"\x02\x02\x02";
 
-/// Every session of every sandbox, keyed by (sandbox, init pid, session id): a sandbox that
-/// stopped and started again has a new init, and its old sessions are gone with their shells.
+/// Every session of every sandbox (see [`Registry`] for how a restart forgets them).
 #[derive(Default)]
 pub struct Sessions {
-    table: Mutex<HashMap<(SandboxId, i32, String), Arc<Session>>>,
+    table: Registry<Session>,
 }
 
 struct Session {
@@ -117,19 +117,8 @@ impl Command {
 }
 
 impl Sessions {
-    fn key(target: &Target, session: &str) -> Result<(SandboxId, i32, String), ToolboxError> {
-        let pid = target.runtime.init_pid(&target.id).map_err(|e| ToolboxError::conflict(e.to_string()))?;
-        Ok((target.id.clone(), pid, session.to_string()))
-    }
-
     fn get(&self, target: &Target, session: &str) -> Result<Arc<Session>, ToolboxError> {
-        let key = Sessions::key(target, session)?;
-        self.table
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| not_found("session", session))
+        self.table.get(&Key::new(target, session)?).ok_or_else(|| not_found("session", session))
     }
 
     fn command(&self, target: &Target, session: &str, command: &str) -> Result<Arc<Command>, ToolboxError> {
@@ -159,23 +148,19 @@ pub(crate) async fn create(
     if id.is_empty() || id.len() > 128 || id.contains('/') {
         return Err(ToolboxError::bad_request(format!("session id {id:?} must be 1-128 characters without '/'")));
     }
-    let key = Sessions::key(&target, &id)?;
-    let mut table = target.sessions.table.lock().unwrap_or_else(|p| p.into_inner());
-    if table.contains_key(&key) {
+    let key = Key::new(&target, &id)?;
+    let session = Arc::new(Session { id: id.clone(), commands: Mutex::new(Vec::new()) });
+    if !target.sessions.table.insert_new(key, session) {
         return Err(ToolboxError::conflict(format!("session {id:?} already exists")));
     }
-    table.insert(key, Arc::new(Session { id, commands: Mutex::new(Vec::new()) }));
     Ok(StatusCode::CREATED)
 }
 
 /// `GET /process/session`.
 pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<Vec<serde_json::Value>>, ToolboxError> {
-    let pid = target.runtime.init_pid(&target.id).map_err(|e| ToolboxError::conflict(e.to_string()))?;
-    let table = target.sessions.table.lock().unwrap_or_else(|p| p.into_inner());
-    let mut sessions: Vec<&Arc<Session>> =
-        table.iter().filter(|((sandbox, init, _), _)| *sandbox == target.id && *init == pid).map(|(_, s)| s).collect();
+    let mut sessions = target.sessions.table.list(&target)?;
     sessions.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Json(sessions.into_iter().map(|s| describe(s)).collect()))
+    Ok(Json(sessions.into_iter().map(|s| describe(&s)).collect()))
 }
 
 fn describe(session: &Session) -> serde_json::Value {
@@ -198,8 +183,7 @@ pub(crate) async fn delete(
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<StatusCode, ToolboxError> {
     let session = param(&params, "session");
-    let key = Sessions::key(&target, session)?;
-    let removed = target.sessions.table.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+    let removed = target.sessions.table.remove(&Key::new(&target, session)?);
     let removed = removed.ok_or_else(|| not_found("session", session))?;
     let pids: Vec<i32> = removed
         .commands
