@@ -81,6 +81,10 @@ echo "== TypeScript SDK $ts_version: control plane"
 SANDBAR_NODE_DAYTONA="$cache/node-daytona" SANDBAR_SPEC_PYTHON="$cache/venv-daytona-0.226.1/bin/python" \
   DAYTONA_API_URL="http://127.0.0.1:$port/api" DAYTONA_API_KEY="$key" \
   node "$here/ts/control_plane.mjs" || status=1
+echo "== TypeScript SDK $ts_version: toolbox"
+SANDBAR_NODE_DAYTONA="$cache/node-daytona" \
+  DAYTONA_API_URL="http://127.0.0.1:$port/api" DAYTONA_API_KEY="$key" \
+  node "$here/ts/toolbox.mjs" || status=1
 
 echo "== kill -9 and restart"
 # Nothing committed may be lost and states must match reality after a crash of the server.

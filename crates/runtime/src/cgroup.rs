@@ -157,6 +157,11 @@ impl SandboxCgroup {
         self.manager.remove().map_err(|e| self.error(id, "remove", e))
     }
 
+    /// CPU and memory statistics of the cgroup.
+    pub(crate) fn stats(&self, id: &SandboxId) -> Result<libcgroups::stats::Stats, Error> {
+        self.manager.stats().map_err(|e| self.error(id, "read statistics", e))
+    }
+
     /// The cgroup's directories that exist right now.
     pub(crate) fn dirs(&self) -> Vec<PathBuf> {
         absolute_dirs(&self.path)

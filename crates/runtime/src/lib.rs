@@ -30,6 +30,7 @@ mod process;
 mod runtime;
 mod spec;
 mod sys;
+mod usage;
 
 pub use error::Error;
 pub use image::{BuildProgress, ImageManifest, ImageStore, DEFAULT_IMAGE};
@@ -37,3 +38,4 @@ pub use process::{Collected, Output, Process, Pty};
 pub use runtime::{Leftovers, Runtime, RuntimeConfig, SandboxState};
 pub use sandbar_init::ExitStatus;
 pub use spec::{BindMount, ExecSpec, ExecStdio, Limits, NetworkMode, SandboxId, SandboxSpec, DEFAULT_STOP_GRACE};
+pub use usage::Usage;

@@ -117,6 +117,10 @@ pub(crate) struct Running {
     pub(crate) socket: PathBuf,
     cgroup: SandboxCgroup,
     record: Record,
+    /// The environment new processes start with (`KEY=value`): the image's, then the spec's, then
+    /// whatever `update_env` changed since this start. A stop forgets the changes, as a restarted
+    /// Daytona daemon does.
+    env: Mutex<Vec<String>>,
 }
 
 /// The sandbox runtime. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -284,15 +288,69 @@ impl Runtime {
         }
         let spec = &running.record.spec;
         let image = &running.record.image;
-        let mut env = image.env.clone();
-        for (key, value) in spec.env.iter().chain(&exec.env) {
-            validate_env_key(key)?;
-            env.retain(|kv| kv.split('=').next() != Some(key.as_str()));
-            env.push(format!("{key}={value}"));
-        }
+        let base = running.env.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let env = merge_env(base, &exec.env)?;
         let user = exec.user.clone().or_else(|| spec.user.clone()).unwrap_or_else(|| image.user.clone());
         let cwd = exec.cwd.clone().or_else(|| spec.workdir.clone()).or_else(|| Some(image.workdir.clone()));
         process::spawn(id, &running.socket, exec, env, user, cwd)
+    }
+
+    /// Changes the environment of processes started from now on in a running sandbox: first every
+    /// name in `unset` is removed, then every variable whose value starts with
+    /// `unset_value_prefix` and whose name is not in `set`, then `set` is applied. Processes
+    /// already running keep theirs; a stop forgets the change. Returns the resulting environment.
+    pub fn update_env(
+        &self,
+        id: &SandboxId,
+        set: &[(String, String)],
+        unset: &[String],
+        unset_value_prefix: Option<&str>,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        for key in unset {
+            validate_env_key(key)?;
+        }
+        let mut env = running.env.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next: Vec<String> = env
+            .iter()
+            .filter(|kv| {
+                let (key, value) = kv.split_once('=').unwrap_or((kv.as_str(), ""));
+                let unset_by_name = unset.iter().any(|u| u == key);
+                let unset_by_value = unset_value_prefix
+                    .is_some_and(|prefix| value.starts_with(prefix) && !set.iter().any(|(k, _)| k == key));
+                !unset_by_name && !unset_by_value
+            })
+            .cloned()
+            .collect();
+        next = merge_env(next, set)?;
+        *env = next;
+        Ok(env
+            .iter()
+            .map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), "")))
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect())
+    }
+
+    /// What a running sandbox uses right now. CPU use is cumulative: callers sample twice.
+    pub fn usage(&self, id: &SandboxId) -> Result<crate::Usage, Error> {
+        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        let limits = self.record(id)?.spec.limits;
+        let stats = running.cgroup.stats(id)?;
+        let host_memory = crate::usage::host_memory().unwrap_or(u64::MAX);
+        let memory_cache = crate::usage::page_cache(&stats.memory);
+        let upper = self.upper_dir(id);
+        let (disk_total, disk_used, disk_free) =
+            crate::usage::disk(&upper).map_err(Error::sandbox(id, format!("statvfs {}", upper.display())))?;
+        Ok(crate::Usage {
+            cpus: limits.cpu_millis.map(|m| m as f64 / 1000.0).unwrap_or_else(crate::usage::host_cpus),
+            cpu_time_ns: stats.cpu.usage.usage_total,
+            memory_limit: limits.memory_bytes.unwrap_or(host_memory).min(host_memory),
+            memory_used: stats.memory.memory.usage.saturating_sub(memory_cache),
+            memory_cache,
+            disk_total,
+            disk_used,
+            disk_free,
+        })
     }
 
     /// Makes the sandbox's files a new image named `image_name` and returns it.
@@ -676,7 +734,10 @@ impl Runtime {
             tmpfs_bytes: record.spec.limits.memory_bytes.unwrap_or(DEFAULT_TMPFS_BYTES),
         };
         match handshake(id, &host_end, &setup, || cgroup.enter(id, init_pid, &record.spec.limits)) {
-            Ok(()) => Ok(Running { init_pid, paused: false.into(), socket: socket_path, cgroup, record }),
+            Ok(()) => {
+                let env = Mutex::new(merge_env(record.image.env.clone(), &record.spec.env)?);
+                Ok(Running { init_pid, paused: false.into(), socket: socket_path, cgroup, record, env })
+            }
             Err(error) => {
                 if let Err(cleanup) = teardown(id, &cgroup, init_pid, &socket_path) {
                     tracing::warn!(sandbox_id = %id, error = %cleanup, "cleanup after failed start");
@@ -818,6 +879,16 @@ fn validate(spec: &SandboxSpec) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `base` (`KEY=value` strings) with each of `extra` set, replacing an earlier value of the name.
+fn merge_env(mut base: Vec<String>, extra: &[(String, String)]) -> Result<Vec<String>, Error> {
+    for (key, value) in extra {
+        validate_env_key(key)?;
+        base.retain(|kv| kv.split('=').next() != Some(key.as_str()));
+        base.push(format!("{key}={value}"));
+    }
+    Ok(base)
 }
 
 fn validate_env_key(key: &str) -> Result<(), Error> {

@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod reaper;
 pub mod service;
+pub mod signing;
 pub mod store;
 
 mod serve;

@@ -364,6 +364,13 @@ impl ControlPlane {
         self.store.find_sandbox(&org.id, id_or_name)?.ok_or_else(|| not_found(id_or_name))
     }
 
+    /// The key a sandbox's signed file URLs are signed with; `rotate` replaces it, which
+    /// invalidates every URL signed before.
+    pub async fn signing_key(&self, org: &Organization, id: &str, rotate: bool) -> Result<String, ServiceError> {
+        let row = self.get(org, id).await?;
+        self.store.signing_key(&org.id, &row.id, rotate)?.ok_or_else(|| not_found(id))
+    }
+
     /// One page of `org`'s sandboxes, and the cursor of the next page.
     pub async fn list(
         &self,

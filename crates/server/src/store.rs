@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE organizations (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -84,7 +85,11 @@ CREATE TABLE snapshots (
     last_used_at TEXT
 );
 CREATE UNIQUE INDEX snapshots_name ON snapshots (COALESCE(organization_id, ''), name);
-"#];
+"#,
+    r#"
+ALTER TABLE sandboxes ADD COLUMN signing_key TEXT;
+"#,
+];
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -300,6 +305,43 @@ impl Store {
         let row =
             statement.query_row(params![org, id_or_name], read_sandbox).optional().map_err(sql("read sandbox"))?;
         row.transpose()
+    }
+
+    /// The signing key of a live sandbox of `org`, created on first use. `rotate` replaces it.
+    pub fn signing_key(&self, org: &str, id: &str, rotate: bool) -> Result<Option<String>, StoreError> {
+        let db = self.db();
+        let current: Option<Option<String>> = db
+            .query_row(
+                "SELECT signing_key FROM sandboxes WHERE organization_id = ?1 AND id = ?2 AND state <> 'destroyed'",
+                params![org, id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read signing key"))?;
+        match current {
+            None => Ok(None),
+            Some(Some(key)) if !rotate => Ok(Some(key)),
+            Some(_) => {
+                let key = crate::signing::new_key();
+                db.execute("UPDATE sandboxes SET signing_key = ?1 WHERE id = ?2", params![key, id])
+                    .map_err(sql("store signing key"))?;
+                Ok(Some(key))
+            }
+        }
+    }
+
+    /// The organization and signing key of a live sandbox, by id alone (a signed URL carries no
+    /// API key); `None` when there is no such sandbox or it never handed out a key.
+    pub fn signing_key_by_id(&self, id: &str) -> Result<Option<(Organization, String)>, StoreError> {
+        self.db()
+            .query_row(
+                "SELECT o.id, o.name, s.signing_key FROM sandboxes s JOIN organizations o ON o.id = s.organization_id \
+                 WHERE s.id = ?1 AND s.state <> 'destroyed' AND s.signing_key IS NOT NULL",
+                params![id],
+                |r| Ok((Organization { id: r.get(0)?, name: r.get(1)? }, r.get(2)?)),
+            )
+            .optional()
+            .map_err(sql("read signing key"))
     }
 
     /// Every sandbox of `org` (including destroyed ones when asked), newest first.

@@ -31,6 +31,19 @@ impl ToolboxError {
         ToolboxError { status: StatusCode::CONFLICT, code: "CONFLICT", message: message.into() }
     }
 
+    /// A runtime failure: 409 when the sandbox does not run, 400 for a request the runtime
+    /// refuses, 500 otherwise.
+    pub fn runtime(error: sandbar_runtime::Error) -> ToolboxError {
+        use sandbar_runtime::Error;
+        match error {
+            Error::NotRunning { id } | Error::Paused { id } => {
+                ToolboxError::conflict(format!("sandbox {id} is not running; start it first"))
+            }
+            Error::InvalidSpec { what } => ToolboxError::bad_request(what),
+            other => ToolboxError::internal(&other),
+        }
+    }
+
     /// 500 with the runtime's error chain.
     pub fn internal(error: &dyn std::error::Error) -> ToolboxError {
         let mut message = error.to_string();
@@ -58,4 +71,10 @@ impl IntoResponse for ToolboxError {
         });
         (self.status, axum::Json(body)).into_response()
     }
+}
+
+/// A JSON request body, whatever its `Content-Type` says (the SDKs' generated clients do not
+/// always send one); malformed JSON is a 400 that quotes serde's reason.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ToolboxError> {
+    serde_json::from_slice(body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))
 }

@@ -5,6 +5,7 @@
 //! an operation all stay inside the sandbox: the host and other sandboxes are unreachable. Files
 //! and directories the toolbox creates belong to the sandbox's user, as if that user made them.
 
+use crate::error::parse_json;
 use crate::{Target, ToolboxError};
 use axum::extract::{Multipart, Query};
 use axum::http::StatusCode;
@@ -59,7 +60,7 @@ pub(crate) struct MoveQuery {
 }
 
 /// A sandbox's file system as seen from the host, for one request.
-struct SandboxFs {
+pub(crate) struct SandboxFs {
     root: Root,
     workdir: String,
     uid: u32,
@@ -67,7 +68,7 @@ struct SandboxFs {
 }
 
 impl SandboxFs {
-    fn open(target: &Target) -> Result<SandboxFs, ToolboxError> {
+    pub(crate) fn open(target: &Target) -> Result<SandboxFs, ToolboxError> {
         let pid = target.runtime.init_pid(&target.id).map_err(|e| ToolboxError::conflict(e.to_string()))?;
         // `/proc/<pid>/root` is a magic link that must be followed once; pathrs's own open refuses
         // to follow links, so the directory is opened here and handed over as the root.
@@ -78,7 +79,7 @@ impl SandboxFs {
     }
 
     /// The absolute in-sandbox path of a request path (relative ones are under the workdir).
-    fn absolute(&self, path: &str) -> Result<PathBuf, ToolboxError> {
+    pub(crate) fn absolute(&self, path: &str) -> Result<PathBuf, ToolboxError> {
         if path.contains('\0') {
             return Err(invalid_path(path, "contains a NUL byte"));
         }
@@ -103,7 +104,7 @@ impl SandboxFs {
     /// (they block), devices (the sandbox's `/dev/tty` is the server's terminal when opened by
     /// the server) and files of kernel file systems (`/proc/kmsg`, `/proc/kallsyms`, sysfs:
     /// read with the server's credentials they would leak or consume host state).
-    fn open_regular(&self, path: &Path, write: bool) -> Result<std::fs::File, ToolboxError> {
+    pub(crate) fn open_regular(&self, path: &Path, write: bool) -> Result<std::fs::File, ToolboxError> {
         let handle = self.root.resolve(path).map_err(|e| fs_error(path, &e))?;
         let raw = std::os::fd::AsFd::as_fd(&handle).as_raw_fd();
         let stat = nix::sys::stat::fstat(raw).map_err(|e| io_error(path, &e.into()))?;
@@ -379,11 +380,16 @@ pub(crate) async fn bulk_upload(
     }
 }
 
-async fn upload_one(
+/// Streams `chunks` into `destination` through a temporary file beside it, renamed into place only
+/// when every byte arrived (an interrupted upload leaves the old file, or nothing). Answers the
+/// number of bytes written.
+pub(crate) async fn upload_one<E: std::fmt::Display>(
     fs: &std::sync::Arc<SandboxFs>,
     destination: &str,
-    mut field: axum::extract::multipart::Field<'_>,
+    chunks: impl futures_util::Stream<Item = Result<axum::body::Bytes, E>>,
 ) -> Result<u64, String> {
+    use futures_util::StreamExt;
+    let mut chunks = std::pin::pin!(chunks);
     let path = fs.absolute(destination).map_err(|e| e.message)?;
     let parent = path.parent().map(Path::to_path_buf).ok_or("cannot upload over the sandbox root")?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).ok_or("destination has no file name")?;
@@ -405,7 +411,7 @@ async fn upload_one(
     let mut file = tokio::fs::File::from_std(file);
     let mut written = 0u64;
     let streamed: Result<(), String> = async {
-        while let Some(chunk) = field.chunk().await.map_err(|e| format!("upload interrupted: {e}"))? {
+        while let Some(chunk) = chunks.next().await.transpose().map_err(|e| format!("upload interrupted: {e}"))? {
             file.write_all(&chunk).await.map_err(|e| format!("write failed: {e}"))?;
             written += chunk.len() as u64;
         }
@@ -444,8 +450,7 @@ pub(crate) async fn bulk_download(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: DownloadRequest =
-        serde_json::from_slice(&body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))?;
+    let request: DownloadRequest = parse_json(&body)?;
     if request.paths.is_empty() {
         return Err(ToolboxError::bad_request("paths is empty: name at least one file to download"));
     }
@@ -475,6 +480,10 @@ pub(crate) async fn bulk_download(
                     "statusCode": status,
                     "message": message,
                     "code": code,
+                    "source": "DAYTONA_DAEMON",
+                    "timestamp": time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
                     "path": requested,
                     "method": "POST",
                 })
@@ -502,11 +511,12 @@ fn check_download(fs: &SandboxFs, requested: &str) -> Result<PathBuf, (u16, &'st
 }
 
 /// A part's body stream (boxed, so files and error messages share one type).
-type PartStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send>>;
+pub(crate) type PartStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send>>;
 
 /// A stream of a file's bytes that opens the file only when the multipart body reaches it, so a
 /// download of thousands of files holds one descriptor at a time.
-fn lazy_file(fs: std::sync::Arc<SandboxFs>, path: PathBuf) -> PartStream {
+pub(crate) fn lazy_file(fs: std::sync::Arc<SandboxFs>, path: PathBuf) -> PartStream {
     enum State {
         Pending(std::sync::Arc<SandboxFs>, PathBuf),
         Open(tokio::fs::File),
@@ -542,7 +552,7 @@ fn lazy_file(fs: std::sync::Arc<SandboxFs>, path: PathBuf) -> PartStream {
     }))
 }
 
-fn content_type_of(path: &Path) -> &'static str {
+pub(crate) fn content_type_of(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or_default() {
         "txt" | "md" | "py" | "rs" | "sh" | "toml" | "yaml" | "yml" | "csv" => "text/plain; charset=utf-8",
         "json" => "application/json",
@@ -721,7 +731,7 @@ fn io_error(path: &Path, error: &std::io::Error) -> ToolboxError {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ToolboxError> + Send + 'static,
 ) -> Result<T, ToolboxError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| ToolboxError::internal(&e))?
@@ -794,8 +804,7 @@ pub(crate) async fn replace(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Json<Vec<serde_json::Value>>, ToolboxError> {
-    let request: ReplaceRequest =
-        serde_json::from_slice(&body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))?;
+    let request: ReplaceRequest = parse_json(&body)?;
     if request.pattern.is_empty() {
         return Err(ToolboxError::bad_request("pattern is empty"));
     }

@@ -5,6 +5,7 @@
 //! Sandboxes have loopback networking only until the networking work lands, so clone, push and
 //! pull reach local repositories only; a remote URL fails with `GIT_TRANSPORT_FAILED`.
 
+use crate::error::parse_json;
 use crate::{Target, ToolboxError};
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -106,10 +107,6 @@ fn git_error(stderr: &str, stdout: &str) -> ToolboxError {
     ToolboxError { status, code, message: format!("git failed: {text}") }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ToolboxError> {
-    serde_json::from_slice(body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))
-}
-
 fn ok() -> Response {
     (StatusCode::OK, Json(serde_json::json!({}))).into_response()
 }
@@ -149,7 +146,7 @@ pub(crate) async fn clone(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: CloneRequest = parse(&body)?;
+    let request: CloneRequest = parse_json(&body)?;
     if request.url.is_empty() || request.path.is_empty() {
         return Err(ToolboxError::bad_request("url and path are required"));
     }
@@ -240,7 +237,7 @@ pub(crate) async fn add(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: AddRequest = parse(&body)?;
+    let request: AddRequest = parse_json(&body)?;
     let mut args = vec!["add", "--"];
     if request.files.is_empty() {
         args.push(".");
@@ -265,7 +262,7 @@ pub(crate) async fn commit(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ToolboxError> {
-    let request: CommitRequest = parse(&body)?;
+    let request: CommitRequest = parse_json(&body)?;
     if request.message.is_empty() {
         return Err(ToolboxError::bad_request("commit message is empty"));
     }
@@ -304,7 +301,7 @@ pub(crate) async fn create_branch(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: BranchRequest = parse(&body)?;
+    let request: BranchRequest = parse_json(&body)?;
     git(&target, &request.path, &["branch", "--", request.name.as_str()], Vec::new()).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({}))).into_response())
 }
@@ -314,7 +311,7 @@ pub(crate) async fn delete_branch(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ToolboxError> {
-    let request: BranchRequest = parse(&body)?;
+    let request: BranchRequest = parse_json(&body)?;
     git(&target, &request.path, &["branch", "-D", "--", request.name.as_str()], Vec::new()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -330,7 +327,7 @@ pub(crate) async fn checkout(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: CheckoutRequest = parse(&body)?;
+    let request: CheckoutRequest = parse_json(&body)?;
     git(&target, &request.path, &["checkout", request.branch.as_str(), "--"], Vec::new()).await?;
     Ok(ok())
 }
@@ -351,7 +348,7 @@ pub(crate) async fn push(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: RemoteRequest = parse(&body)?;
+    let request: RemoteRequest = parse_json(&body)?;
     let command: &[&str] = if request.set_upstream { &["push", "--set-upstream"] } else { &["push"] };
     sync_remote(&target, &request, command).await
 }
@@ -361,7 +358,7 @@ pub(crate) async fn pull(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: RemoteRequest = parse(&body)?;
+    let request: RemoteRequest = parse_json(&body)?;
     sync_remote(&target, &request, &["pull", "--no-rebase"]).await
 }
 
@@ -411,7 +408,7 @@ pub(crate) async fn init(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: InitRequest = parse(&body)?;
+    let request: InitRequest = parse_json(&body)?;
     let mut args = vec!["init"];
     if request.bare {
         args.push("--bare");

@@ -5,6 +5,7 @@
 //! as its user; globals persist between runs. A timeout sends SIGINT, which interrupts the code
 //! but keeps the context and its state.
 
+use crate::error::parse_json;
 use crate::registry::{Key, Registry};
 use crate::{Target, ToolboxError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -103,11 +104,8 @@ pub(crate) async fn create(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ToolboxError> {
-    let request: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::json!({})
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))?
-    };
+    let request: serde_json::Value =
+        if body.iter().all(u8::is_ascii_whitespace) { serde_json::json!({}) } else { parse_json(&body)? };
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| ToolboxError::internal(&std::io::Error::other(e.to_string())))?;
     let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

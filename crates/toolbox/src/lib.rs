@@ -7,6 +7,7 @@
 //! `sandbar_runtime::Runtime::exec`, inside the sandbox's namespaces and cgroup.
 
 mod error;
+mod file_url;
 mod files;
 mod git;
 mod interpreter;
@@ -14,6 +15,7 @@ mod process;
 mod pty;
 mod registry;
 mod sessions;
+mod system;
 
 pub use interpreter::Interpreters;
 pub use pty::Ptys;
@@ -66,6 +68,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         // Uploads stream to disk chunk by chunk, so no body limit applies (axum's default is 2 MB).
         .route("/files/bulk-upload", post(files::bulk_upload).layer(axum::extract::DefaultBodyLimit::disable()))
         .route("/files/bulk-download", post(files::bulk_download))
+        .route("/files/download", get(file_url::download))
+        .route("/files/upload-v2", post(file_url::upload).layer(axum::extract::DefaultBodyLimit::disable()))
         .route("/files/find", get(files::find))
         .route("/files/search", get(files::search))
         .route("/files/replace", post(files::replace))
@@ -93,6 +97,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/git/pull", post(git::pull))
         .route("/git/history", get(git::history))
         .route("/git/init", post(git::init))
+        .route("/env", post(system::update_env))
+        .route("/system/metrics", get(system::metrics))
         .route("/user-home-dir", get(user_home_dir))
         .route("/work-dir", get(work_dir))
         .route("/version", get(version))

@@ -1,6 +1,7 @@
 //! `POST /process/execute` and `POST /process/code-run`: one process in the sandbox, output
 //! merged, with an optional timeout that kills the whole process group.
 
+use crate::error::parse_json;
 use crate::{Target, ToolboxError};
 use axum::body::Bytes;
 use axum::{Extension, Json};
@@ -22,7 +23,7 @@ pub(crate) async fn execute(
     Extension(target): Extension<Target>,
     body: Bytes,
 ) -> Result<Json<ExecuteResponse>, ToolboxError> {
-    let request: ExecuteRequest = parse(&body)?;
+    let request: ExecuteRequest = parse_json(&body)?;
     if request.command.trim().is_empty() {
         return Err(ToolboxError::bad_request("command is empty"));
     }
@@ -37,7 +38,7 @@ pub(crate) async fn code_run(
     Extension(target): Extension<Target>,
     body: Bytes,
 ) -> Result<Json<CodeRunResponse>, ToolboxError> {
-    let request: CodeRunRequest = parse(&body)?;
+    let request: CodeRunRequest = parse_json(&body)?;
     let language = request.language.clone().or_else(|| target.language.clone()).unwrap_or_else(|| "python".into());
     let argv_tail = request.argv.clone().unwrap_or_default();
     let (argv, code) =
@@ -63,10 +64,6 @@ pub(crate) async fn code_run(
     let (exit_code, output) = run(target, exec, code.into_bytes(), request.timeout).await?;
     let (result, charts) = split_artifacts(&output);
     Ok(Json(CodeRunResponse { exit_code, result, artifacts: Artifacts { charts } }))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ToolboxError> {
-    serde_json::from_slice(body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))
 }
 
 fn spec(

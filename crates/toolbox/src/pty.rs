@@ -6,6 +6,7 @@
 //! that attaches later sees it too. Output goes to clients as binary frames, control messages as
 //! text JSON (G13); the close code says how the shell ended (G14).
 
+use crate::error::parse_json;
 use crate::registry::{Key, Registry};
 use crate::{Target, ToolboxError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -178,8 +179,7 @@ pub(crate) async fn create(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: CreatePty =
-        serde_json::from_slice(&body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))?;
+    let request: CreatePty = parse_json(&body)?;
     let session = start(&target, request).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "sessionId": session.id }))).into_response())
 }
@@ -211,8 +211,7 @@ pub(crate) async fn resize(
     Path(params): Path<HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ToolboxError> {
-    let request: Resize =
-        serde_json::from_slice(&body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))?;
+    let request: Resize = parse_json(&body)?;
     if !(1..=1000).contains(&request.cols) || !(1..=1000).contains(&request.rows) {
         return Err(ToolboxError::bad_request(format!(
             "pty size {}x{} must be within 1..1000",

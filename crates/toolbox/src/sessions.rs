@@ -13,6 +13,7 @@
 //! caller sends input (Daytona #3770); a background child holding the output open never keeps a
 //! call waiting (#4230); an exit code is never confused with a timeout.
 
+use crate::error::parse_json;
 use crate::registry::{Key, Registry};
 use crate::{Target, ToolboxError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -143,7 +144,7 @@ pub(crate) async fn create(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ToolboxError> {
-    let request: CreateSession = parse(&body)?;
+    let request: CreateSession = parse_json(&body)?;
     let id = request.session_id;
     if id.is_empty() || id.len() > 128 || id.contains('/') {
         return Err(ToolboxError::bad_request(format!("session id {id:?} must be 1-128 characters without '/'")));
@@ -218,7 +219,7 @@ pub(crate) async fn exec(
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
     let session_id = param(&params, "session");
-    let request: ExecRequest = parse(&body)?;
+    let request: ExecRequest = parse_json(&body)?;
     if request.command.trim().is_empty() {
         return Err(ToolboxError::bad_request("command is empty"));
     }
@@ -373,7 +374,7 @@ pub(crate) async fn input(
     Path(params): Path<HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ToolboxError> {
-    let request: InputRequest = parse(&body)?;
+    let request: InputRequest = parse_json(&body)?;
     let (session, command) = (param(&params, "session"), param(&params, "command"));
     let command = target.sessions.command(&target, session, command)?;
     let mut line = request.data.into_bytes();
@@ -446,8 +447,4 @@ fn short_random() -> String {
 /// A named path parameter (the router guarantees it exists).
 fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> &'a str {
     params.get(name).map(String::as_str).unwrap_or_default()
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ToolboxError> {
-    serde_json::from_slice(body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))
 }

@@ -135,3 +135,37 @@ fn a_process_outlives_its_caller() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn env_updates_apply_to_later_processes_until_the_sandbox_stops() {
+    let fx = Fixture::new("envupdate");
+    let id = fx.default_sandbox("a");
+    let before = fx.runtime.exec(&id, &ExecSpec::new(["sh", "-c", "read x; echo ${LATE:-none}"])).unwrap();
+    fx.runtime.update_env(&id, &[("GONE".into(), "soon".into())], &[], None).unwrap();
+    let env = fx.runtime.update_env(&id, &[("LATE".into(), "yes".into())], &["GONE".into()], None).unwrap();
+    assert!(env.contains(&("LATE".into(), "yes".into())) && !env.iter().any(|(k, _)| k == "GONE"), "{env:?}");
+    assert_eq!(stdout(&fx.sh(&id, "echo $LATE ${GONE:-unset}")), "yes unset\n");
+    // A process started before keeps the environment it started with.
+    let mut before = before;
+    before.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    assert_eq!(stdout(&before.output().unwrap()), "none\n");
+    let err = fx.runtime.update_env(&id, &[("1X".into(), "v".into())], &[], None).unwrap_err();
+    assert!(matches!(err, Error::InvalidSpec { .. }), "{err}");
+
+    fx.runtime.stop(&id, Duration::from_secs(1)).unwrap();
+    fx.runtime.start(&id).unwrap();
+    assert_eq!(stdout(&fx.sh(&id, "echo ${LATE:-forgotten}")), "forgotten\n");
+}
+
+#[test]
+fn usage_reads_cpu_memory_and_disk() {
+    let fx = Fixture::new("usage");
+    let id = fx.default_sandbox("a");
+    let first = fx.runtime.usage(&id).unwrap();
+    fx.sh(&id, "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; head -c 5000000 /dev/zero > /tmp/fill");
+    let second = fx.runtime.usage(&id).unwrap();
+    assert!(second.cpu_time_ns > first.cpu_time_ns, "{first:?} then {second:?}");
+    assert!(second.memory_used + second.memory_cache > 0 && second.memory_limit > 0, "{second:?}");
+    assert!(second.disk_total > 0 && second.disk_used <= second.disk_total, "{second:?}");
+    assert!(second.cpus >= 1.0, "{second:?}");
+}

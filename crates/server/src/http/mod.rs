@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod misc;
 mod sandbox;
+mod signed;
 mod snapshot;
 mod socketio;
 mod toolbox;
@@ -61,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sandbox/{id}/toolbox-proxy-url", get(sandbox::toolbox_proxy_url))
         .route("/sandbox/{id}/build-logs-url", get(sandbox::build_logs_url))
         .route("/sandbox/{id}/build-logs", get(sandbox::build_logs))
+        .route("/sandbox/{id}/signing-key", get(sandbox::signing_key))
+        .route("/sandbox/{id}/signing-key/rotate", post(sandbox::rotate_signing_key))
         .route("/snapshots", get(snapshot::list).post(snapshot::create))
         .route("/snapshots/{id}", get(snapshot::get).delete(snapshot::delete))
         .route("/snapshots/{id}/activate", post(snapshot::activate))
@@ -74,7 +77,8 @@ pub fn router(state: AppState) -> Router {
     // Layers run outermost-last-added: the key check, then the sandbox lookup, then the route.
     let toolbox = sandbar_toolbox::router::<AppState>()
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), toolbox::resolve_target))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key));
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), signed::accept_signed_url));
     Router::new()
         .nest("/api", authenticated.merge(public))
         .nest("/toolbox/{sandbox_id}", toolbox)

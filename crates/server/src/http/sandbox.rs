@@ -280,6 +280,24 @@ pub async fn toolbox_proxy_url(
     Ok(Json(Url { url: state.plane.toolbox_url().to_string() }))
 }
 
+/// `GET /api/sandbox/{id}/signing-key`: the key as text (the SDK's client reads a bare string).
+pub async fn signing_key(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Result<String, ApiError> {
+    Ok(state.plane.signing_key(&org, &id, false).await?)
+}
+
+/// `POST /api/sandbox/{id}/signing-key/rotate`: a new key; URLs signed with the old one fail.
+pub async fn rotate_signing_key(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Result<String, ApiError> {
+    Ok(state.plane.signing_key(&org, &id, true).await?)
+}
+
 /// `GET /api/sandbox/{id}/build-logs-url`: no query string in it (G15).
 pub async fn build_logs_url(
     State(state): State<AppState>,

@@ -292,3 +292,109 @@ async fn r_special_files_are_refused_and_never_hang() {
     assert_eq!(status, StatusCode::OK);
     assert!(body["result"].as_str().unwrap().contains("started"), "{body}");
 }
+
+/// Sends `request` with no API key at all.
+fn unauthenticated(method: Method, uri: &str, body: Vec<u8>) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/octet-stream")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// The URL the SDK's `download_url` / `upload_url` build.
+fn signed_url(id: &str, operation: &str, method: &str, path: &str, key: &str, expires: i64) -> String {
+    let signature = sandbar_server::signing::sign(key, method, path, expires);
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("path", path)
+        .append_pair("expires", &expires.to_string())
+        .append_pair("signature", &signature)
+        .finish();
+    format!("/toolbox/{id}/files/{operation}?{query}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_urls_work_without_a_key_until_they_expire_or_the_key_rotates() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let (status, key) = app.call(Method::GET, &format!("/sandbox/{id}/signing-key"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let key = key.as_str().expect("the key is a bare string").to_string();
+    assert_eq!(key.len(), 64, "{key}");
+    let (_, again) = app.call(Method::GET, &format!("/sandbox/{id}/signing-key"), None).await;
+    assert_eq!(again, key, "the key stays until rotated");
+    let (status, _) =
+        app.call_as(crate::common::OTHER_KEY, Method::GET, &format!("/sandbox/{id}/signing-key"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another organization cannot read the key");
+
+    let now = sandbar_server::clock::Clock::now(app.clock.as_ref()).unix_timestamp();
+    let path = "/home/daytona/signed dir/a.bin";
+    let upload = signed_url(&id, "upload-v2", "POST", path, &key, now + 60);
+    let (status, body) = app.send(unauthenticated(Method::POST, &upload, b"payload".to_vec())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"name": "a.bin", "path": path, "type": "file"}));
+    assert_eq!(
+        sh(&app, &id, "cat '/home/daytona/signed dir/a.bin'; stat -c %U '/home/daytona/signed dir/a.bin'").await,
+        "payloaddaytona\n"
+    );
+
+    let download = signed_url(&id, "download", "GET", path, &key, 0);
+    let (status, body) = app.send(unauthenticated(Method::GET, &download, Vec::new())).await;
+    assert_eq!((status, body), (StatusCode::OK, json!("payload")));
+
+    // A URL signed for one operation or path cannot be used for another.
+    let as_upload = download.replace("/files/download", "/files/upload-v2");
+    let (status, _) = app.send(unauthenticated(Method::POST, &as_upload, b"x".to_vec())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let other_path = download.replace("a.bin", "b.bin");
+    let (status, _) = app.send(unauthenticated(Method::GET, &other_path, Vec::new())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let exec = format!("/toolbox/{id}/process/execute?signature=v1_x&expires=0&path=/");
+    let (status, body) = app.send(unauthenticated(Method::POST, &exec, b"{}".to_vec())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    let expiring = signed_url(&id, "download", "GET", path, &key, now + 60);
+    app.clock.advance(time::Duration::seconds(120));
+    let (status, body) = app.send(unauthenticated(Method::GET, &expiring, Vec::new())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+
+    let (status, rotated) = app.call(Method::POST, &format!("/sandbox/{id}/signing-key/rotate"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(rotated, key);
+    let (status, _) = app.send(unauthenticated(Method::GET, &download, Vec::new())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a rotated key invalidates old URLs");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn env_updates_reach_new_processes_and_metrics_read_the_sandbox() {
+    let app = App::new();
+    let id = app.create(json!({"env": {"KEEP": "k", "SECRET_A": "placeholder:a"}, "cpu": 1, "memory": 1})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let env = format!("/toolbox/{id}/env");
+    let (status, body) = app
+        .call_raw(Method::POST, &env, Some(json!({"set": {"ADDED": "1"}, "unsetValuePrefix": "placeholder:"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["ADDED"].clone(), body["KEEP"].clone(), body.get("SECRET_A")), (json!("1"), json!("k"), None));
+    assert_eq!(sh(&app, &id, "echo $ADDED-$KEEP-${SECRET_A:-gone}").await, "1-k-gone\n");
+    let (status, _) = app.call_raw(Method::POST, &env, Some(json!({"unset": ["ADDED"]}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sh(&app, &id, "echo ${ADDED:-unset}").await, "unset\n");
+    let (status, body) = app.call_raw(Method::POST, &env, Some(json!({"set": {"1BAD": "x"}}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (status, metrics) = app.call_raw(Method::GET, &format!("/toolbox/{id}/system/metrics"), None).await;
+    assert_eq!(status, StatusCode::OK, "{metrics}");
+    assert_eq!(metrics["cpuCount"], 1);
+    assert_eq!(metrics["memTotal"], 1 << 30, "the 1 GiB limit is the sandbox's memory");
+    let used = metrics["memUsed"].as_u64().unwrap();
+    assert!(used > 0 && used < 1 << 30, "{metrics}");
+    let (total, disk_used) = (metrics["diskTotal"].as_u64().unwrap(), metrics["diskUsed"].as_u64().unwrap());
+    assert!(total > 0 && disk_used <= total, "{metrics}");
+    let pct = metrics["cpuUsedPct"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&pct), "{metrics}");
+}
