@@ -73,6 +73,9 @@ for version in 0.190.0 0.226.1; do
   DAYTONA_API_URL="http://127.0.0.1:$port/api" DAYTONA_API_KEY="$key" \
     "$cache/venv-daytona-$version/bin/python" "$here/toolbox.py" || status=1
 done
+echo "== Python SDK 0.226.1: toolbox calls only 0.226 has"
+DAYTONA_API_URL="http://127.0.0.1:$port/api" DAYTONA_API_KEY="$key" \
+  "$cache/venv-daytona-0.226.1/bin/python" "$here/toolbox_v226.py" || status=1
 echo "== Socket.IO events (python-socketio, as SDK 0.226.1 connects)"
 DAYTONA_API_URL="http://127.0.0.1:$port/api" DAYTONA_API_KEY="$key" \
   "$cache/venv-daytona-0.226.1/bin/python" "$here/socketio_events.py" || status=1

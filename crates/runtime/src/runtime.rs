@@ -288,11 +288,25 @@ impl Runtime {
         }
         let spec = &running.record.spec;
         let image = &running.record.image;
-        let base = running.env.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let base = match &exec.base_env {
+            Some(base) => merge_env(Vec::new(), base)?,
+            None => running.env.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        };
         let env = merge_env(base, &exec.env)?;
         let user = exec.user.clone().or_else(|| spec.user.clone()).unwrap_or_else(|| image.user.clone());
         let cwd = exec.cwd.clone().or_else(|| spec.workdir.clone()).or_else(|| Some(image.workdir.clone()));
         process::spawn(id, &running.socket, exec, env, user, cwd)
+    }
+
+    /// The environment processes started now get (before their own additions).
+    pub fn env(&self, id: &SandboxId) -> Result<Vec<(String, String)>, Error> {
+        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        let env = running.env.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(env
+            .iter()
+            .map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), "")))
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect())
     }
 
     /// Changes the environment of processes started from now on in a running sandbox: first every
@@ -324,11 +338,8 @@ impl Runtime {
             .collect();
         next = merge_env(next, set)?;
         *env = next;
-        Ok(env
-            .iter()
-            .map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), "")))
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect())
+        drop(env);
+        self.env(id)
     }
 
     /// What a running sandbox uses right now. CPU use is cumulative: callers sample twice.

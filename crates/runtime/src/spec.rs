@@ -109,6 +109,9 @@ pub struct ExecSpec {
     pub argv: Vec<String>,
     /// Extra environment, on top of the sandbox's.
     pub env: Vec<(String, String)>,
+    /// The environment `env` goes on top of, in place of the sandbox's current one (a session
+    /// keeps the environment it was created with; see [`crate::Runtime::env`]).
+    pub base_env: Option<Vec<(String, String)>>,
     /// Working directory; the sandbox's default when `None`.
     pub cwd: Option<String>,
     /// OS user; the sandbox's default when `None`.
@@ -123,6 +126,7 @@ impl ExecSpec {
         ExecSpec {
             argv: argv.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            base_env: None,
             cwd: None,
             user: None,
             stdio: ExecStdio::Pipes,

@@ -25,7 +25,23 @@ pub(crate) struct PathQuery {
 }
 
 /// Runs `git -C <path> <args>` in the sandbox; returns stdout, or the daemon-style error.
-async fn git(target: &Target, path: &str, args: &[&str], env: Vec<(String, String)>) -> Result<String, ToolboxError> {
+pub(crate) async fn git(
+    target: &Target,
+    path: &str,
+    args: &[&str],
+    env: Vec<(String, String)>,
+) -> Result<String, ToolboxError> {
+    git_with_input(target, path, args, env, Vec::new()).await
+}
+
+/// [`git`] with `input` on its stdin (closed after it).
+pub(crate) async fn git_with_input(
+    target: &Target,
+    path: &str,
+    args: &[&str],
+    env: Vec<(String, String)>,
+    input: Vec<u8>,
+) -> Result<String, ToolboxError> {
     let path = absolute(target, path);
     let mut argv = vec!["git".to_string(), "-C".to_string(), path];
     argv.extend(args.iter().map(|a| a.to_string()));
@@ -37,7 +53,11 @@ async fn git(target: &Target, path: &str, args: &[&str], env: Vec<(String, Strin
     let runtime = std::sync::Arc::clone(&target.runtime);
     let id = target.id.clone();
     let collected = tokio::task::spawn_blocking(move || {
-        let process = runtime.exec(&id, &exec)?;
+        let mut process = runtime.exec(&id, &exec)?;
+        if let Some(mut stdin) = process.stdin.take() {
+            // git may exit without reading (EPIPE is fine); dropping stdin closes it.
+            let _ = std::io::Write::write_all(&mut stdin, &input);
+        }
         process.collect(Some(GIT_TIMEOUT))
     })
     .await
@@ -63,7 +83,7 @@ async fn git(target: &Target, path: &str, args: &[&str], env: Vec<(String, Strin
 }
 
 /// A request path made absolute: relative paths are under the working directory.
-fn absolute(target: &Target, path: &str) -> String {
+pub(crate) fn absolute(target: &Target, path: &str) -> String {
     if path.is_empty() {
         target.workdir.clone()
     } else if path.starts_with('/') {
@@ -84,6 +104,8 @@ fn git_error(stderr: &str, stdout: &str) -> ToolboxError {
             (StatusCode::UNAUTHORIZED, "GIT_AUTH_FAILED")
         } else if lower.contains("already exists") && lower.contains("branch") {
             (StatusCode::CONFLICT, "GIT_BRANCH_EXISTS")
+        } else if lower.contains("already exists") && lower.contains("remote") {
+            (StatusCode::CONFLICT, "CONFLICT")
         } else if (lower.contains("not found") && lower.contains("branch"))
             || lower.contains("did not match any")
             || lower.contains("invalid reference")
@@ -107,7 +129,7 @@ fn git_error(stderr: &str, stdout: &str) -> ToolboxError {
     ToolboxError { status, code, message: format!("git failed: {text}") }
 }
 
-fn ok() -> Response {
+pub(crate) fn ok() -> Response {
     (StatusCode::OK, Json(serde_json::json!({}))).into_response()
 }
 
@@ -367,8 +389,10 @@ pub(crate) async fn pull(
 async fn sync_remote(target: &Target, request: &RemoteRequest, command: &[&str]) -> Result<Response, ToolboxError> {
     let (mut args, env) = credential_env(&request.username, &request.password);
     args.extend(command);
-    if let Some(remote) = &request.remote {
-        args.push(remote.as_str());
+    // A branch needs a remote before it on git's command line; the remote defaults to origin.
+    let remote = request.remote.as_deref().or(request.branch.as_ref().map(|_| "origin"));
+    if let Some(remote) = remote {
+        args.push(remote);
         args.extend(request.branch.as_deref());
     }
     git(target, &request.path, &args, env).await?;

@@ -10,6 +10,7 @@ mod error;
 mod file_url;
 mod files;
 mod git;
+mod git_extra;
 mod interpreter;
 mod process;
 mod pty;
@@ -44,8 +45,6 @@ pub struct Target {
     pub workdir: String,
     /// Value of the `code-toolbox-language` label, the default for code runs.
     pub language: Option<String>,
-    /// Environment the sandbox was created with (processes get it already; kept for `/env`).
-    pub env: Vec<(String, String)>,
     /// Sessions of every sandbox (shared by all requests).
     pub sessions: Arc<Sessions>,
     /// PTY sessions of every sandbox (shared by all requests).
@@ -76,6 +75,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/process/session", get(sessions::list).post(sessions::create))
         .route("/process/session/{session}", get(sessions::get).delete(sessions::delete))
         .route("/process/session/{session}/exec", post(sessions::exec))
+        .route("/process/session/entrypoint/logs", get(sessions::entrypoint_logs))
         .route("/process/session/{session}/command/{command}", get(sessions::get_command))
         .route("/process/session/{session}/command/{command}/logs", get(sessions::logs))
         .route("/process/session/{session}/command/{command}/input", post(sessions::input))
@@ -97,6 +97,12 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/git/pull", post(git::pull))
         .route("/git/history", get(git::history))
         .route("/git/init", post(git::init))
+        .route("/git/reset", post(git_extra::reset))
+        .route("/git/restore", post(git_extra::restore))
+        .route("/git/remotes", get(git_extra::remotes).post(git_extra::add_remote))
+        .route("/git/config", get(git_extra::get_config).post(git_extra::set_config))
+        .route("/git/config/user", post(git_extra::set_user))
+        .route("/git/credentials", post(git_extra::credentials))
         .route("/env", post(system::update_env))
         .route("/system/metrics", get(system::metrics))
         .route("/user-home-dir", get(user_home_dir))

@@ -32,6 +32,11 @@ use tokio::sync::watch;
 const LOG_LIMIT: usize = 16 << 20;
 const STDOUT_MARKER: &[u8] = b"\x01\x01\x01";
 const STDERR_MARKER: &[u8] = b"\x02\x02\x02";
+/// The session that holds the sandbox's entrypoint (Daytona's reserved id). It exists in every
+/// running sandbox; it has a command (`entrypoint_command`) only when the sandbox's image has an
+/// entrypoint, and no client may create, delete or run commands in it.
+pub(crate) const ENTRYPOINT_SESSION: &str = "entrypoint";
+const ENTRYPOINT_COMMAND: &str = "entrypoint_command";
 
 /// Every session of every sandbox (see [`Registry`] for how a restart forgets them).
 #[derive(Default)]
@@ -41,6 +46,9 @@ pub struct Sessions {
 
 struct Session {
     id: String,
+    /// The sandbox's environment when the session was created: like a shell started then, the
+    /// session does not see later `/env` changes.
+    env: Vec<(String, String)>,
     commands: Mutex<Vec<Arc<Command>>>,
 }
 
@@ -119,7 +127,13 @@ impl Command {
 
 impl Sessions {
     fn get(&self, target: &Target, session: &str) -> Result<Arc<Session>, ToolboxError> {
-        self.table.get(&Key::new(target, session)?).ok_or_else(|| not_found("session", session))
+        let key = Key::new(target, session)?;
+        if session == ENTRYPOINT_SESSION {
+            let env = target.runtime.env(&target.id).map_err(ToolboxError::runtime)?;
+            let empty = Arc::new(Session { id: session.to_string(), env, commands: Mutex::new(Vec::new()) });
+            return Ok(self.table.get_or_insert(key, empty));
+        }
+        self.table.get(&key).ok_or_else(|| not_found("session", session))
     }
 
     fn command(&self, target: &Target, session: &str, command: &str) -> Result<Arc<Command>, ToolboxError> {
@@ -127,6 +141,16 @@ impl Sessions {
         let commands = session.commands.lock().unwrap_or_else(|p| p.into_inner());
         commands.iter().find(|c| c.id == command).cloned().ok_or_else(|| not_found("command", command))
     }
+}
+
+/// 400 for a client's attempt to `what` the entrypoint session.
+fn reserved(session: &str, what: &str) -> Result<(), ToolboxError> {
+    if session == ENTRYPOINT_SESSION {
+        return Err(ToolboxError::bad_request(format!(
+            "session id {ENTRYPOINT_SESSION:?} is reserved for the sandbox's entrypoint: it cannot {what}"
+        )));
+    }
+    Ok(())
 }
 
 fn not_found(what: &str, id: &str) -> ToolboxError {
@@ -146,11 +170,13 @@ pub(crate) async fn create(
 ) -> Result<StatusCode, ToolboxError> {
     let request: CreateSession = parse_json(&body)?;
     let id = request.session_id;
+    reserved(&id, "be created")?;
     if id.is_empty() || id.len() > 128 || id.contains('/') {
         return Err(ToolboxError::bad_request(format!("session id {id:?} must be 1-128 characters without '/'")));
     }
     let key = Key::new(&target, &id)?;
-    let session = Arc::new(Session { id: id.clone(), commands: Mutex::new(Vec::new()) });
+    let env = target.runtime.env(&target.id).map_err(ToolboxError::runtime)?;
+    let session = Arc::new(Session { id: id.clone(), env, commands: Mutex::new(Vec::new()) });
     if !target.sessions.table.insert_new(key, session) {
         return Err(ToolboxError::conflict(format!("session {id:?} already exists")));
     }
@@ -160,6 +186,7 @@ pub(crate) async fn create(
 /// `GET /process/session`.
 pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<Vec<serde_json::Value>>, ToolboxError> {
     let mut sessions = target.sessions.table.list(&target)?;
+    sessions.retain(|s| s.id != ENTRYPOINT_SESSION);
     sessions.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(sessions.into_iter().map(|s| describe(&s)).collect()))
 }
@@ -184,6 +211,7 @@ pub(crate) async fn delete(
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<StatusCode, ToolboxError> {
     let session = param(&params, "session");
+    reserved(session, "be deleted")?;
     let removed = target.sessions.table.remove(&Key::new(&target, session)?);
     let removed = removed.ok_or_else(|| not_found("session", session))?;
     let pids: Vec<i32> = removed
@@ -219,6 +247,7 @@ pub(crate) async fn exec(
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
     let session_id = param(&params, "session");
+    reserved(session_id, "run commands")?;
     let request: ExecRequest = parse_json(&body)?;
     if request.command.trim().is_empty() {
         return Err(ToolboxError::bad_request("command is empty"));
@@ -238,6 +267,7 @@ pub(crate) async fn exec(
     spec.argv.push(script);
     spec.user = Some(target.user.clone());
     spec.cwd = Some(target.workdir.clone());
+    spec.base_env = Some(session.env.clone());
     spec.stdio = ExecStdio::Pipes;
     let runtime = Arc::clone(&target.runtime);
     let id = target.id.clone();
@@ -319,10 +349,41 @@ pub(crate) async fn logs(
     Query(query): Query<LogsQuery>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ToolboxError> {
-    let upgrade = upgrade.ok();
     let (session, command) = (param(&params, "session"), param(&params, "command"));
     let command = target.sessions.command(&target, session, command)?;
-    match (query.follow.as_deref() == Some("true"), upgrade) {
+    logs_of(command, query, upgrade)
+}
+
+/// `GET /process/session/entrypoint/logs[?follow=true]`: the entrypoint command's log, empty
+/// (and a follow that closes 1000 at once) when the sandbox has no entrypoint.
+pub(crate) async fn entrypoint_logs(
+    Extension(target): Extension<Target>,
+    Query(query): Query<LogsQuery>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ToolboxError> {
+    let session = target.sessions.get(&target, ENTRYPOINT_SESSION)?;
+    let command =
+        session.commands.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|c| c.id == ENTRYPOINT_COMMAND).cloned();
+    let command = command.unwrap_or_else(|| {
+        // No entrypoint: a finished command with an empty log stands for it.
+        let state = CommandState { exit_code: Some(0), ..CommandState::default() };
+        Arc::new(Command {
+            id: ENTRYPOINT_COMMAND.into(),
+            pid: 0,
+            command: String::new(),
+            state: Mutex::new(state),
+            changed: watch::channel(0).0,
+        })
+    });
+    logs_of(command, query, upgrade)
+}
+
+fn logs_of(
+    command: Arc<Command>,
+    query: LogsQuery,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ToolboxError> {
+    match (query.follow.as_deref() == Some("true"), upgrade.ok()) {
         (true, Some(upgrade)) => Ok(upgrade.on_upgrade(move |socket| follow(socket, command))),
         (true, None) => Err(ToolboxError::bad_request("follow=true needs a WebSocket upgrade")),
         (false, _) => {
@@ -376,6 +437,7 @@ pub(crate) async fn input(
 ) -> Result<StatusCode, ToolboxError> {
     let request: InputRequest = parse_json(&body)?;
     let (session, command) = (param(&params, "session"), param(&params, "command"));
+    reserved(session, "take input")?;
     let command = target.sessions.command(&target, session, command)?;
     let mut line = request.data.into_bytes();
     line.push(b'\n');

@@ -41,7 +41,6 @@ pub async fn resolve_target(
         workdir: home.clone(),
         home,
         language: row.labels.get("code-toolbox-language").cloned(),
-        env: row.env.clone().into_iter().collect(),
         sessions: std::sync::Arc::clone(&state.sessions),
         ptys: std::sync::Arc::clone(&state.ptys),
         interpreters: std::sync::Arc::clone(&state.interpreters),

@@ -226,3 +226,64 @@ async fn git_uses_snake_case_bodies_and_daemon_error_codes() {
     let (_, branches) = app.call_raw(Method::GET, &format!("{base}/branches?path=repo"), None).await;
     assert_eq!(branches, json!({"branches": ["main"]}));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_entrypoint_session_is_reserved_and_sessions_keep_their_creation_env() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let (status, body) = app.call_raw(Method::GET, &format!("/toolbox/{id}/process/session/entrypoint"), None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"sessionId": "entrypoint", "commands": []})));
+    let (status, body) =
+        app.call_raw(Method::GET, &format!("/toolbox/{id}/process/session/entrypoint/logs"), None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"output": "", "stdout": "", "stderr": ""})));
+    let (status, _) = toolbox(&app, &id, "/process/session", json!({"sessionId": "entrypoint"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = toolbox(&app, &id, "/process/session/entrypoint/exec", json!({"command": "true"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.call_raw(Method::DELETE, &format!("/toolbox/{id}/process/session/entrypoint"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, listed) = app.call_raw(Method::GET, &format!("/toolbox/{id}/process/session"), None).await;
+    assert_eq!(listed, json!([]), "the entrypoint session is not listed");
+
+    // A session keeps the environment it was created with, like a shell started then.
+    let (status, _) = toolbox(&app, &id, "/process/session", json!({"sessionId": "early"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = toolbox(&app, &id, "/env", json!({"set": {"LATE": "1"}})).await;
+    assert_eq!(status, StatusCode::OK);
+    toolbox(&app, &id, "/process/session", json!({"sessionId": "late"})).await;
+    let echo = json!({"command": "echo ${LATE:-none}"});
+    let (_, early) = toolbox(&app, &id, "/process/session/early/exec", echo.clone()).await;
+    let (_, late) = toolbox(&app, &id, "/process/session/late/exec", echo).await;
+    assert_eq!((early["stdout"].clone(), late["stdout"].clone()), (json!("none\n"), json!("1\n")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn git_extras_refuse_bad_input_with_400s() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let (status, _) = toolbox(&app, &id, "/git/init", json!({"path": "repo", "bare": false})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    for (path, body) in [
+        ("/git/reset", json!({"path": "repo", "mode": "sideways"})),
+        ("/git/reset", json!({"path": "repo", "mode": "hard", "files": ["a"]})),
+        ("/git/restore", json!({"path": "repo", "files": []})),
+        ("/git/config", json!({"key": "user.name", "value": "x", "scope": "local"})),
+        ("/git/config", json!({"key": "user.name", "value": "x", "scope": "planet"})),
+        ("/git/credentials", json!({"username": "u", "password": "p\nhost=evil.example"})),
+        ("/git/remotes", json!({"path": "repo", "name": "", "url": "/tmp/x"})),
+    ] {
+        let (status, body) = toolbox(&app, &id, path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    }
+    let (status, body) = app
+        .call_raw(Method::GET, &format!("/toolbox/{id}/git/config?key=sandbar.unset&path=repo&scope=local"), None)
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"value": null})));
+    let (_, body) =
+        toolbox(&app, &id, "/git/remotes", json!({"path": "repo", "name": "up", "url": "/tmp/up.git"})).await;
+    assert_eq!(body, json!({}));
+    let (status, body) =
+        toolbox(&app, &id, "/git/remotes", json!({"path": "repo", "name": "up", "url": "/tmp/up.git"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
