@@ -107,6 +107,40 @@ api DELETE /sandbox/crash-survivor >/dev/null || crash_status=1
 api DELETE "/volumes/$volume_id" >/dev/null || crash_status=1
 if [ "$crash_status" = 0 ]; then echo "kill -9: sandbox, labels, volume and snapshot kept; state stopped; starts again"; else status=1; fi
 
+echo "== kill -9 while an archive is half written"
+archive_status=0
+toolbox_exec() {
+  curl -sS -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d "$2" \
+    "http://127.0.0.1:$port/toolbox/$1/process/execute" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["result"].strip())'
+}
+sid="$(api POST /sandbox '{"name":"crash-archive"}' 'r["id"]')" || archive_status=1
+# Incompressible data makes the archive take long enough to be caught in the middle.
+sum_before="$(toolbox_exec "$sid" '{"command":"head -c 300000000 /dev/urandom > ~/big && sha256sum ~/big"}')"
+api POST /sandbox/crash-archive/stop >/dev/null || archive_status=1
+partial="$data/state/sandboxes/$sid/upper.tar.zst.partial"
+curl -sS -o /dev/null -X POST -H "Authorization: Bearer $key" "http://127.0.0.1:$port/api/sandbox/$sid/archive" &
+archiver=$!
+for _ in $(seq 1 3000); do [ -e "$partial" ] && break; sleep 0.01; done
+if [ -e "$partial" ]; then kill -KILL "$server"; else echo "the archive never started" >&2; archive_status=1; kill -KILL "$server"; fi
+wait "$server" 2>/dev/null || true
+wait "$archiver" 2>/dev/null || true
+start_server
+state="$(api GET /sandbox/crash-archive '' 'r["state"]')" || archive_status=1
+[ ! -e "$partial" ] || { echo "the half-written archive was left behind" >&2; archive_status=1; }
+case "$state" in
+  stopped|archived) ;;
+  *) echo "after kill -9 mid-archive the sandbox is '$state', expected stopped (rolled back) or archived" >&2; archive_status=1 ;;
+esac
+api POST /sandbox/crash-archive/start >/dev/null || archive_status=1
+sum_after="$(toolbox_exec "$sid" '{"command":"sha256sum ~/big"}')"
+[ -n "$sum_before" ] && [ "$sum_before" = "$sum_after" ] || { echo "file changed: '$sum_before' vs '$sum_after'" >&2; archive_status=1; }
+api POST /sandbox/crash-archive/stop >/dev/null || archive_status=1
+archived="$(api POST /sandbox/crash-archive/archive '' 'r["state"]')" || archive_status=1
+[ "$archived" = "archived" ] || { echo "archive after recovery gave '$archived'" >&2; archive_status=1; }
+api DELETE /sandbox/crash-archive >/dev/null || archive_status=1
+if [ "$archive_status" = 0 ]; then echo "kill -9 mid-archive: rolled back to '$state', 300 MB file intact, archives again"; else status=1; fi
+
 # Leave one sandbox running so the shutdown path has something to stop.
 api POST /sandbox '{"name":"left-running"}' >/dev/null
 echo "== graceful shutdown"

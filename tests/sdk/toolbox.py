@@ -210,7 +210,18 @@ try:
             daytona.snapshot.delete(made)
         return expect((seen, original, str(made.state), restored), (b"forked\n", b"forked\n", str(made.state), b"forked\n"))
 
+    def stop_archive_start():
+        sandbox.fs.upload_file(b"kept across an archive\n", "archived.txt")
+        sandbox.stop()
+        sandbox.archive()
+        archived = getattr(sandbox.state, "value", sandbox.state)
+        sandbox.start()
+        started = getattr(sandbox.state, "value", sandbox.state)
+        return expect((archived, started, sandbox.fs.download_file("archived.txt")),
+                      ("archived", "started", b"kept across an archive\n"))
+
     step("fork and snapshot of a sandbox", fork_and_snapshot)
+    step("stop, archive and start again keep the files", stop_archive_start)
     step("git clone, status, add, commit, branches, checkout", git_local_round_trip)
     step("git push to a remote, pull from it", git_push_pull)
     step("git errors say what failed", git_errors)

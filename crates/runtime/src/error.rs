@@ -33,6 +33,12 @@ pub enum Error {
         /// The sandbox.
         id: SandboxId,
     },
+    /// The operation needs a stopped sandbox.
+    #[error("sandbox {id} is running; stop it first")]
+    Running {
+        /// The sandbox.
+        id: SandboxId,
+    },
     /// The sandbox is paused; resume it first.
     #[error("sandbox {id} is paused")]
     Paused {

@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod archive;
 mod cgroup;
 pub mod env;
 mod error;

@@ -87,6 +87,14 @@ impl Leftovers {
 /// File in a running sandbox's directory naming its init, so a later runtime process can find
 /// sandboxes this one leaves running.
 const RUNNING_MARKER: &str = "running.json";
+/// An archived sandbox's writable layer; while it exists it is the truth and `upper/` is not.
+const ARCHIVE: &str = "upper.tar.zst";
+/// An archive being written (deleted by recovery: `upper/` is still whole).
+const ARCHIVE_PARTIAL: &str = "upper.tar.zst.partial";
+/// The writable layer being unpacked from the archive (deleted by recovery until committed).
+const RESTORING: &str = "upper.restoring";
+/// The archive after a restore committed: `upper.restoring/` (or `upper/`) is the truth now.
+const ARCHIVE_RESTORED: &str = "upper.tar.zst.restored";
 
 /// Contents of [`RUNNING_MARKER`]: the init's host pid and its start time (clock ticks since
 /// boot, from `/proc/<pid>/stat`), which together identify the process even if pids are reused.
@@ -205,6 +213,7 @@ impl Runtime {
             return Ok(());
         }
         let record = self.record(id)?;
+        self.restore_locked(id)?;
         let running = self.launch(id, record)?;
         let marker = RunningMarker { init_pid: running.init_pid, start_time: process_start_time(running.init_pid) };
         let path = self.dir(id).join(RUNNING_MARKER);
@@ -218,6 +227,62 @@ impl Runtime {
         }
         self.running.lock().expect("running table lock").insert(id.clone(), Arc::new(running));
         Ok(())
+    }
+
+    /// Packs a stopped sandbox's writable layer into one compressed file (see [`crate::archive`])
+    /// and frees its directory; the next [`start`](Self::start) (or snapshot or fork) unpacks it.
+    /// Returns what was packed, or `None` when the sandbox was archived already.
+    ///
+    /// Crash safety: the archive is written under a temporary name, synced and renamed; only
+    /// then is the writable layer removed. [`recover_orphans`](Self::recover_orphans) finishes or
+    /// rolls back whatever a crash interrupted.
+    pub fn archive(&self, id: &SandboxId) -> Result<Option<crate::archive::Packed>, Error> {
+        let lock = self.lock_of(id);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.record(id)?;
+        if self.running_entry(id).is_some() {
+            return Err(Error::Running { id: id.clone() });
+        }
+        let dir = self.dir(id);
+        if dir.join(ARCHIVE).exists() {
+            return Ok(None);
+        }
+        let (upper, partial) = (dir.join("upper"), dir.join(ARCHIVE_PARTIAL));
+        let packed = crate::archive::pack(&upper, &partial).map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            Error::sandbox(id, format!("pack {} into {}", upper.display(), partial.display()))(e)
+        })?;
+        std::fs::rename(&partial, dir.join(ARCHIVE))
+            .and_then(|()| sync_dir(&dir))
+            .map_err(Error::sandbox(id, format!("commit {}", dir.join(ARCHIVE).display())))?;
+        remove_tree(&upper)?;
+        remove_tree(&dir.join("work"))?;
+        Ok(Some(packed))
+    }
+
+    /// Whether the sandbox's writable layer is packed away by [`archive`](Self::archive).
+    pub fn is_archived(&self, id: &SandboxId) -> bool {
+        self.dir(id).join(ARCHIVE).exists()
+    }
+
+    /// Unpacks an archived sandbox's writable layer (no-op otherwise). Call under its lock.
+    fn restore_locked(&self, id: &SandboxId) -> Result<(), Error> {
+        let dir = self.dir(id);
+        let archive = dir.join(ARCHIVE);
+        if !archive.exists() {
+            return Ok(());
+        }
+        let restoring = dir.join(RESTORING);
+        remove_tree(&restoring)?;
+        crate::archive::unpack(&archive, &restoring).and_then(|()| sync_dir(&restoring)).map_err(|e| {
+            let _ = remove_tree(&restoring);
+            Error::sandbox(id, format!("unpack {}", archive.display()))(e)
+        })?;
+        // The commit point: from this rename on, the unpacked tree is the truth.
+        std::fs::rename(&archive, dir.join(ARCHIVE_RESTORED))
+            .and_then(|()| sync_dir(&dir))
+            .map_err(Error::sandbox(id, "commit the restore"))?;
+        finish_restore(&dir).map_err(Error::sandbox(id, "move the restored layer into place"))
     }
 
     /// Stops a sandbox: SIGTERM to every process, SIGKILL after `grace`, files kept.
@@ -373,6 +438,7 @@ impl Runtime {
         let lock = self.lock_of(id);
         let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut record = self.record(id)?;
+        self.restore_locked(id)?;
         let layer_id = format!("snap-{}", random_hex());
         let layer = self.images.layer_path(&layer_id);
         let dir = self.dir(id);
@@ -426,6 +492,7 @@ impl Runtime {
         let lock = self.lock_of(source);
         let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let record = self.record(source)?;
+        self.restore_locked(source)?;
         if self.dir(target).exists() {
             return Err(Error::AlreadyExists { id: target.clone() });
         }
@@ -605,6 +672,7 @@ impl Runtime {
                 remove_tree(&path)?;
                 continue;
             }
+            recover_archive_state(&path).map_err(Error::image(format!("recover {}", path.display())))?;
             let marker_path = path.join(RUNNING_MARKER);
             if let Ok(bytes) = std::fs::read(&marker_path) {
                 if let Ok(marker) = serde_json::from_slice::<RunningMarker>(&bytes) {
@@ -924,6 +992,57 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         let _ = std::fs::remove_dir_all(to);
         Err(std::io::Error::other(format!("cp failed: {}", String::from_utf8_lossy(&output.stderr).trim())))
     }
+}
+
+/// Syncs the file system holding `dir` (entries, renames and file data alike).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let handle = std::fs::File::open(dir)?;
+    nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&handle)).map_err(std::io::Error::from)
+}
+
+/// After a committed restore: the unpacked tree becomes `upper/` with a fresh `work/`, and the
+/// spent archive goes.
+fn finish_restore(dir: &Path) -> std::io::Result<()> {
+    let (restoring, upper) = (dir.join(RESTORING), dir.join("upper"));
+    if restoring.exists() {
+        if upper.exists() {
+            std::fs::remove_dir_all(&upper)?;
+        }
+        std::fs::rename(&restoring, &upper)?;
+    }
+    let work = dir.join("work");
+    if !work.exists() {
+        std::fs::create_dir(&work)?;
+    }
+    match std::fs::remove_file(dir.join(ARCHIVE_RESTORED)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Finishes or rolls back an archive or restore that a crash interrupted in sandbox `dir`, so
+/// that exactly one of `upper/` and the archive holds its files afterwards:
+/// * a partial archive is deleted (the writable layer is still whole);
+/// * with a committed archive, a leftover `upper/`, `work/` or half-unpacked tree is deleted;
+/// * a committed restore is completed.
+pub(crate) fn recover_archive_state(dir: &Path) -> std::io::Result<()> {
+    let remove = |path: PathBuf| -> std::io::Result<()> {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path),
+            Ok(_) => std::fs::remove_file(&path),
+            Err(_) => Ok(()),
+        }
+    };
+    remove(dir.join(ARCHIVE_PARTIAL))?;
+    if dir.join(ARCHIVE_RESTORED).exists() {
+        return finish_restore(dir);
+    }
+    if dir.join(ARCHIVE).exists() {
+        for leftover in ["upper", "work", RESTORING] {
+            remove(dir.join(leftover))?;
+        }
+    }
+    Ok(())
 }
 
 fn random_hex() -> String {

@@ -16,6 +16,8 @@ pub enum Command {
     Recover,
     /// Freeze every process (no CPU), keeping memory and connections.
     Pause,
+    /// Pack a stopped sandbox's files into one compressed file and free its directory.
+    Archive,
 }
 
 /// How to carry out a command from the current state.
@@ -45,10 +47,11 @@ pub fn plan(state: SandboxState, command: Command) -> Result<Plan, String> {
         (Command::Start | Command::Recover, S::Paused) => run(S::Resuming, S::Started),
         (Command::Pause, S::Paused) => Ok(Plan::Nothing),
         (Command::Pause, S::Started) => run(S::Pausing, S::Paused),
+        (Command::Archive, S::Archived) => Ok(Plan::Nothing),
+        (Command::Archive, S::Stopped) => run(S::Archiving, S::Archived),
+        (Command::Start | Command::Recover, S::Archived) => run(S::Restoring, S::Started),
         (Command::Stop, S::Paused) => run(S::Stopping, S::Stopped),
-        (Command::Start | Command::Recover, S::Stopped | S::Error | S::Archived | S::Unknown) => {
-            run(S::Starting, S::Started)
-        }
+        (Command::Start | Command::Recover, S::Stopped | S::Error | S::Unknown) => run(S::Starting, S::Started),
         (Command::Recover, S::Started) => Ok(Plan::Nothing),
         (Command::Stop, S::Stopped) => Ok(Plan::Nothing),
         (Command::Stop, S::Started | S::Error | S::Unknown) => run(S::Stopping, S::Stopped),
@@ -56,13 +59,15 @@ pub fn plan(state: SandboxState, command: Command) -> Result<Plan, String> {
     }
 }
 
-fn verb(command: Command) -> &'static str {
+/// The command as a verb, for messages.
+pub fn verb(command: Command) -> &'static str {
     match command {
         Command::Start => "start",
         Command::Stop => "stop",
         Command::Delete => "delete",
         Command::Recover => "recover",
         Command::Pause => "pause",
+        Command::Archive => "archive",
     }
 }
 
@@ -106,10 +111,12 @@ mod tests {
     #[test]
     fn every_plan_ends_in_a_resting_state() {
         for state in ALL {
-            for command in [Command::Start, Command::Stop, Command::Delete, Command::Recover, Command::Pause] {
+            for command in
+                [Command::Start, Command::Stop, Command::Delete, Command::Recover, Command::Pause, Command::Archive]
+            {
                 if let Ok(Plan::Run { after, .. }) = plan(*state, command) {
                     assert!(
-                        matches!(after, S::Started | S::Stopped | S::Destroyed | S::Paused),
+                        matches!(after, S::Started | S::Stopped | S::Destroyed | S::Paused | S::Archived),
                         "{command:?} in {state:?}"
                     );
                 }
@@ -137,6 +144,15 @@ mod tests {
         assert_eq!(plan(S::Paused, Command::Start), Ok(Plan::Run { during: S::Resuming, after: S::Started }));
         assert_eq!(plan(S::Paused, Command::Stop), Ok(Plan::Run { during: S::Stopping, after: S::Stopped }));
         assert_eq!(plan(S::Stopped, Command::Pause), Err("cannot pause a sandbox that is stopped".into()));
+    }
+
+    #[test]
+    fn only_stopped_sandboxes_archive_and_start_restores_them() {
+        assert_eq!(plan(S::Stopped, Command::Archive), Ok(Plan::Run { during: S::Archiving, after: S::Archived }));
+        assert_eq!(plan(S::Archived, Command::Archive), Ok(Plan::Nothing));
+        assert_eq!(plan(S::Started, Command::Archive), Err("cannot archive a sandbox that is started".into()));
+        assert_eq!(plan(S::Archived, Command::Start), Ok(Plan::Run { during: S::Restoring, after: S::Started }));
+        assert!(plan(S::Archived, Command::Stop).is_err());
     }
 
     #[test]

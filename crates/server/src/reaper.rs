@@ -1,8 +1,5 @@
-//! Enforces the auto-stop and auto-delete intervals. Time comes from the control plane's
-//! [`Clock`](crate::clock::Clock), so tests move it forward instead of sleeping.
-//!
-//! Auto-archive is recorded but not enforced yet: archiving arrives with the stateful-sandboxes
-//! work.
+//! Enforces the auto-stop, auto-archive and auto-delete intervals. Time comes from the control
+//! plane's [`Clock`](crate::clock::Clock), so tests move it forward instead of sleeping.
 
 use crate::clock::parse_iso;
 use crate::lifecycle::Command;
@@ -16,9 +13,14 @@ use std::time::Duration;
 pub enum Decision {
     /// Idle longer than its auto-stop interval.
     Stop,
-    /// Stopped longer than its auto-delete interval.
+    /// Stopped longer than its auto-archive interval.
+    Archive,
+    /// Stopped (or archived) longer than its auto-delete interval.
     Delete,
 }
+
+/// An auto-archive interval of 0 means the longest one, as in Daytona: 30 days.
+const LONGEST_AUTO_ARCHIVE_MINUTES: i64 = 30 * 24 * 60;
 
 /// The decision for one sandbox at `now` (pure).
 pub fn decide(row: &SandboxRow, now: time::OffsetDateTime) -> Option<Decision> {
@@ -28,9 +30,21 @@ pub fn decide(row: &SandboxRow, now: time::OffsetDateTime) -> Option<Decision> {
             let limit = row.auto_stop_interval.filter(|n| *n > 0)?;
             (minutes_since(&row.last_activity_at)? >= limit).then_some(Decision::Stop)
         }
-        SandboxState::Stopped | SandboxState::Error => {
-            let limit = row.auto_delete_interval.filter(|n| *n >= 0)?;
-            (minutes_since(&row.state_changed_at)? >= limit).then_some(Decision::Delete)
+        SandboxState::Stopped | SandboxState::Error | SandboxState::Archived => {
+            let stopped_for = minutes_since(&row.state_changed_at)?;
+            let delete = row.auto_delete_interval.filter(|n| *n >= 0).is_some_and(|limit| stopped_for >= limit);
+            let archive_after = match row.auto_archive_interval {
+                Some(0) => Some(LONGEST_AUTO_ARCHIVE_MINUTES),
+                other => other.filter(|n| *n > 0),
+            };
+            let archive = row.state == SandboxState::Stopped && archive_after.is_some_and(|limit| stopped_for >= limit);
+            if delete {
+                Some(Decision::Delete)
+            } else if archive {
+                Some(Decision::Archive)
+            } else {
+                None
+            }
         }
         _ => None,
     }
@@ -57,6 +71,7 @@ pub async fn reap_once(plane: &ControlPlane) -> Vec<(String, Decision)> {
                 decided = decide(fresh, now);
                 decided.map(|decision| match decision {
                     Decision::Stop => Command::Stop,
+                    Decision::Archive => Command::Archive,
                     Decision::Delete => Command::Delete,
                 })
             })

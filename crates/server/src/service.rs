@@ -804,6 +804,16 @@ impl ControlPlane {
                     self.finish(row, result, SandboxState::Destroyed, "delete").ok();
                     continue;
                 }
+                // A crash mid-archive or mid-restore was finished or rolled back by the runtime's
+                // recovery: its files say which.
+                SandboxState::Archiving | SandboxState::Restoring | SandboxState::Archived => {
+                    let archived = self.runtime.is_archived(&id);
+                    let next = if archived { SandboxState::Archived } else { SandboxState::Stopped };
+                    if next == row.state {
+                        continue;
+                    }
+                    next
+                }
                 SandboxState::Started
                 | SandboxState::Starting
                 | SandboxState::Stopping
@@ -863,6 +873,7 @@ impl ControlPlane {
                 runtime.resume(&id)
             }
             Command::Pause => runtime.pause(&id),
+            Command::Archive => runtime.archive(&id).map(drop),
             Command::Start | Command::Recover => {
                 // A sandbox whose runtime directory is gone (e.g. a create that failed early)
                 // is made again from its record.
@@ -875,14 +886,7 @@ impl ControlPlane {
             Command::Delete => runtime.delete(&id),
         })
         .await;
-        let verb = match command {
-            Command::Start => "start",
-            Command::Stop => "stop",
-            Command::Delete => "delete",
-            Command::Recover => "recover",
-            Command::Pause => "pause",
-        };
-        let row = self.finish(row, result, after, verb)?;
+        let row = self.finish(row, result, after, lifecycle::verb(command))?;
         // Ephemeral sandboxes (auto-delete 0) go as soon as they stop.
         if command == Command::Stop && row.auto_delete_interval == Some(0) {
             return Box::pin(self.run_command(row, Command::Delete, true)).await;

@@ -268,6 +268,18 @@ class Suite {
     expectEqual(sb.labels['code-toolbox-language'], 'python', 'language label');
   }
 
+  async stopArchiveStart() {
+    await this.sb.fs.uploadFile(Buffer.from('kept across an archive\n'), 'archived.txt');
+    await this.sb.stop();
+    await this.sb.archive();
+    const archived = this.sb.state;
+    await this.sb.start();
+    const started = this.sb.state;
+    const content = (await this.sb.fs.downloadFile('archived.txt')).toString();
+    expectEqual([archived, started, content], ['archived', 'started', 'kept across an archive\n'],
+      'states and file across stop, archive, start');
+  }
+
   async forkAndSnapshot() {
     await this.sb.fs.uploadFile(Buffer.from('forked\n'), 'state.txt');
     const copy = this.track(await this.sb.fork());
@@ -763,6 +775,7 @@ async function main() {
   try {
     await s('create-sandbox', suite.createSandbox);
     await s('fork-and-snapshot', suite.forkAndSnapshot, SB);
+    await s('stop-archive-start', suite.stopArchiveStart, SB);
     await s('info-home-and-work-dir', suite.infoDirs, SB);
     await s('exec-output-exit-code-env', suite.execOutput, SB);
     await s('exec-cwd', suite.execCwd, SB);

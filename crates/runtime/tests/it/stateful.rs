@@ -59,3 +59,142 @@ fn forks_start_with_a_copy_and_never_see_each_others_writes() {
     assert_eq!(stdout(&fx.sh(&running_fork, "cat /home/daytona/file")), format!("{running_fork}\n"));
     assert!(matches!(fx.runtime.fork(&id, &running_fork), Err(sandbar_runtime::Error::AlreadyExists { .. })));
 }
+
+/// Everything `lstat`, `readlink`, the xattrs and the contents say about a tree, by path (times
+/// of access and change excluded: reading and restoring change those).
+fn describe_tree(root: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let mut xattrs: Vec<String> = xattr_list(&path);
+            xattrs.sort();
+            let content = if meta.file_type().is_file() {
+                format!(
+                    "{:x}",
+                    sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
+                        std::fs::read(&path).unwrap()
+                    ))
+                )
+            } else if meta.file_type().is_symlink() {
+                std::fs::read_link(&path).unwrap().display().to_string()
+            } else {
+                String::new()
+            };
+            let relative = path.strip_prefix(root).unwrap().display().to_string();
+            out.insert(
+                relative,
+                format!(
+                    "mode {:o} uid {} gid {} size {} mtime {} rdev {} nlink {} xattrs {:?} content {}",
+                    meta.mode(),
+                    meta.uid(),
+                    meta.gid(),
+                    if meta.is_dir() { 0 } else { meta.size() },
+                    meta.mtime(),
+                    meta.rdev(),
+                    // overlayfs links its whiteouts to a shared inode of its work directory, so
+                    // their link count is its business; regular files' counts are the user's.
+                    if meta.file_type().is_file() { meta.nlink() } else { 0 },
+                    xattrs,
+                    content
+                ),
+            );
+            if meta.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// `name=value` of every xattr of `path` itself (symlinks not followed).
+fn xattr_list(path: &std::path::Path) -> Vec<String> {
+    xattr::list(path)
+        .unwrap()
+        .map(|name| format!("{}={:?}", name.to_string_lossy(), xattr::get(path, &name).unwrap().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn archive_and_start_restore_every_file_type_byte_for_byte() {
+    let fx = Fixture::new("archive");
+    let id = fx.default_sandbox("a");
+    let made = fx.sh_as(
+        &id,
+        Some("root"),
+        "set -e
+         mkdir -p /data/empty /data/deep/er && chmod 700 /data/empty
+         head -c 3000000 /dev/urandom > /data/random.bin
+         printf 'hello' > /data/a.txt && ln /data/a.txt /data/hard-link && ln -s /data/a.txt /data/symlink
+         ln -s /nowhere /data/dangling && mkfifo -m 640 /data/fifo
+         cp /bin/true /data/setuid && chmod 4755 /data/setuid
+         printf 'mine' > /data/deep/er/owned && chown daytona:daytona /data/deep/er/owned && chmod 600 /data/deep/er/owned
+         touch -h -d '2001-02-03 04:05:06' /data/a.txt /data/symlink /data/deep
+         python3 -c \"import os; os.setxattr('/data/a.txt', 'user.note', b'kept')\"
+         rm /etc/issue && rm -rf /etc/apt && mkdir /etc/apt && echo new > /etc/apt/only
+         echo done",
+    );
+    assert_eq!(stdout(&made), "done\n", "{made:?}");
+    fx.runtime.stop(&id, Duration::ZERO).unwrap();
+    let upper = fx.runtime.upper_dir(&id);
+    let before = describe_tree(&upper);
+    assert!(before.values().any(|d| d.contains("trusted.overlay.opaque")), "an opaque directory: {before:#?}");
+    assert!(before.get("etc/issue").is_some_and(|d| d.starts_with("mode 20000")), "a whiteout: {before:#?}");
+
+    let packed = fx.runtime.archive(&id).unwrap().expect("it was not archived before");
+    assert!(packed.content_bytes >= 3_000_000, "{packed:?}");
+    assert!(fx.runtime.is_archived(&id));
+    assert!(!upper.exists(), "the writable layer's directory is freed");
+    assert_eq!(fx.runtime.archive(&id).unwrap(), None, "archiving again changes nothing");
+    assert!(matches!(fx.runtime.state(&id), Ok(SandboxState::Stopped)));
+
+    fx.runtime.start(&id).unwrap();
+    assert!(!fx.runtime.is_archived(&id));
+    assert_eq!(
+        stdout(&fx.sh(&id, "cat /data/hard-link /data/symlink; test -e /etc/issue || echo ' issue gone'; ls /etc/apt; stat -c '%U %a' /data/deep/er/owned /data/setuid")),
+        "hellohello issue gone\nonly\ndaytona 600\nroot 4755\n"
+    );
+    fx.runtime.stop(&id, Duration::ZERO).unwrap();
+    assert_eq!(describe_tree(&upper), before, "the restored layer equals the archived one");
+}
+
+#[test]
+fn a_crash_during_archive_or_restore_is_finished_or_rolled_back() {
+    let fx = Fixture::new("archcrash");
+    let id = fx.default_sandbox("a");
+    fx.sh(&id, "echo precious > ~/keep");
+    fx.runtime.stop(&id, Duration::ZERO).unwrap();
+    let upper = fx.runtime.upper_dir(&id);
+    let dir = upper.parent().unwrap().to_path_buf();
+    let recover = || {
+        fx.runtime.recover_orphans().unwrap();
+    };
+
+    // Crash while the archive was written: the partial file goes, the layer stays.
+    std::fs::write(dir.join("upper.tar.zst.partial"), b"half").unwrap();
+    recover();
+    assert!(!dir.join("upper.tar.zst.partial").exists() && upper.join("home/daytona/keep").exists());
+    assert!(!fx.runtime.is_archived(&id));
+
+    // Crash after the archive was committed, before the layer was removed: the archive wins.
+    fx.runtime.archive(&id).unwrap();
+    std::fs::create_dir_all(upper.join("stale")).unwrap();
+    recover();
+    assert!(!upper.exists() && fx.runtime.is_archived(&id));
+
+    // Crash in the middle of unpacking: the half tree goes, the archive stays.
+    std::fs::create_dir_all(dir.join("upper.restoring/half")).unwrap();
+    recover();
+    assert!(!dir.join("upper.restoring").exists() && fx.runtime.is_archived(&id));
+
+    // Crash after the restore was committed: it is completed.
+    sandbar_runtime::archive::unpack(&dir.join("upper.tar.zst"), &dir.join("upper.restoring")).unwrap();
+    std::fs::rename(dir.join("upper.tar.zst"), dir.join("upper.tar.zst.restored")).unwrap();
+    recover();
+    assert!(!fx.runtime.is_archived(&id) && !dir.join("upper.tar.zst.restored").exists());
+    fx.runtime.start(&id).unwrap();
+    assert_eq!(stdout(&fx.sh(&id, "cat ~/keep")), "precious\n");
+}

@@ -53,7 +53,8 @@ impl From<ServiceError> for ApiError {
             | ServiceError::Runtime { source: sandbar_runtime::Error::ImageNotFound { .. }, .. } => {
                 (StatusCode::BAD_REQUEST, "BAD_REQUEST")
             }
-            ServiceError::Runtime { source: sandbar_runtime::Error::Paused { .. }, .. } => {
+            ServiceError::Runtime { source: sandbar_runtime::Error::Paused { .. }, .. }
+            | ServiceError::Runtime { source: sandbar_runtime::Error::Running { .. }, .. } => {
                 (StatusCode::CONFLICT, "CONFLICT")
             }
             ServiceError::Store(_) | ServiceError::Runtime { .. } => {

@@ -46,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sandbox/{id}/start", post(sandbox::start))
         .route("/sandbox/{id}/stop", post(sandbox::stop))
         .route("/sandbox/{id}/recover", post(sandbox::recover))
-        .route("/sandbox/{id}/archive", post(sandbox::not_yet))
+        .route("/sandbox/{id}/archive", post(sandbox::archive))
         .route("/sandbox/{id}/pause", post(sandbox::pause))
         .route("/sandbox/{id}/resize", post(sandbox::resize))
         .route("/sandbox/{id}/fork", post(sandbox::fork))

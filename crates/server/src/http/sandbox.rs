@@ -6,7 +6,7 @@ use super::AppState;
 use crate::dto;
 use crate::lifecycle::Command;
 use crate::model::Organization;
-use crate::service::{Interval, ListQuery, ServiceError};
+use crate::service::{Interval, ListQuery};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -129,6 +129,16 @@ pub async fn pause(
     command(&state, &org, &id, Command::Pause, false).await
 }
 
+/// `POST /api/sandbox/{id}/archive`: a stopped sandbox's files are packed into one compressed
+/// file and its directory freed; `start` restores them.
+pub async fn archive(
+    State(state): State<AppState>,
+    Extension(org): Extension<Organization>,
+    Path(id): Path<String>,
+) -> Reply<Sandbox> {
+    command(&state, &org, &id, Command::Archive, false).await
+}
+
 /// `POST /api/sandbox/{id}/resize`.
 pub async fn resize(
     State(state): State<AppState>,
@@ -166,20 +176,6 @@ pub async fn snapshot(
         .ok_or_else(|| ApiError::bad_request("snapshot name is required"))?;
     let row = state.plane.snapshot_sandbox(&org, &id, name).await?;
     Ok(one(&state, &row))
-}
-
-/// Archive, fork and snapshot-of-a-sandbox arrive with the stateful-sandboxes
-/// work; until then the sandbox is looked up (so unknown ids still get 404) and the answer is a
-/// 501 that says so.
-pub async fn not_yet(
-    State(state): State<AppState>,
-    Extension(org): Extension<Organization>,
-    Path(id): Path<String>,
-    uri: axum::http::Uri,
-) -> Result<Json<Sandbox>, ApiError> {
-    state.plane.get(&org, &id).await?;
-    let operation = uri.path().rsplit('/').next().unwrap_or("this operation").to_string();
-    Err(ServiceError::NotImplemented(format!("{operation} is not available in this Sandbar version yet")).into())
 }
 
 /// `PUT /api/sandbox/{id}/labels`.
