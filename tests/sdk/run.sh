@@ -89,31 +89,38 @@ SANDBAR_NODE_DAYTONA="$cache/node-daytona" \
   DAYTONA_API_URL="http://127.0.0.1:$port/api" DAYTONA_API_KEY="$key" \
   node "$here/ts/toolbox.mjs" || status=1
 
+toolbox_exec() {
+  curl -sS -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d "$2" \
+    "http://127.0.0.1:$port/toolbox/$1/process/execute" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["result"].strip())'
+}
+
 echo "== kill -9 and restart"
-# Nothing committed may be lost and states must match reality after a crash of the server.
+# Nothing committed may be lost and states must match reality after a crash of the server; a
+# sandbox that was running is re-adopted with its processes.
 crash_status=0
 volume_id="$(api POST /volumes '{"name":"crash-volume"}' 'r["id"]')" || crash_status=1
-api POST /sandbox "{\"name\":\"crash-survivor\",\"labels\":{\"keep\":\"me\"},\"volumes\":[{\"volumeId\":\"$volume_id\",\"mountPath\":\"/home/daytona/v\"}]}" >/dev/null || crash_status=1
+survivor="$(api POST /sandbox "{\"name\":\"crash-survivor\",\"labels\":{\"keep\":\"me\"},\"volumes\":[{\"volumeId\":\"$volume_id\",\"mountPath\":\"/home/daytona/v\"}]}" 'r["id"]')" || crash_status=1
+toolbox_exec "$survivor" '{"command":"echo in-memory > /tmp/note; setsid sleep 1000 > /dev/null 2>&1 < /dev/null & echo $! > /tmp/sleeper"}' >/dev/null
 kill -KILL "$server"
 wait "$server" 2>/dev/null || true
 start_server
 state="$(api GET /sandbox/crash-survivor '' 'r["state"] + " " + r["labels"].get("keep", "?")')" || crash_status=1
-[ "$state" = "stopped me" ] || { echo "after kill -9 the sandbox reads '$state', expected 'stopped me'" >&2; crash_status=1; }
+[ "$state" = "started me" ] || { echo "after kill -9 the sandbox reads '$state', expected 'started me' (re-adopted)" >&2; crash_status=1; }
+alive="$(toolbox_exec "$survivor" '{"command":"cat /tmp/note; kill -0 $(cat /tmp/sleeper) && echo sleeper-alive"}')"
+[ "$alive" = "in-memory
+sleeper-alive" ] || { echo "after re-adoption the sandbox shows '$alive', expected its tmpfs file and process" >&2; crash_status=1; }
+api POST /sandbox/crash-survivor/stop >/dev/null || crash_status=1
 api GET /volumes/by-name/crash-volume >/dev/null || crash_status=1
 api GET /snapshots/default >/dev/null || crash_status=1
 started="$(api POST /sandbox/crash-survivor/start '' 'r["state"]')" || crash_status=1
 [ "$started" = "started" ] || { echo "restarted sandbox is '$started'" >&2; crash_status=1; }
 api DELETE /sandbox/crash-survivor >/dev/null || crash_status=1
 api DELETE "/volumes/$volume_id" >/dev/null || crash_status=1
-if [ "$crash_status" = 0 ]; then echo "kill -9: sandbox, labels, volume and snapshot kept; state stopped; starts again"; else status=1; fi
+if [ "$crash_status" = 0 ]; then echo "kill -9: running sandbox re-adopted with its processes; labels, volume and snapshot kept; stops and starts again"; else status=1; fi
 
 echo "== kill -9 while an archive is half written"
 archive_status=0
-toolbox_exec() {
-  curl -sS -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d "$2" \
-    "http://127.0.0.1:$port/toolbox/$1/process/execute" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["result"].strip())'
-}
 sid="$(api POST /sandbox '{"name":"crash-archive"}' 'r["id"]')" || archive_status=1
 # Incompressible data makes the archive take long enough to be caught in the middle.
 sum_before="$(toolbox_exec "$sid" '{"command":"head -c 300000000 /dev/urandom > ~/big && sha256sum ~/big"}')"

@@ -99,6 +99,27 @@ impl CgroupTree {
         self.pool.take().map_err(|source| Error::Cgroup { id: id.clone(), step: "open manager".into(), source })
     }
 
+    /// A manager for the existing cgroup at `path` (relative to each hierarchy's root), which an
+    /// earlier runtime process made for a sandbox that still runs. It must lie under this
+    /// runtime's parent cgroup.
+    pub(crate) fn adopt(&self, id: &SandboxId, path: &Path) -> Result<SandboxCgroup, Error> {
+        let error = |step: String| Error::Cgroup { id: id.clone(), step, source: "refused".into() };
+        if path.parent() != Some(self.base.as_path()) {
+            return Err(error(format!("adopt {}: not under {}", path.display(), self.base.display())));
+        }
+        if absolute_dirs(path).is_empty() {
+            return Err(error(format!("adopt {}: no such cgroup", path.display())));
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let config = CgroupConfig { cgroup_path: path.to_path_buf(), systemd_cgroup: false, container_name: name };
+        let manager = libcgroups::common::create_cgroup_manager(config).map_err(|source| Error::Cgroup {
+            id: id.clone(),
+            step: format!("adopt {}", path.display()),
+            source: Box::new(source),
+        })?;
+        Ok(SandboxCgroup { path: path.to_path_buf(), manager })
+    }
+
     /// Returns the manager of a sandbox whose cgroup was removed, so the next start reuses its
     /// slot without opening a manager at all.
     pub(crate) fn give_back(&self, cgroup: SandboxCgroup) {
@@ -160,6 +181,20 @@ impl SandboxCgroup {
     /// CPU and memory statistics of the cgroup.
     pub(crate) fn stats(&self, id: &SandboxId) -> Result<libcgroups::stats::Stats, Error> {
         self.manager.stats().map_err(|e| self.error(id, "read statistics", e))
+    }
+
+    /// Its path, relative to each hierarchy's root.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the freezer holds its processes (`freezer.state` on v1, `cgroup.freeze` on v2).
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.dirs().iter().any(|dir| {
+            let v1 = std::fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN");
+            let v2 = std::fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1");
+            v1 || v2
+        })
     }
 
     /// The cgroup's directories that exist right now.

@@ -77,6 +77,15 @@ impl Running {
     }
 }
 
+/// What [`Runtime::recover_orphans`] did with sandboxes an earlier runtime process left running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Re-adopted: still running, with every process.
+    pub adopted: usize,
+    /// Could not be adopted, so stopped (files kept).
+    pub stopped: usize,
+}
+
 impl Leftovers {
     /// True when nothing is left.
     pub fn is_empty(&self) -> bool {
@@ -102,6 +111,10 @@ const ARCHIVE_RESTORED: &str = "upper.tar.zst.restored";
 struct RunningMarker {
     init_pid: i32,
     start_time: Option<u64>,
+    /// The sandbox's cgroup, relative to each hierarchy's root (absent in markers of older
+    /// versions: those sandboxes cannot be adopted and are stopped instead).
+    #[serde(default)]
+    cgroup: Option<PathBuf>,
 }
 
 /// Field 22 of `/proc/<pid>/stat`.
@@ -121,6 +134,10 @@ struct Record {
 /// A running sandbox.
 pub(crate) struct Running {
     pub(crate) init_pid: i32,
+    /// Set when this runtime process adopted the sandbox from an earlier one (after a restart):
+    /// init is then not its child, so it is watched through `/proc` (its start time, in clock
+    /// ticks) instead of `waitpid`.
+    adopted: Option<Option<u64>>,
     paused: std::sync::atomic::AtomicBool,
     pub(crate) socket: PathBuf,
     cgroup: SandboxCgroup,
@@ -215,14 +232,18 @@ impl Runtime {
         let record = self.record(id)?;
         self.restore_locked(id)?;
         let running = self.launch(id, record)?;
-        let marker = RunningMarker { init_pid: running.init_pid, start_time: process_start_time(running.init_pid) };
+        let marker = RunningMarker {
+            init_pid: running.init_pid,
+            start_time: process_start_time(running.init_pid),
+            cgroup: Some(running.cgroup.path().to_path_buf()),
+        };
         let path = self.dir(id).join(RUNNING_MARKER);
         let written = serde_json::to_vec(&marker)
             .map_err(std::io::Error::other)
             .and_then(|bytes| std::fs::write(&path, bytes))
             .map_err(Error::sandbox(id, format!("write {}", path.display())));
         if let Err(error) = written {
-            let _ = teardown(id, &running.cgroup, running.init_pid, &running.socket);
+            let _ = teardown(id, &running);
             return Err(error);
         }
         self.running.lock().expect("running table lock").insert(id.clone(), Arc::new(running));
@@ -657,12 +678,14 @@ impl Runtime {
         leftovers
     }
 
-    /// Kills sandboxes that an earlier runtime process left running (their inits are not this
-    /// process's children, so they cannot be re-adopted yet), and removes their cgroups, sockets
-    /// and half-made directories. Their files stay; they are stopped. Returns how many inits it
-    /// killed. Call once, before starting sandboxes.
-    pub fn recover_orphans(&self) -> Result<usize, Error> {
-        let mut killed = 0;
+    /// Takes over what an earlier runtime process left (after a crash or kill -9): sandboxes it
+    /// left running are re-adopted (they keep running, with every process, and this runtime can
+    /// exec in, stop and delete them); one that cannot be adopted (its init or cgroup is not
+    /// what its marker says, or init does not answer) is stopped with its files kept.
+    /// Half-made directories and interrupted archives are cleaned up or completed, and leftover
+    /// cgroups removed. Call once, before starting sandboxes.
+    pub fn recover_orphans(&self) -> Result<Recovered, Error> {
+        let mut recovered = Recovered::default();
         let entries = std::fs::read_dir(&self.sandboxes_dir)
             .map_err(Error::image(format!("list {}", self.sandboxes_dir.display())))?;
         for entry in entries.flatten() {
@@ -674,22 +697,67 @@ impl Runtime {
             }
             recover_archive_state(&path).map_err(Error::image(format!("recover {}", path.display())))?;
             let marker_path = path.join(RUNNING_MARKER);
-            if let Ok(bytes) = std::fs::read(&marker_path) {
-                if let Ok(marker) = serde_json::from_slice::<RunningMarker>(&bytes) {
-                    if kill_orphan(&marker) {
-                        killed += 1;
-                    }
+            let Ok(bytes) = std::fs::read(&marker_path) else {
+                let _ = std::fs::remove_file(path.join("init.sock"));
+                continue;
+            };
+            let marker = serde_json::from_slice::<RunningMarker>(&bytes).ok();
+            let id = SandboxId::new(name.clone()).ok();
+            if let (Some(marker), Some(id)) = (&marker, &id) {
+                if self.running_entry(id).is_some() {
+                    continue;
                 }
-                let _ = std::fs::remove_file(&marker_path);
+                match self.adopt(id, marker) {
+                    Ok(()) => {
+                        tracing::info!(sandbox_id = %id, init_pid = marker.init_pid, "re-adopted a running sandbox");
+                        recovered.adopted += 1;
+                        continue;
+                    }
+                    Err(e) => tracing::warn!(sandbox_id = %id, error = %e, "cannot re-adopt; stopping it, files kept"),
+                }
+                if kill_orphan(marker) {
+                    recovered.stopped += 1;
+                }
             }
+            let _ = std::fs::remove_file(&marker_path);
             let _ = std::fs::remove_file(path.join("init.sock"));
         }
-        for dir in self.cgroups.children() {
+        let adopted: Vec<PathBuf> =
+            self.running.lock().expect("running table lock").values().flat_map(|r| r.cgroup.dirs()).collect();
+        for dir in self.cgroups.children().into_iter().filter(|dir| !adopted.contains(dir)) {
             if let Err(e) = std::fs::remove_dir(&dir) {
                 tracing::warn!(cgroup = %dir.display(), error = %e, "could not remove a leftover cgroup");
             }
         }
-        Ok(killed)
+        Ok(recovered)
+    }
+
+    /// Makes a sandbox an earlier runtime process started this runtime's own: its init must be
+    /// the process the marker names, its cgroup must exist under this runtime's parent, and
+    /// init must answer on its control socket.
+    fn adopt(&self, id: &SandboxId, marker: &RunningMarker) -> Result<(), Error> {
+        let refused = |why: &str| Error::sandbox(id, format!("adopt: {why}"))(std::io::ErrorKind::NotFound.into());
+        let comm = std::fs::read_to_string(format!("/proc/{}/comm", marker.init_pid)).unwrap_or_default();
+        if comm.trim() != "sandbar-init" || !is_same_live_process(marker.init_pid, marker.start_time) {
+            return Err(refused("its init is gone"));
+        }
+        let path = marker.cgroup.as_ref().ok_or_else(|| refused("its marker names no cgroup"))?;
+        let record = self.record(id)?;
+        let socket = self.dir(id).join("init.sock");
+        process::request(id, &socket, &Request::Ping)?;
+        let cgroup = self.cgroups.adopt(id, path)?;
+        let env = Mutex::new(merge_env(record.image.env.clone(), &record.spec.env)?);
+        let running = Running {
+            init_pid: marker.init_pid,
+            adopted: Some(marker.start_time),
+            paused: cgroup.is_frozen().into(),
+            socket,
+            cgroup,
+            record,
+            env,
+        };
+        self.running.lock().expect("running table lock").insert(id.clone(), Arc::new(running));
+        Ok(())
     }
 
     /// Stops and deletes every sandbox, then removes this runtime's (now empty) parent cgroup.
@@ -729,7 +797,7 @@ impl Runtime {
                 }
             }
         }
-        teardown(id, &running.cgroup, running.init_pid, &running.socket)?;
+        teardown(id, &running)?;
         // Nobody else holds the entry once it left the table, except a racing exec for a moment.
         if let Ok(running) = Arc::try_unwrap(running) {
             self.cgroups.give_back(running.cgroup);
@@ -739,6 +807,7 @@ impl Runtime {
 
     /// Clones init, puts it in its cgroup and has it build the sandbox. Undoes everything on failure.
     fn launch(&self, id: &SandboxId, record: Record) -> Result<Running, Error> {
+        let env = Mutex::new(merge_env(record.image.env.clone(), &record.spec.env)?);
         let dir = self.dir(id);
         for layer in &record.image.layers {
             let path = self.images.layer_path(layer);
@@ -812,13 +881,12 @@ impl Runtime {
                 .collect(),
             tmpfs_bytes: record.spec.limits.memory_bytes.unwrap_or(DEFAULT_TMPFS_BYTES),
         };
-        match handshake(id, &host_end, &setup, || cgroup.enter(id, init_pid, &record.spec.limits)) {
-            Ok(()) => {
-                let env = Mutex::new(merge_env(record.image.env.clone(), &record.spec.env)?);
-                Ok(Running { init_pid, paused: false.into(), socket: socket_path, cgroup, record, env })
-            }
+        let placed = handshake(id, &host_end, &setup, || cgroup.enter(id, init_pid, &record.spec.limits));
+        let running = Running { init_pid, adopted: None, paused: false.into(), socket: socket_path, cgroup, record, env };
+        match placed {
+            Ok(()) => Ok(running),
             Err(error) => {
-                if let Err(cleanup) = teardown(id, &cgroup, init_pid, &socket_path) {
+                if let Err(cleanup) = teardown(id, &running) {
                     tracing::warn!(sandbox_id = %id, error = %cleanup, "cleanup after failed start");
                 }
                 Err(error)
@@ -831,9 +899,16 @@ impl Runtime {
         let running = table.get(id)?.clone();
         // An init that died on its own (killed from outside) leaves a zombie: reap it and
         // clean up, so the sandbox reads as stopped instead of hanging every request.
-        match waitpid(Pid::from_raw(running.init_pid), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => Some(running),
-            _ => {
+        let alive = match running.adopted {
+            None => matches!(
+                waitpid(Pid::from_raw(running.init_pid), Some(WaitPidFlag::WNOHANG)),
+                Ok(WaitStatus::StillAlive)
+            ),
+            Some(start_time) => is_same_live_process(running.init_pid, start_time),
+        };
+        match alive {
+            true => Some(running),
+            false => {
                 table.remove(id);
                 drop(table);
                 tracing::warn!(sandbox_id = %id, "init exited on its own; sandbox is stopped");
@@ -867,12 +942,16 @@ impl Runtime {
 
 /// Kills init (and with it every process in its pid namespace), reaps it, removes the cgroup
 /// and the control socket.
-fn teardown(id: &SandboxId, cgroup: &SandboxCgroup, init_pid: i32, socket: &Path) -> Result<(), Error> {
-    let pid = Pid::from_raw(init_pid);
+fn teardown(id: &SandboxId, running: &Running) -> Result<(), Error> {
+    let (cgroup, socket) = (&running.cgroup, &running.socket);
+    let pid = Pid::from_raw(running.init_pid);
     let _ = kill(pid, Signal::SIGKILL);
     // When PID 1 of a namespace dies, the kernel kills the rest and waits for them before the
     // init's own exit completes, so after this wait the sandbox's processes are gone.
-    while let Err(nix::errno::Errno::EINTR) = waitpid(pid, None) {}
+    match running.adopted {
+        None => while let Err(nix::errno::Errno::EINTR) = waitpid(pid, None) {},
+        Some(start_time) => wait_gone(running.init_pid, start_time),
+    }
     let _ = std::fs::remove_file(socket);
     if let Some(dir) = socket.parent() {
         let _ = std::fs::remove_file(dir.join(RUNNING_MARKER));
@@ -1058,12 +1137,22 @@ fn kill_orphan(marker: &RunningMarker) -> bool {
         return false;
     }
     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    // Not our child: its parent (the host's init) reaps it; wait until the pid is gone or reused.
-    while Instant::now() < deadline && process_start_time(pid) == marker.start_time && !is_zombie(pid) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_gone(pid, marker.start_time);
     true
+}
+
+/// Whether `pid` is still the process that started at `start_time` and has not exited.
+fn is_same_live_process(pid: i32, start_time: Option<u64>) -> bool {
+    process_start_time(pid) == start_time && !is_zombie(pid)
+}
+
+/// Waits (up to 10 s) until a process that is not our child has exited: its parent (the host's
+/// init) reaps it, so the pid goes away, is reused, or shows a zombie.
+fn wait_gone(pid: i32, start_time: Option<u64>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && is_same_live_process(pid, start_time) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// A zombie has exited; only its parent's reaping is left.

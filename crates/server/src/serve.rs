@@ -65,9 +65,12 @@ pub async fn serve(
         let images = ImageStore::open(&image_cache).map_err(|e| crate::error_chain(&e))?;
         images.ensure_default(progress.as_mut()).map_err(|e| crate::error_chain(&e))?;
         let runtime = Runtime::new(RuntimeConfig::new(&data_dir, images)).map_err(|e| crate::error_chain(&e))?;
-        let orphans = runtime.recover_orphans().map_err(|e| crate::error_chain(&e))?;
-        if orphans > 0 {
-            tracing::warn!(orphans, "stopped sandboxes left running by a previous server process");
+        let recovered = runtime.recover_orphans().map_err(|e| crate::error_chain(&e))?;
+        if recovered.adopted > 0 {
+            tracing::info!(adopted = recovered.adopted, "re-adopted sandboxes a previous server process left running");
+        }
+        if recovered.stopped > 0 {
+            tracing::warn!(stopped = recovered.stopped, "stopped sandboxes a previous server process left running");
         }
         Ok(runtime)
     })

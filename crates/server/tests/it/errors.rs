@@ -52,7 +52,7 @@ async fn unknown_ids_and_bad_parameters_are_4xx() {
         (Method::GET, "/sandbox?cursor=bogus".to_string(), StatusCode::BAD_REQUEST),
         (Method::GET, "/sandbox?sort=color".to_string(), StatusCode::BAD_REQUEST),
         (Method::GET, "/snapshots/nope".to_string(), StatusCode::NOT_FOUND),
-        (Method::POST, format!("/sandbox/{id}/archive"), StatusCode::NOT_IMPLEMENTED),
+        (Method::POST, format!("/sandbox/{id}/archive"), StatusCode::CONFLICT),
         (Method::POST, "/sandbox/nope/archive".to_string(), StatusCode::NOT_FOUND),
         (Method::GET, "/no/such/route".to_string(), StatusCode::NOT_FOUND),
     ];

@@ -1,5 +1,6 @@
 //! A server that dies without stopping its sandboxes (kill -9) loses nothing: the next one
-//! kills the orphaned sandboxes, marks them stopped, and they start again with their files.
+//! re-adopts the sandboxes still running (their processes go on) and can exec in, stop and
+//! delete them.
 
 use crate::common::{runtime_with_parent, App};
 use axum::http::{Method, StatusCode};
@@ -7,14 +8,21 @@ use serde_json::json;
 use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_crashed_servers_sandboxes_are_found_stopped_with_their_files() {
+async fn a_crashed_servers_running_sandboxes_are_re_adopted_with_their_processes() {
     let first = App::new();
     let sandbox = first.create(json!({"name": "survivor", "labels": {"k": "v"}})).await;
     let id = sandbox["id"].as_str().unwrap().to_string();
     let runtime_id = sandbar_runtime::SandboxId::new(id.clone()).unwrap();
     let out = first
         .runtime
-        .exec(&runtime_id, &sandbar_runtime::ExecSpec::new(["sh", "-c", "echo precious > /home/daytona/file"]))
+        .exec(
+            &runtime_id,
+            &sandbar_runtime::ExecSpec::new([
+                "sh",
+                "-c",
+                "echo precious > /tmp/in-memory; sleep 1000 & echo $! > /tmp/sleeper",
+            ]),
+        )
         .unwrap()
         .output()
         .unwrap();
@@ -33,22 +41,29 @@ async fn a_crashed_servers_sandboxes_are_found_stopped_with_their_files() {
     assert!(std::path::Path::new(&format!("/proc/{orphan_init}")).exists(), "the orphan still runs");
 
     let runtime = Arc::new(runtime_with_parent(data.path(), &parent));
-    assert_eq!(runtime.recover_orphans().unwrap(), 1);
-    // Reap the orphan here: in a real restart it is no longer our child.
-    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(orphan_init), None);
+    let recovered = runtime.recover_orphans().unwrap();
+    assert_eq!((recovered.adopted, recovered.stopped), (1, 0));
     let second = App::assemble(data, runtime, 10_000);
     second.plane.reconcile().await.unwrap();
 
     let (status, body) = second.call(Method::GET, "/sandbox/survivor", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((body["state"].as_str(), body["labels"]["k"].as_str()), (Some("stopped"), Some("v")));
+    assert_eq!((body["state"].as_str(), body["labels"]["k"].as_str()), (Some("started"), Some("v")));
+    assert_eq!(second.runtime.init_pid(&runtime_id).unwrap(), orphan_init, "the same init, not a new one");
+    // tmpfs contents and a background process from before the crash are still there.
+    let exec = json!({"command": "cat /tmp/in-memory; kill -0 $(cat /tmp/sleeper) && echo sleeper-alive"});
+    let (status, body) = second.call_raw(Method::POST, &format!("/toolbox/{id}/process/execute"), Some(exec)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"], "precious\nsleeper-alive\n");
+
+    // The adopted sandbox stops, starts and is deleted like any other.
+    let (_, body) = second.call(Method::POST, "/sandbox/survivor/stop", None).await;
+    assert_eq!(body["state"], "stopped");
+    // In a real restart the host's init reaps the old init; here the test process is its parent.
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(orphan_init), None);
+    assert!(!std::path::Path::new(&format!("/proc/{orphan_init}")).exists(), "the adopted init is gone");
     let (status, body) = second.call(Method::POST, "/sandbox/survivor/start", None).await;
     assert_eq!((status, body["state"].as_str()), (StatusCode::OK, Some("started")));
-    let out = second
-        .runtime
-        .exec(&runtime_id, &sandbar_runtime::ExecSpec::new(["cat", "/home/daytona/file"]))
-        .unwrap()
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "precious\n");
+    let (status, _) = second.call(Method::DELETE, "/sandbox/survivor", None).await;
+    assert_eq!(status, StatusCode::OK);
 }
