@@ -104,6 +104,8 @@ const ARCHIVE_PARTIAL: &str = "upper.tar.zst.partial";
 const RESTORING: &str = "upper.restoring";
 /// The archive after a restore committed: `upper.restoring/` (or `upper/`) is the truth now.
 const ARCHIVE_RESTORED: &str = "upper.tar.zst.restored";
+/// Names the layer a stopped sandbox's `upper/` is being turned into; see `recover_snapshot`.
+const SNAPSHOT_INTENT: &str = "snapshot-intent.json";
 
 /// Contents of [`RUNNING_MARKER`]: the init's host pid and its start time (clock ticks since
 /// boot, from `/proc/<pid>/stat`), which together identify the process even if pids are reused.
@@ -467,7 +469,13 @@ impl Runtime {
         match self.running_entry(id) {
             None => {
                 let upper = dir.join("upper");
+                // Written (and synced) before the rename, so a crash in between can be undone.
+                let intent = dir.join(SNAPSHOT_INTENT);
+                std::fs::write(&intent, &layer_id)
+                    .and_then(|()| sync_dir(&dir))
+                    .map_err(Error::sandbox(id, format!("write {}", intent.display())))?;
                 if let Err(e) = std::fs::rename(&upper, &layer) {
+                    let _ = std::fs::remove_file(&intent);
                     // Another file system (EXDEV): copy, then keep the sandbox as it was.
                     copy_tree(&upper, &layer)
                         .map_err(|copy| Error::sandbox(id, format!("copy {} ({e})", upper.display()))(copy))?;
@@ -480,17 +488,25 @@ impl Runtime {
                             .map_err(Error::sandbox(id, format!("create {}", fresh.display())))?;
                     }
                     record.image.layers.push(layer_id.clone());
+                    // The commit point: the record names the layer from here on.
                     self.write_record(id, &record)?;
+                    let _ = std::fs::remove_file(&intent);
                 }
             }
             Some(running) => {
                 let was_paused = running.is_paused();
                 running.cgroup.freeze(id, true)?;
-                let copied = copy_tree(&dir.join("upper"), &layer);
+                // Copied beside the layer and renamed when complete: a crash leaves only a
+                // `.partial-` directory, which recovery removes.
+                let partial = self.images.layer_path(&format!(".partial-{}-{layer_id}", std::process::id()));
+                let copied = copy_tree(&dir.join("upper"), &partial);
                 if !was_paused {
                     running.cgroup.freeze(id, false)?;
                 }
-                copied.map_err(Error::sandbox(id, format!("copy {} into a layer", dir.join("upper").display())))?;
+                copied.and_then(|()| std::fs::rename(&partial, &layer)).map_err(|e| {
+                    let _ = remove_tree(&partial);
+                    Error::sandbox(id, format!("copy {} into a layer", dir.join("upper").display()))(e)
+                })?;
             }
         }
         layers.push(layer_id);
@@ -696,6 +712,7 @@ impl Runtime {
                 continue;
             }
             recover_archive_state(&path).map_err(Error::image(format!("recover {}", path.display())))?;
+            self.recover_snapshot(&path)?;
             let marker_path = path.join(RUNNING_MARKER);
             let Ok(bytes) = std::fs::read(&marker_path) else {
                 let _ = std::fs::remove_file(path.join("init.sock"));
@@ -722,6 +739,7 @@ impl Runtime {
             let _ = std::fs::remove_file(&marker_path);
             let _ = std::fs::remove_file(path.join("init.sock"));
         }
+        self.remove_dead_partial_layers();
         let adopted: Vec<PathBuf> =
             self.running.lock().expect("running table lock").values().flat_map(|r| r.cgroup.dirs()).collect();
         for dir in self.cgroups.children().into_iter().filter(|dir| !adopted.contains(dir)) {
@@ -730,6 +748,28 @@ impl Runtime {
             }
         }
         Ok(recovered)
+    }
+
+    /// Undoes a snapshot of a stopped sandbox that a crash interrupted before its record named
+    /// the new layer: the layer goes back to being the sandbox's `upper/`. One that committed only
+    /// loses its intent file. Also removes partial layer copies of runtime processes that died.
+    fn recover_snapshot(&self, dir: &Path) -> Result<(), Error> {
+        let intent = dir.join(SNAPSHOT_INTENT);
+        let Ok(layer_id) = std::fs::read_to_string(&intent) else { return Ok(()) };
+        let step = |what: &str| Error::image(format!("recover the snapshot in {}: {what}", dir.display()));
+        let record: Record = std::fs::read(dir.join("sandbox.json"))
+            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(std::io::Error::other))
+            .map_err(step("read sandbox.json"))?;
+        let layer = self.images.layer_path(layer_id.trim());
+        if !record.image.layers.iter().any(|l| l == layer_id.trim()) && layer.is_dir() {
+            tracing::warn!(sandbox = %dir.display(), "rolling back a snapshot a crash interrupted");
+            for fresh in ["upper", "work"] {
+                remove_tree(&dir.join(fresh))?;
+            }
+            std::fs::rename(&layer, dir.join("upper")).map_err(step("move the layer back"))?;
+            std::fs::create_dir(dir.join("work")).map_err(step("create work"))?;
+        }
+        std::fs::remove_file(&intent).map_err(step("remove the intent"))
     }
 
     /// Makes a sandbox an earlier runtime process started this runtime's own: its init must be
@@ -882,7 +922,8 @@ impl Runtime {
             tmpfs_bytes: record.spec.limits.memory_bytes.unwrap_or(DEFAULT_TMPFS_BYTES),
         };
         let placed = handshake(id, &host_end, &setup, || cgroup.enter(id, init_pid, &record.spec.limits));
-        let running = Running { init_pid, adopted: None, paused: false.into(), socket: socket_path, cgroup, record, env };
+        let running =
+            Running { init_pid, adopted: None, paused: false.into(), socket: socket_path, cgroup, record, env };
         match placed {
             Ok(()) => Ok(running),
             Err(error) => {
@@ -1070,6 +1111,24 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     } else {
         let _ = std::fs::remove_dir_all(to);
         Err(std::io::Error::other(format!("cp failed: {}", String::from_utf8_lossy(&output.stderr).trim())))
+    }
+}
+
+impl Runtime {
+    /// Removes `.partial-<pid>-*` layer copies whose runtime process is gone (the image store is
+    /// shared: a live process's copy may be in progress).
+    fn remove_dead_partial_layers(&self) {
+        let layers = self.images.layer_path("");
+        for entry in std::fs::read_dir(&layers).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix(".partial-").and_then(|rest| rest.split('-').next()) else { continue };
+            let alive = pid.parse::<i32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if !alive {
+                if let Err(e) = remove_tree(&entry.path()) {
+                    tracing::warn!(layer = %entry.path().display(), error = %e, "could not remove a partial layer");
+                }
+            }
+        }
     }
 }
 

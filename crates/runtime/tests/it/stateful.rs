@@ -198,3 +198,42 @@ fn a_crash_during_archive_or_restore_is_finished_or_rolled_back() {
     fx.runtime.start(&id).unwrap();
     assert_eq!(stdout(&fx.sh(&id, "cat ~/keep")), "precious\n");
 }
+
+#[test]
+fn a_crash_during_a_snapshot_is_rolled_back_or_kept() {
+    let fx = Fixture::new("snapcrash");
+    let id = fx.default_sandbox("a");
+    fx.sh(&id, "echo precious > ~/keep");
+    fx.runtime.stop(&id, Duration::ZERO).unwrap();
+    let upper = fx.runtime.upper_dir(&id);
+    let dir = upper.parent().unwrap().to_path_buf();
+
+    // Crash after the writable layer became a layer, before the record named it: rolled back.
+    let layer_id = format!("snap-crashtest-{}", std::process::id());
+    let layer = fx.runtime.images().layer_path(&layer_id);
+    std::fs::write(dir.join("snapshot-intent.json"), &layer_id).unwrap();
+    std::fs::rename(&upper, &layer).unwrap();
+    std::fs::create_dir(&upper).unwrap();
+    fx.runtime.recover_orphans().unwrap();
+    assert!(!layer.exists(), "the layer went back to being the sandbox's writable layer");
+    assert!(upper.join("home/daytona/keep").exists() && !dir.join("snapshot-intent.json").exists());
+
+    // A snapshot that committed keeps its layer; only the intent goes.
+    let name = format!("snapcrash-{}", std::process::id());
+    let image = fx.runtime.snapshot(&id, &name).unwrap();
+    let top = image.layers.last().unwrap().clone();
+    std::fs::write(dir.join("snapshot-intent.json"), &top).unwrap();
+    fx.runtime.recover_orphans().unwrap();
+    assert!(fx.runtime.images().layer_path(&top).is_dir() && !dir.join("snapshot-intent.json").exists());
+
+    // A partial copy left by a dead runtime process goes; the sandbox starts with its files.
+    let pid_max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
+    let partial = fx.runtime.images().layer_path(&format!(".partial-{}-x", pid_max + 1));
+    std::fs::create_dir_all(partial.join("half")).unwrap();
+    fx.runtime.recover_orphans().unwrap();
+    assert!(!partial.exists());
+    fx.runtime.start(&id).unwrap();
+    assert_eq!(stdout(&fx.sh(&id, "cat ~/keep")), "precious\n");
+    fx.runtime.delete_all().unwrap();
+    fx.runtime.delete_image(&name).unwrap();
+}
