@@ -131,6 +131,9 @@ pub struct BenchArgs {
     /// Idle sandboxes for the memory benchmark.
     #[arg(long, default_value_t = 200)]
     pub sandboxes: usize,
+    /// Iterations of the stateful operations on 100 MB of changes (each copies or packs it).
+    #[arg(long, default_value_t = 5)]
+    pub heavy_iterations: usize,
     /// Iterations of the runc comparison (runc is slow).
     #[arg(long, default_value_t = 50)]
     pub runc_iterations: usize,

@@ -9,6 +9,8 @@
 //! * `idle memory`: MemAvailable drop and init PSS per sandbox with N idle sandboxes.
 //! * `runc run true`: `runc run` of `/bin/true` with the same image layer as a read-only root
 //!   (runc's own create, start, wait and delete), against our create+start+exec+delete.
+//! * the stateful operations (pause, snapshot, fork, archive beside `tar --zstd`): see
+//!   `bench_state`.
 
 use crate::args::{BenchArgs, GlobalArgs};
 use anyhow::{bail, Context};
@@ -19,16 +21,16 @@ use std::time::{Duration, Instant};
 
 /// p50/p95/p99 of a set of timings, in milliseconds.
 #[derive(Debug, Clone)]
-struct Summary {
+pub(super) struct Summary {
     name: String,
     samples: usize,
-    p50: f64,
+    pub(super) p50: f64,
     p95: f64,
     p99: f64,
 }
 
 impl Summary {
-    fn of(name: &str, mut millis: Vec<f64>) -> Summary {
+    pub(super) fn of(name: &str, mut millis: Vec<f64>) -> Summary {
         millis.sort_by(f64::total_cmp);
         let pick = |q: f64| {
             if millis.is_empty() {
@@ -40,7 +42,7 @@ impl Summary {
         Summary { name: name.to_string(), samples: millis.len(), p50: pick(0.50), p95: pick(0.95), p99: pick(0.99) }
     }
 
-    fn print(&self) {
+    pub(super) fn print(&self) {
         println!("{:<40} {:>6} {:>9.3} {:>9.3} {:>9.3}", self.name, self.samples, self.p50, self.p95, self.p99);
     }
 
@@ -140,10 +142,12 @@ fn measure(runtime: &Runtime, layer: &Path, args: &BenchArgs) -> anyhow::Result<
     let warm = Summary::of("exec true (running sandbox)", warm);
     warm.print();
 
+    let stateful = super::bench_state::measure(runtime, args)?;
     let memory = idle_memory(runtime, &spec, args.sandboxes)?;
     let mut summaries = vec![cold.clone()];
     summaries.extend(parts);
     summaries.extend([delete, full.clone(), warm]);
+    summaries.extend(stateful);
     match runc(layer, args) {
         Ok(runc) => {
             runc.print();
@@ -239,14 +243,14 @@ fn runc(layer: &Path, args: &BenchArgs) -> anyhow::Result<Summary> {
     result
 }
 
-fn expect_success(status: ExitStatus) -> anyhow::Result<()> {
+pub(super) fn expect_success(status: ExitStatus) -> anyhow::Result<()> {
     if status != ExitStatus::Code(0) {
         bail!("/bin/true ended with {status:?}");
     }
     Ok(())
 }
 
-fn ms(duration: Duration) -> f64 {
+pub(super) fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
