@@ -8,7 +8,7 @@ import time
 
 import asyncio
 
-from daytona import Daytona, CreateSandboxFromSnapshotParams, PtySize, SessionExecuteRequest
+from daytona import CodeRunParams, Daytona, CreateSandboxFromSnapshotParams, PtySize, SessionExecuteRequest
 
 VERSION = importlib.metadata.version("daytona")
 results = []
@@ -56,6 +56,34 @@ try:
     def code_run():
         response = sandbox.process.code_run("import sys\nprint('sum', sum(range(10)))")
         return expect((response.exit_code, response.result), (0, "sum 45\n"))
+
+    def code_run_chart():
+        response = sandbox.process.code_run(
+            "import matplotlib.pyplot as plt\n"
+            "plt.plot([0, 1, 2], [0, 1, 4], label='squares'); plt.title('Growth'); plt.xlabel('x'); plt.show()\n"
+            "plt.bar(['a', 'b'], [3, 5]); plt.show()\n"
+            "print('plotted')")
+        charts = response.artifacts.charts
+        line, bar = charts
+        return expect(
+            (response.exit_code, response.result, [str(getattr(c.type, "value", c.type)) for c in charts], line.title,
+             line.x_label, line.elements[0].label, line.elements[0].points, [(e.label, e.value) for e in bar.elements],
+             all(c.png and len(c.png) > 1000 for c in charts)),
+            (0, "plotted\n", ["line", "bar"], "Growth", "x", "squares", [[0.0, 0.0], [1.0, 1.0], [2.0, 4.0]],
+             [("a", "3.0"), ("b", "5.0")], True))
+
+    def code_run_typescript():
+        ts = daytona.create(CreateSandboxFromSnapshotParams(language="typescript", labels={"suite": "toolbox"}))
+        try:
+            response = ts.process.code_run(
+                "const total: number = [1, 2, 3].reduce((a: number, b: number) => a + b, 0);\n"
+                "console.log('ts', total, process.argv.slice(1).join(','));",
+                params=CodeRunParams(argv=["x", "y"]))
+            broken = ts.process.code_run("const n: number = ;")
+        finally:
+            daytona.delete(ts)
+        return expect((response.exit_code, response.result, broken.exit_code, "TS1109" in broken.result),
+                      (0, "ts 6 x,y\n", 1, True))
 
     def artifacts_stdout():
         response = sandbox.process.code_run("print('hi')")
@@ -242,6 +270,8 @@ try:
     step("process.exec returns while a background child runs", exec_background_child)
     step("process.code_run python", code_run)
     step("code_run artifacts.stdout", artifacts_stdout)
+    step("code_run matplotlib charts come back as artifacts", code_run_chart)
+    step("code_run typescript", code_run_typescript)
     step("user home and work dir", home_and_work_dir)
 finally:
     daytona.delete(sandbox)

@@ -112,6 +112,12 @@ impl ImageStore {
         manifest.layers.iter().rev().map(|digest| self.layer_path(digest)).collect()
     }
 
+    /// The default image when it exists and was built by the current recipe (`None` means
+    /// [`ensure_default`](Self::ensure_default) will build it).
+    pub fn current_default(&self) -> Result<Option<ImageManifest>, Error> {
+        Ok(self.get(DEFAULT_IMAGE)?.filter(|manifest| manifest.recipe == build::RECIPE_VERSION))
+    }
+
     /// Makes sure the default image exists, building it with debootstrap on first use.
     pub fn ensure_default(&self, progress: &mut dyn BuildProgress) -> Result<ImageManifest, Error> {
         self.ensure_default_from(&build::mirror(), progress)
@@ -119,17 +125,13 @@ impl ImageStore {
 
     /// [`ensure_default`](Self::ensure_default) with an explicit Debian mirror URL.
     pub fn ensure_default_from(&self, mirror: &str, progress: &mut dyn BuildProgress) -> Result<ImageManifest, Error> {
-        if let Some(manifest) = self.get(DEFAULT_IMAGE)? {
-            if manifest.recipe == build::RECIPE_VERSION {
-                return Ok(manifest);
-            }
+        if let Some(manifest) = self.current_default()? {
+            return Ok(manifest);
         }
         let _lock = self.lock()?;
         // Another process may have finished the build while this one waited for the lock.
-        if let Some(manifest) = self.get(DEFAULT_IMAGE)? {
-            if manifest.recipe == build::RECIPE_VERSION {
-                return Ok(manifest);
-            }
+        if let Some(manifest) = self.current_default()? {
+            return Ok(manifest);
         }
         self.clean_tmp()?;
         build::build_default(self, mirror, progress)

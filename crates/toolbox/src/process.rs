@@ -13,6 +13,10 @@ use std::time::Duration;
 
 /// Lines of this prefix in code-run output carry artifacts (charts) as JSON.
 const ARTIFACT_PREFIX: &str = "dtn_artifact_k39fd2:";
+/// Runs Python code-runs and turns the matplotlib figures they show into chart artifacts.
+const PYTHON_RUNNER: &str = include_str!("code_run_python.py");
+/// Transpiles TypeScript code-runs with the image's TypeScript compiler and runs them.
+const TYPESCRIPT_RUNNER: &str = include_str!("code_run_typescript.js");
 
 /// The shell the command is fed to on stdin, as the reference daemon does it (so heredocs and
 /// multi-line scripts behave the same): bash, or sh in images without bash.
@@ -41,25 +45,21 @@ pub(crate) async fn code_run(
     let request: CodeRunRequest = parse_json(&body)?;
     let language = request.language.clone().or_else(|| target.language.clone()).unwrap_or_else(|| "python".into());
     let argv_tail = request.argv.clone().unwrap_or_default();
-    let (argv, code) =
-        match language.as_str() {
-            "python" => {
-                (["python3", "-u", "-"].iter().map(|s| s.to_string()).chain(argv_tail).collect(), request.code.clone())
-            }
-            // `node -` sees "-" as argv[1]; dropping it gives scripts the argv they expect.
-            "javascript" => (
-                ["node", "-"].iter().map(|s| s.to_string()).chain(argv_tail).collect(),
-                format!("process.argv.splice(1, 1);\n{}", request.code),
-            ),
-            "typescript" => return Err(ToolboxError::bad_request(
-                "typescript code runs need ts-node, which this sandbox image does not have; use javascript or python",
-            )),
-            other => {
-                return Err(ToolboxError::bad_request(format!(
-                    "unsupported language {other:?}: use python, javascript or typescript"
-                )))
-            }
-        };
+    let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (argv, code) = match language.as_str() {
+        // The program arrives on stdin; the runner reports matplotlib figures as charts.
+        "python" => ([strings(&["python3", "-u", "-c", PYTHON_RUNNER]), argv_tail].concat(), request.code.clone()),
+        // `node -` sees "-" as argv[1]; dropping it gives scripts the argv they expect.
+        "javascript" => {
+            ([strings(&["node", "-"]), argv_tail].concat(), format!("process.argv.splice(1, 1);\n{}", request.code))
+        }
+        "typescript" => ([strings(&["node", "-e", TYPESCRIPT_RUNNER, "--"]), argv_tail].concat(), request.code.clone()),
+        other => {
+            return Err(ToolboxError::bad_request(format!(
+                "unsupported language {other:?}: use python, javascript or typescript"
+            )))
+        }
+    };
     let exec = spec(&target, argv, None, request.envs.as_ref())?;
     let (exit_code, output) = run(target, exec, code.into_bytes(), request.timeout).await?;
     let (result, charts) = split_artifacts(&output);

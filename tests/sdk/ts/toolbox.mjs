@@ -386,6 +386,32 @@ class Suite {
     }
   }
 
+  async codeRunTypescript() {
+    const ts = this.track(await this.daytona.create({ language: 'typescript', labels: this.labels({ lang: 'ts' }) }));
+    try {
+      const r = await ts.process.codeRun(
+        "const total: number = [1, 2, 3].reduce((a: number, b: number) => a + b, 0);\nconsole.log('ts', total, process.argv.slice(1).join(','));",
+        { argv: ['p', 'q'] });
+      expectEqual([r.exitCode, r.result], [0, 'ts 6 p,q\n'], 'typescript exitCode, result');
+      const broken = await ts.process.codeRun('const n: number = ;');
+      expectEqual([broken.exitCode, broken.result.includes('TS1109')], [1, true], 'typescript syntax error');
+    } finally {
+      await ts.delete();
+      this.sandboxes.delete(ts.id);
+    }
+  }
+
+  async codeRunChart() {
+    const r = await this.sb.process.codeRun(
+      "import matplotlib.pyplot as plt\nplt.plot([0, 1, 2], [0, 1, 4], label='squares'); plt.title('Growth'); plt.show()\nprint('plotted')");
+    const charts = (r.artifacts && r.artifacts.charts) || [];
+    expectEqual([r.exitCode, r.result, charts.length], [0, 'plotted\n', 1], 'exitCode, result, chart count');
+    const [chart] = charts;
+    expectEqual([chart.type, chart.title, chart.elements[0].label, chart.elements[0].points],
+      ['line', 'Growth', 'squares', [[0, 0], [1, 1], [2, 4]]], 'line chart');
+    expect(typeof chart.png === 'string' && chart.png.length > 1000, 'chart png');
+  }
+
   // -- sessions --------------------------------------------------------------------------------
 
   async sessionState() {
@@ -783,6 +809,8 @@ async function main() {
     await s('exec-background-child-does-not-hang', suite.execBackgroundChild, SB);
     await s('code-run-python', suite.codeRunPython, SB);
     await s('code-run-javascript', suite.codeRunJavascript, SB);
+    await s('code-run-typescript', suite.codeRunTypescript, SB);
+    await s('code-run-chart', suite.codeRunChart, SB);
     await s('session-state-persists', suite.sessionState, SB);
     await s('session-sync-stdin-eof', suite.sessionStdinEof, ['session-state-persists']);
     await s('session-async-input-and-follow', suite.sessionAsyncInputFollow, ['session-state-persists']);

@@ -10,7 +10,7 @@ mod serve;
 use crate::args::{Cli, Command, GlobalArgs};
 use crate::progress::TerminalProgress;
 use anyhow::Context;
-use sandbar_runtime::{ImageManifest, ImageStore, Runtime, RuntimeConfig, DEFAULT_IMAGE};
+use sandbar_runtime::{ImageManifest, ImageStore, Runtime, RuntimeConfig};
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -27,11 +27,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub fn images_with_default(global: &GlobalArgs) -> anyhow::Result<(ImageStore, ImageManifest)> {
     let images = ImageStore::open(&global.image_cache)
         .with_context(|| format!("while opening the image store at {}", global.image_cache.display()))?;
-    if let Some(manifest) = images.get(DEFAULT_IMAGE)? {
+    if let Some(manifest) = images.current_default()? {
         return Ok((images, manifest));
     }
     eprintln!(
-        "Building the default image (Debian bookworm with python3, git, nodejs, sudo and a `daytona` user) \
+        "Building the default image (Debian bookworm with python3, matplotlib, git, nodejs, typescript, sudo and a `daytona` user) \
          into {}.\nThis runs debootstrap and apt once per machine and takes one to two minutes; \
          every later sandbox reuses it.",
         global.image_cache.display()

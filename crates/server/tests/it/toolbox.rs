@@ -86,6 +86,25 @@ async fn code_run_uses_the_language_and_argv() {
     )
     .await;
     assert_eq!(body["result"], "js x\n");
+    let (_, body) = toolbox(
+        &app,
+        &id,
+        "/process/code-run",
+        json!({"code": "const n: number = 2;\nconsole.log('ts', n * 21, process.argv.slice(1).join(','))", "language": "typescript", "argv": ["-y"]}),
+    )
+    .await;
+    assert_eq!((body["exitCode"].clone(), body["result"].clone()), (json!(0), json!("ts 42 -y\n")), "{body}");
+
+    // A figure shown with pyplot comes back as a chart, not as output.
+    let code = "import matplotlib.pyplot as plt\nplt.pie([1, 3], labels=['x', 'y']); plt.title('Share'); plt.show()\nprint('ok')";
+    let (_, body) = toolbox(&app, &id, "/process/code-run", json!({"code": code})).await;
+    assert_eq!(body["result"], "ok\n", "{body}");
+    let chart = &body["artifacts"]["charts"][0];
+    assert_eq!((chart["type"].as_str(), chart["title"].as_str()), (Some("pie"), Some("Share")), "{chart}");
+    let angles: Vec<f64> = chart["elements"].as_array().unwrap().iter().map(|e| e["angle"].as_f64().unwrap()).collect();
+    assert!((angles[0] - 90.0).abs() < 0.01 && (angles[1] - 270.0).abs() < 0.01, "{angles:?}");
+    assert!(chart["png"].as_str().is_some_and(|png| png.len() > 1000));
+
     let (status, _) = toolbox(&app, &id, "/process/code-run", json!({"code": "1", "language": "cobol"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, body) =
