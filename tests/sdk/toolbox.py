@@ -1,12 +1,25 @@
 """Toolbox flows through the official Python SDK, unmodified: process.exec, process.code_run and
 the info calls, against a real `sandbar serve`. Run with a venv's Python and DAYTONA_API_URL /
-DAYTONA_API_KEY set. Each step prints `ok`/`FAIL`; the last line is `N passed, M failed`.
+DAYTONA_API_KEY set. Each step prints `ok`/`FAIL`. Every response the SDK receives is recorded
+below the SDK (toolbox_capture.py) and checked with spec_check.py: toolbox responses against the
+toolbox spec, control-plane ones against the control-plane spec; the run then prints
+`N spec violations in T toolbox responses and C control-plane responses` and one line per distinct
+violation. The last line is `N passed, M failed`; the exit status is 1 if a step failed or a spec
+violation was recorded.
 """
 import importlib.metadata
 import sys
 import time
+from pathlib import Path
 
 import asyncio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import toolbox_capture  # noqa: E402  (local module, needs the path above)
+
+recorder = toolbox_capture.Recorder.from_env()
+recorder.install()  # before the first Daytona client exists
 
 from daytona import CodeRunParams, Daytona, CreateSandboxFromSnapshotParams, PtySize, SessionExecuteRequest
 
@@ -15,11 +28,13 @@ results = []
 
 
 def step(name, check):
+    recorder.step = name
     try:
         detail = check()
         ok = detail is None
     except Exception as error:  # a failed step is reported; the run goes on
         ok, detail = False, f"{type(error).__name__}: {error}"
+    recorder.step = "between-steps"
     results.append(ok)
     print(f"ok {name}" if ok else f"FAIL {name}: {detail}")
 
@@ -274,8 +289,14 @@ try:
     step("code_run typescript", code_run_typescript)
     step("user home and work dir", home_and_work_dir)
 finally:
+    recorder.step = "cleanup"
     daytona.delete(sandbox)
 
+spec = recorder.report()
+if not spec.toolbox_count:
+    results.append(False)
+    print(f"FAIL capture-hook: no toolbox response was recorded; the hooks ({', '.join(recorder.hooks)}) are "
+          "not in the SDK's path")
 passed = sum(results)
 print(f"{passed} passed, {len(results) - passed} failed")
-sys.exit(0 if passed == len(results) else 1)
+sys.exit(0 if passed == len(results) and not spec.violations else 1)

@@ -4,8 +4,12 @@ real `sandbar serve`: `update_env`, `get_metrics_latest`, signed file URLs (`dow
 (init, reset, restore, remotes, config, config user, credentials, push/pull with branch/remote/
 set_upstream, shallow clone) and the entrypoint session. Git remotes are local repositories inside
 the sandbox (sandboxes only have loopback networking). Run with the 0.226.1 venv's Python and
-DAYTONA_API_URL / DAYTONA_API_KEY set. Each step prints `ok`/`FAIL`; the last line is
-`N passed, M failed`; the exit status is 1 if any step failed (2 if the SDK is not 0.226.1).
+DAYTONA_API_URL / DAYTONA_API_KEY set. Each step prints `ok`/`FAIL`. Every response the SDK receives,
+and every response to the plain urllib requests of the signed-URL steps, is recorded
+(toolbox_capture.py) and checked with spec_check.py against the toolbox and control-plane specs;
+the run prints `N spec violations in T toolbox responses and C control-plane responses` and one
+line per distinct violation. The last line is `N passed, M failed`; the exit status is 1 if any
+step failed or a spec violation was recorded (2 if the SDK is not 0.226.1).
 """
 import asyncio
 import importlib.metadata
@@ -18,6 +22,11 @@ import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import toolbox_capture  # noqa: E402  (local module, needs the path above)
 
 from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaError, SessionExecuteRequest
 
@@ -26,15 +35,19 @@ if VERSION != "0.226.1":
     print(f"daytona {VERSION}: toolbox_v226 needs daytona 0.226.1")
     sys.exit(2)
 
+recorder = toolbox_capture.Recorder.from_env()
+recorder.install()  # before the first Daytona client exists
 results = []
 
 
 def step(name, check):
+    recorder.step = name
     try:
         detail = check()
         ok = detail is None
     except Exception as error:  # a failed step is reported; the run goes on
         ok, detail = False, f"{type(error).__name__}: {error}"
+    recorder.step = "between-steps"
     results.append(ok)
     print(f"ok {name}" if ok else f"FAIL {name}: {detail}")
 
@@ -53,12 +66,15 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def http(method, url, body=None, headers=None):
+    """(status, body); the exchange is recorded and spec-checked like the SDK's own."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with _opener.open(request, timeout=60) as response:
-            return response.status, response.read()
+            status, data, content_type = response.status, response.read(), response.headers.get("content-type")
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        status, data, content_type = error.code, error.read(), error.headers.get("content-type")
+    recorder.record(method, url, status, data, content_type, via="urllib, no SDK")
+    return status, data
 
 
 def multipart(field, filename, data):
@@ -485,8 +501,14 @@ try:
     step("entrypoint logs follow over WebSocket", entrypoint_logs_follow)
     step("entrypoint session id is reserved", entrypoint_session_is_reserved)
 finally:
+    recorder.step = "cleanup"
     daytona.delete(sandbox)
 
+spec = recorder.report()
+if not spec.toolbox_count:
+    results.append(False)
+    print(f"FAIL capture-hook: no toolbox response was recorded; the hooks ({', '.join(recorder.hooks)}) are "
+          "not in the SDK's path")
 passed = sum(results)
 print(f"{passed} passed, {len(results) - passed} failed")
-sys.exit(0 if passed == len(results) else 1)
+sys.exit(0 if passed == len(results) and not spec.violations else 1)

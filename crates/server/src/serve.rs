@@ -95,6 +95,7 @@ pub async fn serve(
         sessions: Arc::default(),
         ptys: Arc::default(),
         interpreters: Arc::default(),
+        warm: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

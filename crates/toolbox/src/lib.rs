@@ -17,10 +17,12 @@ mod pty;
 mod registry;
 mod sessions;
 mod system;
+mod warm;
 
 pub use interpreter::Interpreters;
 pub use pty::Ptys;
 pub use sessions::Sessions;
+pub use warm::WarmShells;
 
 pub use error::ToolboxError;
 
@@ -51,6 +53,8 @@ pub struct Target {
     pub ptys: Arc<Ptys>,
     /// Interpreter contexts of every sandbox (shared by all requests).
     pub interpreters: Arc<Interpreters>,
+    /// Spare shells for `process/execute` (shared by all requests).
+    pub warm: Arc<WarmShells>,
 }
 
 /// The toolbox routes, relative to `/toolbox/{sandboxId}`; handlers read [`Target`] from the

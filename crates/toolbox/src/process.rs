@@ -34,7 +34,14 @@ pub(crate) async fn execute(
     let mut input = request.command.clone().into_bytes();
     input.push(b'\n');
     let exec = spec(&target, vec![SHELL.to_string()], request.cwd.clone(), request.envs.as_ref())?;
-    let (exit_code, output) = run(target, exec, input, request.timeout).await?;
+    // A command with the sandbox's defaults goes to the spare shell, and the next spare starts
+    // at once (see `warm`).
+    let defaults = request.cwd.is_none() && request.envs.as_ref().is_none_or(|envs| envs.is_empty());
+    let warm = if defaults { target.warm.take(&target).await } else { None };
+    if defaults {
+        target.warm.refill(&target, exec.clone());
+    }
+    let (exit_code, output) = run(target, exec, warm, input, request.timeout).await?;
     Ok(Json(ExecuteResponse { exit_code, result: output }))
 }
 
@@ -61,7 +68,7 @@ pub(crate) async fn code_run(
         }
     };
     let exec = spec(&target, argv, None, request.envs.as_ref())?;
-    let (exit_code, output) = run(target, exec, code.into_bytes(), request.timeout).await?;
+    let (exit_code, output) = run(target, exec, None, code.into_bytes(), request.timeout).await?;
     let (result, charts) = split_artifacts(&output);
     Ok(Json(CodeRunResponse { exit_code, result, artifacts: Artifacts { charts } }))
 }
@@ -95,18 +102,19 @@ fn spec(
     Ok(exec)
 }
 
-/// Runs `exec` with `input` on stdin; returns the exit code and merged output. A process that
-/// cannot start (bad cwd, missing program) is exit code -1 with the reason as output, as the
-/// daemon reports it.
+/// Runs `exec` (or `warm`, a process already started with it) with `input` on stdin; returns the
+/// exit code and merged output. A process that cannot start (bad cwd, missing program) is exit
+/// code -1 with the reason as output, as the daemon reports it.
 async fn run(
     target: Target,
     exec: ExecSpec,
+    warm: Option<sandbar_runtime::Process>,
     input: Vec<u8>,
     timeout: Option<u64>,
 ) -> Result<(i32, String), ToolboxError> {
     let timeout = timeout.filter(|t| *t > 0).map(Duration::from_secs);
     let outcome = tokio::task::spawn_blocking(move || -> Result<Result<Collected, String>, RuntimeError> {
-        let started = match target.runtime.exec(&target.id, &exec) {
+        let started = match warm.map(Ok).unwrap_or_else(|| target.runtime.exec(&target.id, &exec)) {
             // An image without bash: run the same input with sh.
             Err(RuntimeError::Request { error, .. }) if exec.argv == [SHELL] && error.starts_with("exec bash:") => {
                 let mut fallback = exec.clone();

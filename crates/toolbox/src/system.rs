@@ -20,7 +20,10 @@ pub async fn update_env(
     let set: Vec<(String, String)> = request.set.unwrap_or_default().into_iter().collect();
     let unset = request.unset.unwrap_or_default();
     let prefix = request.unset_value_prefix.filter(|p| !p.is_empty());
-    let env = blocking(move || target.runtime.update_env(&target.id, &set, &unset, prefix.as_deref())).await?;
+    let updating = target.clone();
+    let env = blocking(move || updating.runtime.update_env(&updating.id, &set, &unset, prefix.as_deref())).await?;
+    // A spare shell started before this point has the old environment.
+    target.warm.discard(&target).await;
     Ok(Json(env.into_iter().collect()))
 }
 

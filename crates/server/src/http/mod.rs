@@ -35,6 +35,8 @@ pub struct AppState {
     pub ptys: Arc<sandbar_toolbox::Ptys>,
     /// Interpreter contexts of every sandbox.
     pub interpreters: Arc<sandbar_toolbox::Interpreters>,
+    /// Spare shells for `process/execute`.
+    pub warm: Arc<sandbar_toolbox::WarmShells>,
 }
 
 /// The whole API as a router (tests drive it without a socket).

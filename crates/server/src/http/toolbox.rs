@@ -44,6 +44,7 @@ pub async fn resolve_target(
         sessions: std::sync::Arc::clone(&state.sessions),
         ptys: std::sync::Arc::clone(&state.ptys),
         interpreters: std::sync::Arc::clone(&state.interpreters),
+        warm: std::sync::Arc::clone(&state.warm),
     };
     request.extensions_mut().insert(target);
     Ok(next.run(request).await)

@@ -73,6 +73,7 @@ impl App {
             sessions: Arc::default(),
             ptys: Arc::default(),
             interpreters: Arc::default(),
+            warm: Arc::default(),
         };
         App { data, cleanup: true, plane, runtime, clock, store, router: http::router(state) }
     }

@@ -52,9 +52,15 @@ async fn timeouts_kill_the_process_group_and_background_children_never_hang_a_ca
         toolbox(&app, &id, "/process/execute", json!({"command": "sleep 300 & sleep 300", "timeout": 1})).await;
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
     assert_eq!(body["code"], "PROCESS_EXECUTION_TIMEOUT");
-    // Both sleeps were in the killed group: only init is left.
+    // Both sleeps were in the killed group (the spare shell of the next exec may be there).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while app.runtime.pids(&runtime_id).unwrap().len() > 1 {
+    let sleeping =
+        || {
+            app.runtime.pids(&runtime_id).unwrap().into_iter().any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "sleep")
+            })
+        };
+    while sleeping() {
         assert!(Instant::now() < deadline, "the process group survived the timeout");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -305,4 +311,37 @@ async fn git_extras_refuse_bad_input_with_400s() {
     let (status, body) =
         toolbox(&app, &id, "/git/remotes", json!({"path": "repo", "name": "up", "url": "/tmp/up.git"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_spare_shell_is_never_stale_or_dead_when_used() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let exec = |command: &str| json!({"command": command});
+    let (_, body) = toolbox(&app, &id, "/process/execute", exec("echo first")).await;
+    assert_eq!(body["result"], "first\n");
+    // The spare now waits; kill it from inside (a cwd keeps this command off the spare).
+    let (_, body) = toolbox(
+        &app,
+        &id,
+        "/process/execute",
+        json!({"command": "sleep 0.3; for p in $(pgrep -x bash); do [ $p != $$ ] && kill -9 $p; done; echo killed", "cwd": "/tmp"}),
+    )
+    .await;
+    assert_eq!(body["result"], "killed\n");
+    let (_, body) = toolbox(&app, &id, "/process/execute", exec("echo after; exit 3")).await;
+    assert_eq!(
+        (body["exitCode"].clone(), body["result"].clone()),
+        (json!(3), json!("after\n")),
+        "a dead spare is not used"
+    );
+    // An environment change reaches the very next exec, although a spare was waiting.
+    toolbox(&app, &id, "/env", json!({"set": {"FRESH": "yes"}})).await;
+    let (_, body) = toolbox(&app, &id, "/process/execute", exec("echo ${FRESH:-stale}")).await;
+    assert_eq!(body["result"], "yes\n");
+    // Many execs in a row each get their own shell: no state leaks between them.
+    for i in 0..5 {
+        let (_, body) = toolbox(&app, &id, "/process/execute", exec(&format!("echo ${{SEEN:-clean}}; SEEN={i}"))).await;
+        assert_eq!(body["result"], "clean\n");
+    }
 }

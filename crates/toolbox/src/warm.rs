@@ -1,0 +1,103 @@
+//! A shell started ahead of time for the next `process/execute` of a sandbox. Starting bash costs
+//! about 1.5 ms on this machine kind (fork, exec, dynamic linking); a spare that is already
+//! loaded and waiting on its stdin only has to be handed the command. The spare of a sandbox is
+//! started when an exec takes the previous one, so it comes up on the other core while the
+//! current command runs and the answer travels.
+//!
+//! A spare is only used for commands that ask for nothing it could differ in: no `cwd` and no
+//! `envs` (it was started with the sandbox's defaults). `/env` changes discard it, a spare that
+//! died (a user's `pkill bash`) is noticed before use, and one left idle for [`IDLE`] is stopped
+//! so an unused sandbox costs no more memory than before.
+
+use crate::registry::{Key, Registry};
+use crate::Target;
+use sandbar_runtime::{Error as RuntimeError, ExecSpec, Process};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How long a spare may wait for a command before it is stopped.
+const IDLE: Duration = Duration::from_secs(30);
+/// The registry id of a sandbox's spare.
+const SPARE: &str = "warm-shell";
+
+/// The spare shells of every sandbox.
+#[derive(Default)]
+pub struct WarmShells {
+    table: Registry<Spare>,
+    next: AtomicU64,
+}
+
+struct Spare {
+    /// Tells this spare from a later one in the same slot (for the idle timer).
+    serial: u64,
+    /// The start in progress or done; taken once.
+    start: Mutex<Option<JoinHandle<Result<Process, RuntimeError>>>>,
+}
+
+impl WarmShells {
+    /// The sandbox's spare shell, once it has started; `None` when there is none or it died.
+    pub(crate) async fn take(&self, target: &Target) -> Option<Process> {
+        let key = Key::new(target, SPARE).ok()?;
+        let spare = self.table.remove(&key)?;
+        let start = spare.start.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        let process = start.await.ok()?.ok()?;
+        if has_ended(&process) {
+            // Killed from inside the sandbox; its exit status is waiting on the connection.
+            tokio::task::spawn_blocking(move || process.wait());
+            return None;
+        }
+        Some(process)
+    }
+
+    /// Starts the next spare of the sandbox with `exec` (the defaults of a plain execute).
+    pub(crate) fn refill(self: &Arc<Self>, target: &Target, exec: ExecSpec) {
+        let Ok(key) = Key::new(target, SPARE) else { return };
+        let serial = self.next.fetch_add(1, Ordering::Relaxed);
+        let (runtime, id) = (Arc::clone(&target.runtime), target.id.clone());
+        let start = tokio::task::spawn_blocking(move || runtime.exec(&id, &exec));
+        let spare = Arc::new(Spare { serial, start: Mutex::new(Some(start)) });
+        if !self.table.insert_new(key.clone(), spare) {
+            return; // a racing request filled the slot; this start is dropped below
+        }
+        let shells = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(IDLE).await;
+            if let Some(spare) = shells.table.get(&key).filter(|s| s.serial == serial) {
+                shells.table.remove(&key);
+                stop(&spare).await;
+            }
+        });
+    }
+
+    /// Stops the sandbox's spare (its environment is out of date).
+    pub(crate) async fn discard(&self, target: &Target) {
+        let Ok(key) = Key::new(target, SPARE) else { return };
+        if let Some(spare) = self.table.remove(&key) {
+            stop(&spare).await;
+        }
+    }
+}
+
+/// Kills a spare's shell and collects its exit.
+async fn stop(spare: &Spare) {
+    let start = spare.start.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(Ok(Ok(process))) = match start {
+        Some(start) => Some(start.await),
+        None => None,
+    } {
+        tokio::task::spawn_blocking(move || {
+            let _ = process.kill(libc::SIGKILL, true);
+            let _ = process.wait();
+        });
+    }
+}
+
+/// Whether init already reported the process's exit (or the sandbox went away).
+fn has_ended(process: &Process) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(process.status_connection().as_fd(), PollFlags::POLLIN)];
+    !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
+}
