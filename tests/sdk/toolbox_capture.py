@@ -118,7 +118,13 @@ class Recorder:
             "contentType": content_type or "", "text": text if captured else None, "bodyCaptured": captured,
         })
         if self.trace:
-            shown = "<not captured>" if not captured else (text or "")[:300]
+            media = (content_type or "").lower()
+            if not captured:
+                shown = "<not captured>"
+            elif raw and not any(t in media for t in ("json", "text/", "xml")):
+                shown = f"<{len(raw)} bytes {content_type or 'without content type'}>"
+            else:
+                shown = (text or "")[:300]
             print(f"  .. {method.upper()} {url} -> {status} {shown}", flush=True)
 
     def report(self) -> spec_check.ExchangeReport:

@@ -708,7 +708,11 @@ impl Runtime {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with(".creating-") || name.starts_with(".deleting-") {
-                remove_tree(&path)?;
+                // A leftover that cannot go now (a busy mount, a read-only file) must not keep
+                // the server from starting; the next start tries again.
+                if let Err(e) = remove_tree(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "could not remove a half-made or half-deleted sandbox");
+                }
                 continue;
             }
             recover_archive_state(&path).map_err(Error::image(format!("recover {}", path.display())))?;

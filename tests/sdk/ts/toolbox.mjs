@@ -18,11 +18,23 @@
 //
 // Each step prints `ok <step>` or `FAIL <step>: <reason>`; the last line is `N passed, M failed`. When a step
 // fails, the reason ends with the last non-2xx toolbox HTTP exchange of that step (method, path, status,
-// body), captured below the SDK: axios.defaults.adapter of the axios module the SDK requires is wrapped
-// before the first client exists, exactly as in control_plane.mjs; nothing in the SDK is modified.
-// SANDBAR_SDK_TRACE=1 prints every captured exchange. Every sandbox the run creates is deleted at the end,
-// also on failure. Exit status: 0 when every step passed, 1 otherwise, 2 for a configuration error.
+// body). Every exchange is captured below the SDK, and nothing in the SDK is modified:
+// - HTTP: axios.defaults.adapter of the axios module the SDK requires is wrapped before the first client
+//   exists, exactly as in control_plane.mjs; the wrapper sees each response's status, content type and raw
+//   body text (a streamed body, e.g. a multipart download, is recorded without its body);
+// - WebSockets (PTY create-connect/connect, followed logs, the interpreter): WebSocket.prototype.emit of
+//   the `ws` class the SDK gets through isomorphic-ws is wrapped, recording the handshake response of its
+//   'upgrade' (101) and 'unexpected-response' events (status only).
+// At the end the exchanges go to a temporary JSON file checked once by `python spec_check.py --check-file`
+// (interpreter: $SANDBAR_SPEC_PYTHON, default python3; it needs pyyaml): toolbox responses against the
+// toolbox spec (daemon path = URL minus `{toolboxProxyUrl}/{sandboxId}`), control-plane ones against the
+// control-plane spec. It prints `N spec violations in T toolbox responses and C control-plane responses`
+// and one line per distinct violation. SANDBAR_SDK_TRACE=1 prints every captured exchange;
+// SANDBAR_SDK_EXCHANGES=<file> keeps the exchange file there. Every sandbox the run creates is deleted at
+// the end, also on failure. Exit status: 0 when every step passed and no spec violation was recorded, 1
+// otherwise, 2 for a configuration error.
 
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -45,6 +57,7 @@ function configError(message) {
 
 let sdk;
 let axios;
+let WebSocketClass; // the `ws` WebSocket class the SDK constructs (isomorphic-ws re-exports it in Node)
 let SDK_VERSION;
 
 function loadSdk() {
@@ -57,10 +70,12 @@ function loadSdk() {
   const requireFromRoot = createRequire(path.join(path.resolve(root), 'package.json'));
   SDK_VERSION = requireFromRoot('@daytonaio/sdk/package.json').version;
   sdk = requireFromRoot('@daytonaio/sdk');
-  axios = createRequire(requireFromRoot.resolve('@daytonaio/sdk'))('axios');
+  const requireFromSdk = createRequire(requireFromRoot.resolve('@daytonaio/sdk'));
+  axios = requireFromSdk('axios');
+  WebSocketClass = requireFromSdk('isomorphic-ws');
 }
 
-// ---- capture of toolbox HTTP exchanges (for failure reports) ---------------------------------------
+// ---- capture of HTTP and WebSocket exchanges (for failure reports and the spec check) --------------
 
 function shortBody(data) {
   if (data == null) return '';
@@ -76,10 +91,30 @@ function shortBody(data) {
   }
 }
 
+// The raw body text of an axios response, or undefined when it is a stream (not captured).
+function bodyText(data) {
+  if (data == null) return null;
+  if (typeof data === 'string') return data;
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return undefined;
+}
+
+function headerValue(headers, name) {
+  if (!headers) return '';
+  if (typeof headers.get === 'function') {
+    const v = headers.get(name);
+    if (v != null) return String(v);
+  }
+  return String(headers[name] ?? headers[name.toLowerCase()] ?? '');
+}
+
 class Capture {
-  constructor() {
+  constructor(apiUrl) {
+    this.apiUrl = apiUrl;
     this.step = 'setup';
-    this.exchanges = [];
+    this.exchanges = []; // every exchange, for failure reports
+    this.checked = []; // every response, in spec_check.py --check-file format
     this.trace = process.env.SANDBAR_SDK_TRACE === '1';
   }
 
@@ -101,6 +136,14 @@ class Capture {
           response: response ? shortBody(response.data) : '',
         };
         capture.exchanges.push(x);
+        if (response) {
+          const text = bodyText(response.data);
+          capture.checked.push({
+            step, method: x.method, url, status: response.status,
+            contentType: headerValue(response.headers, 'content-type'),
+            text: text ?? null, bodyCaptured: text !== undefined,
+          });
+        }
         if (capture.trace) console.log(`  .. ${x.method} ${x.url} ${x.request} -> ${x.status} ${x.response}`);
       };
       return base(config).then(
@@ -115,6 +158,40 @@ class Capture {
       );
     };
     axios.defaults.adapter = adapter;
+    this.installWebSocket();
+  }
+
+  // WebSocket handshakes: ws emits 'upgrade' (response) on 101 and 'unexpected-response' (request, response)
+  // otherwise. The wrapper only records and returns what the original emit returns (ws aborts the handshake
+  // itself when nobody listens for 'unexpected-response').
+  installWebSocket() {
+    const proto = WebSocketClass?.prototype;
+    if (!proto || typeof proto.emit !== 'function') {
+      configError("the SDK's WebSocket class (isomorphic-ws -> ws) has no prototype.emit to hook");
+    }
+    if (proto.emit.sandbarCapture) return;
+    const original = proto.emit;
+    const capture = this;
+    const emit = function sandbarCaptureEmit(event, ...args) {
+      const res = event === 'upgrade' ? args[0] : event === 'unexpected-response' ? args[1] : null;
+      if (res && typeof res.statusCode === 'number') {
+        const x = { step: capture.step, method: 'GET', url: String(this.url), status: res.statusCode, request: '', response: '' };
+        capture.exchanges.push(x);
+        capture.checked.push({
+          step: x.step, method: 'GET', url: x.url, status: res.statusCode,
+          contentType: String(res.headers?.['content-type'] ?? ''), text: null, bodyCaptured: false,
+        });
+        if (capture.trace) console.log(`  .. GET ${x.url} (WebSocket) -> ${res.statusCode}`);
+      }
+      return original.call(this, event, ...args);
+    };
+    emit.sandbarCapture = true;
+    proto.emit = emit;
+  }
+
+  // What spec_check.py --check-file reads (toolbox mode: the toolbox bases come from the sandbox DTOs).
+  toFile() {
+    return { apiUrl: this.apiUrl, toolboxUrls: [], exchanges: this.checked };
   }
 
   lastFailure(step) {
@@ -780,6 +857,47 @@ class Suite {
   }
 }
 
+// ---- spec check (once, in Python) ---------------------------------------------------------------
+
+function specPython() {
+  return process.env.SANDBAR_SPEC_PYTHON || 'python3';
+}
+
+function checkSpecSetup() {
+  const r = spawnSync(specPython(), ['-c', 'import yaml'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    configError(`${specPython()} cannot import yaml (${r.error?.message || r.stderr.trim().split('\n').pop() || `exit status ${r.status}`}); ` +
+      'set SANDBAR_SPEC_PYTHON to a python with pyyaml, e.g. <cache>/venv-daytona-0.226.1/bin/python');
+  }
+  const specs = path.resolve(here, '..', '..', '..', '..', 'shared', 'spec');
+  for (const [env, file] of [['SANDBAR_DAYTONA_SPEC', 'daytona-openapi.yaml'], ['SANDBAR_TOOLBOX_SPEC', 'toolbox-swagger.yaml']]) {
+    const p = process.env[env] || path.join(specs, file);
+    if (!fs.existsSync(p)) configError(`spec ${p} not found (set ${env})`);
+  }
+}
+
+// Returns {violations, toolbox, lines} or {error}.
+function runSpecCheck(capture) {
+  const keep = process.env.SANDBAR_SDK_EXCHANGES;
+  const dir = keep ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'sandbar-ts-toolbox-exchanges-'));
+  const file = keep || path.join(dir, 'exchanges.json');
+  try {
+    fs.writeFileSync(file, JSON.stringify(capture.toFile()));
+    const r = spawnSync(specPython(), [path.join(here, '..', 'spec_check.py'), '--check-file', file], {
+      encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
+    });
+    const lines = (r.stdout || '').split('\n').filter(Boolean);
+    const m = /^(\d+) spec violations in (\d+) toolbox responses and (\d+) control-plane responses$/.exec(lines[0] || '');
+    if (r.error || ![0, 1].includes(r.status) || !m) {
+      const why = r.error?.message || (r.stderr || '').trim().split('\n').slice(-3).join(' | ') || `exit ${r.status}`;
+      return { error: `spec_check.py --check-file did not run: ${why}` };
+    }
+    return { violations: Number(m[1]), toolbox: Number(m[2]), lines };
+  } finally {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ---- main --------------------------------------------------------------------------------------
 
 async function main() {
@@ -787,8 +905,9 @@ async function main() {
   const apiKey = process.env.DAYTONA_API_KEY || '';
   if (!apiUrl || !apiKey) configError('set DAYTONA_API_URL (e.g. http://127.0.0.1:3000/api) and DAYTONA_API_KEY');
   if (apiUrl.endsWith('/')) configError(`DAYTONA_API_URL ${JSON.stringify(apiUrl)} must not end with '/'`);
+  checkSpecSetup();
   loadSdk();
-  const capture = new Capture();
+  const capture = new Capture(apiUrl);
   capture.install();
   const unhandled = [];
   process.on('unhandledRejection', (reason) => unhandled.push(`${capture.step}: ${oneLine(reason)}`));
@@ -840,8 +959,15 @@ async function main() {
     if (typeof dispose === 'function') await dispose.call(daytona).catch(() => {});
   }
   for (const u of unhandled) suite.fail('unhandled-rejection', u);
+  const spec = runSpecCheck(capture);
+  if (spec.error) {
+    suite.fail('spec-check', spec.error);
+  } else {
+    for (const line of spec.lines) console.log(line);
+    if (!spec.toolbox) suite.fail('capture-hook', "no toolbox response was captured; the hooks are not in the SDK's path");
+  }
   console.log(`${suite.passed} passed, ${suite.failed} failed`);
-  return suite.failed ? 1 : 0;
+  return suite.failed || spec.violations ? 1 : 0;
 }
 
 main().then(

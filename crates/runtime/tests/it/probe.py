@@ -77,6 +77,8 @@ attempt("reboot", lambda: libc.reboot(0x4321FEDC))
 attempt("swapoff", lambda: libc.swapoff(b"/dev/null"))
 attempt("kexec_load", lambda: libc.syscall(246, 0, 0, None, 0))
 attempt("bpf", lambda: libc.syscall(321, 0, None, 0))
+attempt("io_uring_setup", lambda: libc.syscall(425, 8, ctypes.create_string_buffer(120)))
+attempt("x32_getpid", lambda: libc.syscall(0x40000000 + 39))
 attempt("syslog_clear", lambda: libc.klogctl(5, None, 0))
 attempt("read_kcore", lambda: os.open("/proc/kcore", os.O_RDONLY) and os.read(os.open("/proc/kcore", os.O_RDONLY), 1))
 for path in args["host_paths"]:

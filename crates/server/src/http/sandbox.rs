@@ -21,14 +21,32 @@ fn one(state: &AppState, row: &crate::model::SandboxRow) -> Json<Sandbox> {
     Json(dto::sandbox(row, state.plane.toolbox_url()))
 }
 
+/// Runs an operation that changes a sandbox's state to its end on its own task. axum drops a
+/// handler's future when the client disconnects; an operation dropped between its transitional
+/// state and its result would leave the sandbox `creating` or `stopping` until a restart.
+async fn to_completion<F>(
+    state: &AppState,
+    org: &Organization,
+    operation: impl FnOnce(std::sync::Arc<crate::service::ControlPlane>, Organization) -> F,
+) -> Reply<Sandbox>
+where
+    F: std::future::Future<Output = Result<crate::model::SandboxRow, crate::service::ServiceError>> + Send + 'static,
+{
+    let task = operation(std::sync::Arc::clone(&state.plane), org.clone());
+    let row = match tokio::spawn(task).await {
+        Ok(result) => result?,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    };
+    Ok(one(state, &row))
+}
+
 /// `POST /api/sandbox` → 200 (G1, G7), already `started`.
 pub async fn create(
     State(state): State<AppState>,
     Extension(org): Extension<Organization>,
     ApiJson(body): ApiJson<CreateSandbox>,
 ) -> Reply<Sandbox> {
-    let row = state.plane.create(&org, body).await?;
-    Ok(one(&state, &row))
+    to_completion(&state, &org, |plane, org| async move { plane.create(&org, body).await }).await
 }
 
 /// `GET /api/sandbox/{idOrName}`.
@@ -78,8 +96,8 @@ pub async fn list_paginated(
 }
 
 async fn command(state: &AppState, org: &Organization, id: &str, command: Command, force: bool) -> Reply<Sandbox> {
-    let row = state.plane.command(org, id, command, force).await?;
-    Ok(one(state, &row))
+    let id = id.to_string();
+    to_completion(state, org, |plane, org| async move { plane.command(&org, &id, command, force).await }).await
 }
 
 /// `POST /api/sandbox/{id}/start`.
@@ -146,8 +164,7 @@ pub async fn resize(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<sandbar_api::ResizeSandbox>,
 ) -> Reply<Sandbox> {
-    let row = state.plane.resize(&org, &id, body).await?;
-    Ok(one(&state, &row))
+    to_completion(&state, &org, |plane, org| async move { plane.resize(&org, &id, body).await }).await
 }
 
 /// `POST /api/sandbox/{id}/fork {"name"?}` → 200 with the new sandbox.
@@ -158,8 +175,7 @@ pub async fn fork(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Reply<Sandbox> {
     let name = body.get("name").and_then(|n| n.as_str()).map(str::to_string);
-    let row = state.plane.fork(&org, &id, name).await?;
-    Ok(one(&state, &row))
+    to_completion(&state, &org, |plane, org| async move { plane.fork(&org, &id, name).await }).await
 }
 
 /// `POST /api/sandbox/{id}/snapshot {"name"}` → 200 with the sandbox.
@@ -174,8 +190,7 @@ pub async fn snapshot(
         .and_then(|n| n.as_str())
         .map(str::to_string)
         .ok_or_else(|| ApiError::bad_request("snapshot name is required"))?;
-    let row = state.plane.snapshot_sandbox(&org, &id, name).await?;
-    Ok(one(&state, &row))
+    to_completion(&state, &org, |plane, org| async move { plane.snapshot_sandbox(&org, &id, name).await }).await
 }
 
 /// `PUT /api/sandbox/{id}/labels`.

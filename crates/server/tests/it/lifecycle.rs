@@ -240,3 +240,47 @@ async fn fork_and_snapshot_of_a_sandbox() {
     let (status, _) = app.call_as(crate::common::OTHER_KEY, Method::GET, "/snapshots/saved", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A client that disconnects in the middle of a create does not leave the sandbox `creating`:
+/// the request's future is dropped as soon as the sandbox shows up, and it still ends `started`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_client_went_away_still_finishes() {
+    let app = App::new();
+    let mut dropped_midway = 0;
+    for attempt in 0..20 {
+        let name = format!("dropped-{attempt}");
+        // The block owns the request's future: leaving it drops the future if it had not
+        // finished, as axum does when the client goes away.
+        let seen_midway = {
+            let create = app.call(Method::POST, "/sandbox", Some(json!({"name": name})));
+            tokio::pin!(create);
+            loop {
+                tokio::select! {
+                    _ = &mut create => break false,
+                    _ = tokio::time::sleep(std::time::Duration::from_micros(200)) => {
+                        let (status, body) = app.call(Method::GET, &format!("/sandbox/{name}"), None).await;
+                        if status == StatusCode::OK && body["state"] != "started" {
+                            break true;
+                        }
+                    }
+                }
+            }
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (_, body) = app.call(Method::GET, &format!("/sandbox/{name}"), None).await;
+            if body["state"] == "started" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{name} stuck in {}", body["state"]);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if seen_midway {
+            dropped_midway += 1;
+            if dropped_midway == 3 {
+                break;
+            }
+        }
+    }
+    assert!(dropped_midway > 0, "no create was ever caught in the middle; the test proved nothing");
+}
