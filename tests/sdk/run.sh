@@ -85,7 +85,7 @@ SANDBAR_NODE_DAYTONA="$cache/node-daytona" SANDBAR_SPEC_PYTHON="$cache/venv-dayt
   DAYTONA_API_URL="http://127.0.0.1:$port/api" DAYTONA_API_KEY="$key" \
   node "$here/ts/control_plane.mjs" || status=1
 echo "== TypeScript SDK $ts_version: toolbox"
-SANDBAR_NODE_DAYTONA="$cache/node-daytona" \
+SANDBAR_NODE_DAYTONA="$cache/node-daytona" SANDBAR_SPEC_PYTHON="$cache/venv-daytona-0.226.1/bin/python" \
   DAYTONA_API_URL="http://127.0.0.1:$port/api" DAYTONA_API_KEY="$key" \
   node "$here/ts/toolbox.mjs" || status=1
 

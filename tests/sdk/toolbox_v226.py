@@ -24,6 +24,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repository for the local modules below
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import toolbox_capture  # noqa: E402  (local module, needs the path above)

@@ -65,6 +65,10 @@ pub(crate) struct SandboxFs {
     workdir: String,
     uid: u32,
     gid: u32,
+    /// The run this view belongs to: streams stop when the sandbox stops (see `still_running`).
+    runtime: std::sync::Arc<sandbar_runtime::Runtime>,
+    id: sandbar_runtime::SandboxId,
+    init: i32,
 }
 
 impl SandboxFs {
@@ -75,7 +79,22 @@ impl SandboxFs {
         let directory = std::fs::File::open(format!("/proc/{pid}/root")).map_err(|e| ToolboxError::internal(&e))?;
         let root = Root::from_fd(std::os::fd::OwnedFd::from(directory));
         let (uid, gid) = lookup_user(&root, &target.user).unwrap_or((0, 0));
-        Ok(SandboxFs { root, workdir: target.workdir.clone(), uid, gid })
+        Ok(SandboxFs {
+            root,
+            workdir: target.workdir.clone(),
+            uid,
+            gid,
+            runtime: std::sync::Arc::clone(&target.runtime),
+            id: target.id.clone(),
+            init: pid,
+        })
+    }
+
+    /// Whether the sandbox still runs with the init this view was opened through. A transfer
+    /// checks it between chunks and ends when the sandbox stopped: its open files would keep the
+    /// stopped sandbox's overlay mounted, and a restart could not mount its writable layer again.
+    pub(crate) fn still_running(&self) -> bool {
+        self.runtime.init_pid(&self.id).is_ok_and(|pid| pid == self.init)
     }
 
     /// The absolute in-sandbox path of a request path (relative ones are under the workdir).
@@ -412,6 +431,9 @@ pub(crate) async fn upload_one<E: std::fmt::Display>(
     let mut written = 0u64;
     let streamed: Result<(), String> = async {
         while let Some(chunk) = chunks.next().await.transpose().map_err(|e| format!("upload interrupted: {e}"))? {
+            if !fs.still_running() {
+                return Err("the sandbox stopped during the upload".to_string());
+            }
             file.write_all(&chunk).await.map_err(|e| format!("write failed: {e}"))?;
             written += chunk.len() as u64;
         }
@@ -519,33 +541,38 @@ pub(crate) type PartStream =
 pub(crate) fn lazy_file(fs: std::sync::Arc<SandboxFs>, path: PathBuf) -> PartStream {
     enum State {
         Pending(std::sync::Arc<SandboxFs>, PathBuf),
-        Open(tokio::fs::File),
+        Open(tokio::fs::File, std::sync::Arc<SandboxFs>),
         Done,
     }
     Box::pin(futures_util::stream::unfold(State::Pending(fs, path), |state| async move {
         use tokio::io::AsyncReadExt;
-        let mut file = match state {
+        let (mut file, fs) = match state {
             State::Done => return None,
-            State::Open(file) => file,
+            State::Open(file, fs) => (file, fs),
             State::Pending(fs, path) => {
+                let opening = std::sync::Arc::clone(&fs);
                 let opened = tokio::task::spawn_blocking(move || {
-                    fs.open_regular(&path, false).map_err(|e| std::io::Error::other(e.message))
+                    opening.open_regular(&path, false).map_err(|e| std::io::Error::other(e.message))
                 })
                 .await
                 .map_err(std::io::Error::other)
                 .and_then(|r| r);
                 match opened {
-                    Ok(file) => tokio::fs::File::from_std(file),
+                    Ok(file) => (tokio::fs::File::from_std(file), fs),
                     Err(e) => return Some((Err(e), State::Done)),
                 }
             }
         };
+        if !fs.still_running() {
+            let stopped = std::io::Error::other("the sandbox stopped during the download");
+            return Some((Err(stopped), State::Done));
+        }
         let mut buffer = vec![0u8; 256 * 1024];
         match file.read(&mut buffer).await {
             Ok(0) => None,
             Ok(n) => {
                 buffer.truncate(n);
-                Some((Ok(axum::body::Bytes::from(buffer)), State::Open(file)))
+                Some((Ok(axum::body::Bytes::from(buffer)), State::Open(file, fs)))
             }
             Err(e) => Some((Err(e), State::Done)),
         }

@@ -109,6 +109,11 @@ impl App {
         self.send(request).await
     }
 
+    /// The response itself, body unread (for streaming tests).
+    pub async fn send_streaming(&self, request: Request<Body>) -> axum::response::Response {
+        self.router.clone().oneshot(request).await.unwrap()
+    }
+
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();

@@ -398,3 +398,41 @@ async fn env_updates_reach_new_processes_and_metrics_read_the_sandbox() {
     let pct = metrics["cpuUsedPct"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&pct), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_ends_when_its_sandbox_stops_and_the_sandbox_starts_again() {
+    use futures_util::StreamExt;
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    assert_eq!(sh(&app, &id, "head -c 64000000 /dev/zero > ~/big && echo made").await, "made\n");
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(format!("/toolbox/{id}/files/download?path=big"))
+        .header("authorization", format!("Bearer {}", crate::common::KEY))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.send_streaming(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body().into_data_stream();
+    let first = body.next().await.expect("a first chunk").expect("it reads");
+    assert!(!first.is_empty());
+
+    let (_, stopped) = app.call(Method::POST, &format!("/sandbox/{id}/stop"), None).await;
+    assert_eq!(stopped["state"], "stopped");
+    // The rest of the stream ends with an error instead of holding the stopped sandbox's files.
+    let mut ended_with_error = false;
+    let mut received = first.len();
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(bytes) => received += bytes.len(),
+            Err(_) => {
+                ended_with_error = true;
+                break;
+            }
+        }
+    }
+    assert!(ended_with_error && received < 64_000_000, "received {received} bytes after the stop");
+    drop(body);
+    let (status, started) = app.call(Method::POST, &format!("/sandbox/{id}/start"), None).await;
+    assert_eq!((status, started["state"].as_str()), (StatusCode::OK, Some("started")), "{started}");
+}
