@@ -109,6 +109,15 @@ impl App {
         self.send(request).await
     }
 
+    /// [`send_streaming`](Self::send_streaming) as a `'static` future, for `tokio::spawn`.
+    pub fn send_streaming_owned(
+        &self,
+        request: Request<Body>,
+    ) -> impl std::future::Future<Output = axum::response::Response> + Send + 'static {
+        let router = self.router.clone();
+        async move { router.oneshot(request).await.unwrap() }
+    }
+
     /// The response itself, body unread (for streaming tests).
     pub async fn send_streaming(&self, request: Request<Body>) -> axum::response::Response {
         self.router.clone().oneshot(request).await.unwrap()

@@ -436,3 +436,99 @@ async fn a_download_ends_when_its_sandbox_stops_and_the_sandbox_starts_again() {
     let (status, started) = app.call(Method::POST, &format!("/sandbox/{id}/start"), None).await;
     assert_eq!((status, started["state"].as_str()), (StatusCode::OK, Some("started")), "{started}");
 }
+
+/// A streamed upload body: the multipart head for `destination`, then whatever the test sends.
+fn streaming_upload(
+    id: &str,
+    destination: &str,
+) -> (tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>, Request<Body>) {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let head = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files[0].path\"\r\n\r\n{destination}\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files[0].file\"; filename=\"{destination}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head.into_bytes()) }).chain(
+        futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        }),
+    );
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/toolbox/{id}/files/bulk-upload"))
+        .header("authorization", format!("Bearer {}", crate::common::KEY))
+        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(Body::from_stream(stream))
+        .unwrap();
+    (sender, request)
+}
+
+use futures_util::StreamExt as _;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_symlink_swapped_in_during_an_upload_never_reaches_the_host() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let host_dir = std::env::temp_dir().join(format!("sandbar-swap-{}", std::process::id()));
+    std::fs::create_dir_all(&host_dir).unwrap();
+    sh(&app, &id, "mkdir -p ~/drop").await;
+    let (sender, request) = streaming_upload(&id, "drop/landed.bin");
+    let response = tokio::spawn(app.send_streaming_owned(request));
+    sender.send(Ok(vec![b'a'; 64 * 1024])).await.unwrap();
+    // Wait until the upload's temporary file exists, then swap the directory for a link to a
+    // host path (as seen from the host) and to the sandbox's root.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sh(&app, &id, "ls -a ~/drop").await.contains(".landed.bin.upload-") {
+        assert!(std::time::Instant::now() < deadline, "the upload never started");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let swap = format!("mv ~/drop ~/drop.old && ln -s {} ~/drop && echo swapped", host_dir.display());
+    assert_eq!(sh(&app, &id, &swap).await, "swapped\n");
+    sender.send(Ok(format!("\r\n--{BOUNDARY}--\r\n").into_bytes())).await.unwrap();
+    drop(sender);
+    let response = response.await.unwrap();
+    let _ = axum::body::to_bytes(response.into_body(), 1 << 20).await;
+    assert!(
+        std::fs::read_dir(&host_dir).unwrap().next().is_none(),
+        "the upload wrote into the host directory the link names"
+    );
+    std::fs::remove_dir_all(&host_dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_upload_streams_to_disk_without_sitting_in_memory() {
+    let app = App::new();
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let rss_kib = || {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap())
+            })
+            .unwrap()
+    };
+    let before = rss_kib();
+    let (sender, request) = streaming_upload(&id, "huge.bin");
+    let response = tokio::spawn(app.send_streaming_owned(request));
+    // 64 KiB pieces, as HTTP bodies arrive (and below malloc's mmap threshold, so the
+    // allocator's retained memory does not blur the measurement): 512 MiB in all.
+    const CHUNK: usize = 64 << 10;
+    const CHUNKS: usize = 8192;
+    let mut peak = before;
+    for _ in 0..CHUNKS {
+        sender.send(Ok(vec![7u8; CHUNK])).await.unwrap();
+        peak = peak.max(rss_kib());
+    }
+    sender.send(Ok(format!("\r\n--{BOUNDARY}--\r\n").into_bytes())).await.unwrap();
+    drop(sender);
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["files"][0]["bytes"], (CHUNK * CHUNKS) as u64);
+    assert_eq!(sh(&app, &id, "stat -c %s huge.bin").await, format!("{}\n", CHUNK * CHUNKS));
+    // Other tests run in this process too, so allow them room; 512 MiB held in memory would
+    // show far above this.
+    assert!(peak - before < 128 * 1024, "RSS grew by {} MiB during a 512 MiB upload", (peak - before) / 1024);
+}

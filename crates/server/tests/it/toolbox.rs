@@ -345,3 +345,32 @@ async fn the_spare_shell_is_never_stale_or_dead_when_used() {
         assert_eq!(body["result"], "clean\n");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_sessions_writing_at_once_keep_their_own_logs() {
+    let app = std::sync::Arc::new(App::new());
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let base = format!("/toolbox/{id}/process/session");
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let (app, base) = (std::sync::Arc::clone(&app), base.clone());
+        tasks.push(tokio::spawn(async move {
+            let session = format!("writer-{n}");
+            let (status, _) = app.call_raw(Method::POST, &base, Some(json!({"sessionId": session}))).await;
+            assert_eq!(status, StatusCode::CREATED);
+            // Each session writes 2000 numbered lines to stdout and to stderr, all at once.
+            let command = format!("for i in $(seq 1 2000); do echo {n}:$i; echo {n}:e$i >&2; done");
+            let (status, body) =
+                app.call_raw(Method::POST, &format!("{base}/{session}/exec"), Some(json!({"command": command}))).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let expected_out: String = (1..=2000).map(|i| format!("{n}:{i}\n")).collect();
+            let expected_err: String = (1..=2000).map(|i| format!("{n}:e{i}\n")).collect();
+            assert_eq!(body["stdout"].as_str(), Some(expected_out.as_str()), "session {n} stdout");
+            assert_eq!(body["stderr"].as_str(), Some(expected_err.as_str()), "session {n} stderr");
+            assert_eq!(body["exitCode"], 0);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
