@@ -22,12 +22,15 @@ cleanup() {
     kill -TERM "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
   fi
+  # A server that died without its graceful shutdown leaves the data disk mounted.
+  umount "$data/state/sandboxes" 2>/dev/null || true
   rm -rf "$data"
 }
 trap cleanup EXIT
 
 start_server() {
-  SANDBAR_API_KEY="$key" "$binary" serve --listen "127.0.0.1:$port" --data-dir "$data/state" >>"$log" 2>&1 &
+  # Disk limits enforced: sandbox files on a btrfs data disk (a sparse image, loop-mounted).
+  SANDBAR_API_KEY="$key" "$binary" serve --listen "127.0.0.1:$port" --data-dir "$data/state" --disk-size 16G >>"$log" 2>&1 &
   server=$!
   for _ in $(seq 1 600); do
     if curl -fsS "http://127.0.0.1:$port/api/health" >/dev/null 2>&1; then return 0; fi
@@ -167,5 +170,9 @@ if pgrep -f '^sandbar-init' >/dev/null && [ -n "$(find "$data/state/sandboxes" -
   echo "sandboxes still run after shutdown" >&2
   status=1
 fi
-if [ "$status" = 0 ]; then echo "shutdown: clean (running sandboxes stopped, files kept)"; fi
+if mountpoint -q "$data/state/sandboxes"; then
+  echo "the data disk is still mounted after shutdown" >&2
+  status=1
+fi
+if [ "$status" = 0 ]; then echo "shutdown: clean (running sandboxes stopped, files kept, data disk unmounted)"; fi
 exit "$status"

@@ -59,6 +59,27 @@ pub struct ServeArgs {
     /// Seconds between passes of the reaper that enforces auto-stop and auto-delete.
     #[arg(long, default_value_t = 30)]
     pub reaper_seconds: u64,
+    /// Enforce each sandbox's disk limit: sandbox files go on a btrfs image of this size
+    /// (sparse, `<data-dir>/disk.img`, loop-mounted; e.g. `64G`). Without it, disk limits are
+    /// recorded but not enforced.
+    #[arg(long, env = "SANDBAR_DISK_SIZE", value_parser = parse_size)]
+    pub disk_size: Option<u64>,
+}
+
+/// `64G`, `512M`, `1T` or a number of bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a size like 64G"))?;
+    let shift = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        other => return Err(format!("unknown size unit {other:?} in {text:?}: use K, M, G or T")),
+    };
+    number.checked_shl(shift).filter(|bytes| *bytes >= 1 << 30).ok_or_else(|| format!("{text:?} must be at least 1G"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +167,15 @@ pub struct BenchArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("64G"), Ok(64 << 30));
+        assert_eq!(parse_size("2048MiB"), Ok(2048 << 20));
+        assert_eq!(parse_size("1099511627776"), Ok(1 << 40));
+        assert!(parse_size("10M").is_err(), "below 1G");
+        assert!(parse_size("5X").is_err());
+    }
 
     #[test]
     fn arguments_are_consistent() {

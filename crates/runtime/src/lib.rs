@@ -23,6 +23,7 @@
 
 pub mod archive;
 mod cgroup;
+mod disk;
 pub mod env;
 mod error;
 mod image;
@@ -33,6 +34,7 @@ mod spec;
 mod sys;
 mod usage;
 
+pub use disk::DataDisk;
 pub use error::Error;
 pub use image::{BuildProgress, ImageManifest, ImageStore, DEFAULT_IMAGE};
 pub use process::{Collected, Output, Process, Pty};

@@ -42,12 +42,15 @@ pub struct RuntimeConfig {
     pub images: ImageStore,
     /// Name of the cgroup (under the runtime's own) that holds this runtime's sandboxes.
     pub cgroup_parent: String,
+    /// The btrfs image sandbox directories live on, for per-sandbox disk limits; without one
+    /// they live on the data directory's file system and disk limits are not enforced.
+    pub disk: Option<crate::DataDisk>,
 }
 
 impl RuntimeConfig {
     /// A config with the default cgroup parent name `sandbar`.
     pub fn new(data_dir: impl Into<PathBuf>, images: ImageStore) -> RuntimeConfig {
-        RuntimeConfig { data_dir: data_dir.into(), images, cgroup_parent: "sandbar".to_string() }
+        RuntimeConfig { data_dir: data_dir.into(), images, cgroup_parent: "sandbar".to_string(), disk: None }
     }
 }
 
@@ -160,6 +163,22 @@ pub struct Runtime {
     null: OwnedFd,
     running: Mutex<HashMap<SandboxId, Arc<Running>>>,
     locks: Mutex<HashMap<SandboxId, Arc<Mutex<()>>>>,
+    disk: Option<DiskState>,
+}
+
+/// The runtime has a data disk: it mounted it, or found it mounted by an earlier process (after
+/// a crash), and unmounts it when dropped.
+struct DiskState;
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if self.disk.is_some() {
+            // Busy while sandboxes run (their overlays use it); it then stays for the next start.
+            if let Err(e) = crate::disk::unmount(&self.sandboxes_dir) {
+                tracing::warn!(error = %e, "data disk stays mounted");
+            }
+        }
+    }
 }
 
 impl Runtime {
@@ -167,6 +186,13 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Runtime, Error> {
         let sandboxes_dir = config.data_dir.join("sandboxes");
         std::fs::create_dir_all(&sandboxes_dir).map_err(Error::image(format!("create {}", sandboxes_dir.display())))?;
+        let disk = match &config.disk {
+            Some(disk) => {
+                crate::disk::ensure_mounted(disk, &sandboxes_dir)?;
+                Some(DiskState)
+            }
+            None => None,
+        };
         let cgroups = CgroupTree::detect(&config.cgroup_parent).map_err(|what| Error::InvalidSpec { what })?;
         let init_memfd = sys::sealed_init_memfd().map_err(Error::image("seal the init binary in a memfd"))?;
         let null = std::fs::File::open("/dev/null").map_err(Error::image("open /dev/null"))?.into();
@@ -180,7 +206,54 @@ impl Runtime {
             null,
             running: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
+            disk,
         })
+    }
+
+    /// Whether per-sandbox disk limits are enforced (the runtime has a data disk).
+    pub fn enforces_disk_limits(&self) -> bool {
+        self.disk.is_some()
+    }
+
+    /// Creates a sandbox directory: a subvolume with the disk limit on a data disk, a plain
+    /// directory otherwise.
+    fn make_sandbox_dir(&self, id: &SandboxId, path: &Path, disk_bytes: Option<u64>) -> Result<(), Error> {
+        if self.disk.is_none() {
+            return std::fs::create_dir_all(path).map_err(Error::sandbox(id, format!("create {}", path.display())));
+        }
+        crate::disk::create_subvolume(path)
+            .map_err(Error::sandbox(id, format!("create subvolume {}", path.display())))?;
+        self.apply_disk_limit(id, path, disk_bytes)
+    }
+
+    /// Sets the disk limit of the sandbox directory `path` (nothing without a data disk).
+    fn apply_disk_limit(&self, id: &SandboxId, path: &Path, disk_bytes: Option<u64>) -> Result<(), Error> {
+        if self.disk.is_none() {
+            return Ok(());
+        }
+        crate::disk::set_limit(path, disk_bytes)
+            .map_err(Error::sandbox(id, format!("set the disk limit of {}", path.display())))
+    }
+
+    /// Runs `work` with the sandbox's disk limit lifted, then puts the limit back: the runtime's
+    /// own bookkeeping (overlay's work directory at start, an archive beside the files it packs,
+    /// unpacking) must not fail because the sandbox filled its disk.
+    fn with_disk_limit_lifted<T>(
+        &self,
+        id: &SandboxId,
+        limit: Option<u64>,
+        work: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        if self.disk.is_none() || limit.is_none() {
+            return work();
+        }
+        let dir = self.dir(id);
+        self.apply_disk_limit(id, &dir, None)?;
+        let result = work();
+        let restored = self.apply_disk_limit(id, &dir, limit);
+        let value = result?;
+        restored?;
+        Ok(value)
     }
 
     /// The image store this runtime creates sandboxes from.
@@ -206,6 +279,7 @@ impl Runtime {
         let staging = self.sandboxes_dir.join(format!(".creating-{id}"));
         let result = (|| {
             remove_tree(&staging)?;
+            self.make_sandbox_dir(id, &staging, spec.limits.disk_bytes)?;
             for sub in ["upper", "work", "rootfs"] {
                 let path = staging.join(sub);
                 std::fs::create_dir_all(&path).map_err(Error::sandbox(id, format!("create {}", path.display())))?;
@@ -232,22 +306,28 @@ impl Runtime {
             return Ok(());
         }
         let record = self.record(id)?;
-        self.restore_locked(id)?;
-        let running = self.launch(id, record)?;
-        let marker = RunningMarker {
-            init_pid: running.init_pid,
-            start_time: process_start_time(running.init_pid),
-            cgroup: Some(running.cgroup.path().to_path_buf()),
-        };
-        let path = self.dir(id).join(RUNNING_MARKER);
-        let written = serde_json::to_vec(&marker)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&path, bytes))
-            .map_err(Error::sandbox(id, format!("write {}", path.display())));
-        if let Err(error) = written {
-            let _ = teardown(id, &running);
-            return Err(error);
-        }
+        let limit = record.spec.limits.disk_bytes;
+        let running = self.with_disk_limit_lifted(id, limit, || {
+            self.restore_locked(id)?;
+            let running = self.launch(id, record)?;
+            let marker = RunningMarker {
+                init_pid: running.init_pid,
+                start_time: process_start_time(running.init_pid),
+                cgroup: Some(running.cgroup.path().to_path_buf()),
+            };
+            let path = self.dir(id).join(RUNNING_MARKER);
+            let written = serde_json::to_vec(&marker)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| std::fs::write(&path, bytes))
+                .map_err(Error::sandbox(id, format!("write {}", path.display())));
+            match written {
+                Ok(()) => Ok(running),
+                Err(error) => {
+                    let _ = teardown(id, &running);
+                    Err(error)
+                }
+            }
+        })?;
         self.running.lock().expect("running table lock").insert(id.clone(), Arc::new(running));
         Ok(())
     }
@@ -271,15 +351,19 @@ impl Runtime {
             return Ok(None);
         }
         let (upper, partial) = (dir.join("upper"), dir.join(ARCHIVE_PARTIAL));
-        let packed = crate::archive::pack(&upper, &partial).map_err(|e| {
-            let _ = std::fs::remove_file(&partial);
-            Error::sandbox(id, format!("pack {} into {}", upper.display(), partial.display()))(e)
+        let limit = self.record(id)?.spec.limits.disk_bytes;
+        let packed = self.with_disk_limit_lifted(id, limit, || {
+            let packed = crate::archive::pack(&upper, &partial).map_err(|e| {
+                let _ = std::fs::remove_file(&partial);
+                Error::sandbox(id, format!("pack {} into {}", upper.display(), partial.display()))(e)
+            })?;
+            std::fs::rename(&partial, dir.join(ARCHIVE))
+                .and_then(|()| sync_dir(&dir))
+                .map_err(Error::sandbox(id, format!("commit {}", dir.join(ARCHIVE).display())))?;
+            remove_tree(&upper)?;
+            remove_tree(&dir.join("work"))?;
+            Ok(packed)
         })?;
-        std::fs::rename(&partial, dir.join(ARCHIVE))
-            .and_then(|()| sync_dir(&dir))
-            .map_err(Error::sandbox(id, format!("commit {}", dir.join(ARCHIVE).display())))?;
-        remove_tree(&upper)?;
-        remove_tree(&dir.join("work"))?;
         Ok(Some(packed))
     }
 
@@ -438,8 +522,18 @@ impl Runtime {
         let host_memory = crate::usage::host_memory().unwrap_or(u64::MAX);
         let memory_cache = crate::usage::page_cache(&stats.memory);
         let upper = self.upper_dir(id);
-        let (disk_total, disk_used, disk_free) =
+        let (mut disk_total, mut disk_used, mut disk_free) =
             crate::usage::disk(&upper).map_err(Error::sandbox(id, format!("statvfs {}", upper.display())))?;
+        // With a data disk the sandbox's share is its limit and what its subvolume references.
+        if let (Some(_), Some(limit)) = (&self.disk, limits.disk_bytes) {
+            // qgroup numbers are brought up to date when btrfs commits a transaction.
+            let _ = sync_dir(&self.dir(id));
+            if let Some(referenced) = crate::disk::referenced_bytes(&self.dir(id)) {
+                disk_total = limit.min(disk_total);
+                disk_used = referenced.min(disk_total);
+                disk_free = (disk_total - disk_used).min(disk_free);
+            }
+        }
         Ok(crate::Usage {
             cpus: limits.cpu_millis.map(|m| m as f64 / 1000.0).unwrap_or_else(crate::usage::host_cpus),
             cpu_time_ns: stats.cpu.usage.usage_total,
@@ -460,6 +554,12 @@ impl Runtime {
     pub fn snapshot(&self, id: &SandboxId, image_name: &str) -> Result<ImageManifest, Error> {
         let lock = self.lock_of(id);
         let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let limit = self.record(id)?.spec.limits.disk_bytes;
+        // Its bookkeeping (intent, record, a fresh writable layer) must work at the limit too.
+        self.with_disk_limit_lifted(id, limit, || self.snapshot_locked(id, image_name))
+    }
+
+    fn snapshot_locked(&self, id: &SandboxId, image_name: &str) -> Result<ImageManifest, Error> {
         let mut record = self.record(id)?;
         self.restore_locked(id)?;
         let layer_id = format!("snap-{}", random_hex());
@@ -536,6 +636,7 @@ impl Runtime {
         let staging = self.sandboxes_dir.join(format!(".creating-{target}"));
         remove_tree(&staging)?;
         let result = (|| {
+            self.make_sandbox_dir(target, &staging, record.spec.limits.disk_bytes)?;
             for sub in ["work", "rootfs"] {
                 let path = staging.join(sub);
                 std::fs::create_dir_all(&path).map_err(Error::sandbox(target, format!("create {}", path.display())))?;
@@ -611,6 +712,9 @@ impl Runtime {
         validate(&candidate)?;
         if let Some(running) = self.running_entry(id) {
             running.cgroup.apply(id, limits)?;
+        }
+        if !self.is_archived(id) {
+            self.apply_disk_limit(id, &self.dir(id), limits.disk_bytes)?;
         }
         record.spec = candidate;
         let path = self.dir(id).join("sandbox.json");

@@ -82,6 +82,10 @@ pub struct Limits {
     pub cpu_millis: Option<u64>,
     /// Maximum number of processes and threads.
     pub pids: Option<u64>,
+    /// Bytes the sandbox's files may take (its writable layer and archive); writes past it fail
+    /// with `EDQUOT`. Enforced only when the runtime has a data disk ([`crate::DataDisk`]).
+    #[serde(default)]
+    pub disk_bytes: Option<u64>,
 }
 
 /// How the sandbox reaches the network.

@@ -1,4 +1,5 @@
-//! The runtime's unsafe corner: the sealed init memfd and cloning init into new namespaces.
+//! The runtime's unsafe corner: the sealed init memfd, cloning init into new namespaces, and the
+//! two btrfs ioctls of per-sandbox disk limits.
 //!
 //! Everything the cloned child touches is prepared before `clone`, because the parent is
 //! multi-threaded: between `clone` and `execveat` the child makes raw syscalls only, with no
@@ -163,4 +164,52 @@ unsafe fn child_exec(
     }
     libc::syscall(libc::SYS_execveat, memfd, empty, argv, envp, libc::AT_EMPTY_PATH);
     libc::_exit(126);
+}
+
+/// `struct btrfs_ioctl_vol_args` (linux/btrfs.h): a name relative to the directory the ioctl
+/// is issued on.
+#[repr(C)]
+pub(crate) struct BtrfsVolArgs {
+    fd: i64,
+    name: [u8; 4088],
+}
+
+/// `struct btrfs_ioctl_qgroup_limit_args`: qgroup 0 means the subvolume the ioctl is issued on.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct BtrfsQgroupLimitArgs {
+    qgroupid: u64,
+    flags: u64,
+    max_referenced: u64,
+    max_exclusive: u64,
+    reserved_referenced: u64,
+    reserved_exclusive: u64,
+}
+
+nix::ioctl_write_ptr!(btrfs_subvol_create, 0x94, 14, BtrfsVolArgs);
+nix::ioctl_read!(btrfs_qgroup_limit, 0x94, 43, BtrfsQgroupLimitArgs);
+
+/// Creates the btrfs subvolume `name` in the directory `parent`.
+pub(crate) fn create_subvolume(parent: &std::fs::File, name: &str) -> io::Result<()> {
+    if name.is_empty() || name.len() >= 4088 || name.contains('/') || name.contains('\0') {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("subvolume name {name:?}")));
+    }
+    let mut args = BtrfsVolArgs { fd: 0, name: [0; 4088] };
+    args.name[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: the ioctl reads a fully initialised, NUL-terminated btrfs_ioctl_vol_args from a
+    // pointer valid for the call, on an open directory descriptor.
+    unsafe { btrfs_subvol_create(parent.as_raw_fd(), &args) }.map(drop).map_err(io::Error::from)
+}
+
+/// Sets (`Some`) or lifts (`None`) the referenced-bytes limit of the subvolume `subvolume` is.
+pub(crate) fn set_subvolume_limit(subvolume: &std::fs::File, bytes: Option<u64>) -> io::Result<()> {
+    const LIMIT_MAX_REFERENCED: u64 = 1;
+    let mut args = BtrfsQgroupLimitArgs {
+        flags: LIMIT_MAX_REFERENCED,
+        max_referenced: bytes.unwrap_or(u64::MAX),
+        ..BtrfsQgroupLimitArgs::default()
+    };
+    // SAFETY: the ioctl reads (and may write back) a btrfs_ioctl_qgroup_limit_args through a
+    // pointer valid for the call, on an open descriptor of the subvolume's root directory.
+    unsafe { btrfs_qgroup_limit(subvolume.as_raw_fd(), &mut args) }.map(drop).map_err(io::Error::from)
 }

@@ -37,6 +37,9 @@ pub struct ServerSettings {
     pub rate_limit_per_second: u32,
     /// How often the reaper looks for idle sandboxes.
     pub reaper_period: Duration,
+    /// Size of the btrfs data disk that enforces sandbox disk limits; `None` leaves them
+    /// unenforced.
+    pub disk_size: Option<u64>,
 }
 
 /// File in the data directory that holds a generated admin key (mode 0600).
@@ -60,11 +63,22 @@ pub async fn serve(
 
     let image_cache = settings.image_cache.clone();
     let data_dir = settings.data_dir.clone();
+    let disk_size = settings.disk_size;
     let runtime = tokio::task::spawn_blocking(move || -> Result<Runtime, String> {
         let mut progress = progress;
         let images = ImageStore::open(&image_cache).map_err(|e| crate::error_chain(&e))?;
         images.ensure_default(progress.as_mut()).map_err(|e| crate::error_chain(&e))?;
-        let runtime = Runtime::new(RuntimeConfig::new(&data_dir, images)).map_err(|e| crate::error_chain(&e))?;
+        let mut config = RuntimeConfig::new(&data_dir, images);
+        config.disk =
+            disk_size.map(|size_bytes| sandbar_runtime::DataDisk { image: data_dir.join("disk.img"), size_bytes });
+        let runtime = Runtime::new(config).map_err(|e| crate::error_chain(&e))?;
+        if runtime.enforces_disk_limits() {
+            tracing::info!(size_bytes = disk_size, "sandbox disk limits enforced on a btrfs data disk");
+        } else {
+            tracing::info!(
+                "sandbox disk limits are recorded but not enforced (start with --disk-size to enforce them)"
+            );
+        }
         let recovered = runtime.recover_orphans().map_err(|e| crate::error_chain(&e))?;
         if recovered.adopted > 0 {
             tracing::info!(adopted = recovered.adopted, "re-adopted sandboxes a previous server process left running");

@@ -659,7 +659,7 @@ impl ControlPlane {
             )));
         }
         self.set_state(&mut row, SandboxState::Resizing)?;
-        let limits = limits_of(cpu, memory);
+        let limits = limits_of(cpu, memory, disk);
         let runtime = Arc::clone(&self.runtime);
         let id = runtime_id(&row.id)?;
         let result = blocking(move || runtime.update_limits(&id, &limits)).await;
@@ -988,7 +988,7 @@ impl ControlPlane {
         let mut spec = SandboxSpec::new(snapshot.image.clone());
         spec.env = row.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         spec.user = Some(row.user.clone());
-        spec.limits = limits_of(row.cpu, row.memory);
+        spec.limits = limits_of(row.cpu, row.memory, row.disk);
         for mount in &row.volumes {
             let volume_dir = self.config.volumes_dir.join(&mount.volume_id);
             let source = match &mount.subpath {
@@ -1035,9 +1035,15 @@ fn prepare_subpath(volume_dir: &std::path::Path, subpath: &str) -> Result<PathBu
     Ok(real)
 }
 
-/// Runtime limits of `cpu` cores and `memory` GiB.
-fn limits_of(cpu: i64, memory: i64) -> Limits {
-    Limits { memory_bytes: Some((memory as u64) << 30), cpu_millis: Some(cpu as u64 * 1000), pids: Some(DEFAULT_PIDS) }
+/// Runtime limits of `cpu` cores, `memory` GiB and `disk` GiB (the disk limit is enforced when
+/// the runtime has a data disk).
+fn limits_of(cpu: i64, memory: i64, disk: i64) -> Limits {
+    Limits {
+        memory_bytes: Some((memory as u64) << 30),
+        cpu_millis: Some(cpu as u64 * 1000),
+        pids: Some(DEFAULT_PIDS),
+        disk_bytes: Some((disk as u64) << 30),
+    }
 }
 
 fn runtime_id(id: &str) -> Result<SandboxId, ServiceError> {

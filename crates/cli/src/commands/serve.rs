@@ -15,6 +15,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         api_key: args.api_key,
         rate_limit_per_second: args.rate_limit.max(1),
         reaper_period: Duration::from_secs(args.reaper_seconds.max(1)),
+        disk_size: args.disk_size,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -34,10 +34,18 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(name: &str) -> Fixture {
+        Fixture::with_disk(name, None)
+    }
+
+    /// A fixture whose sandboxes live on a btrfs data disk of `disk_bytes` (sparse, in the
+    /// fixture's data directory), so disk limits are enforced.
+    pub fn with_disk(name: &str, disk_bytes: Option<u64>) -> Fixture {
         let images = images();
         let data = tempfile::Builder::new().prefix("sandbar-test-").tempdir().expect("temp data dir");
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let mut config = RuntimeConfig::new(data.path(), images);
+        config.disk =
+            disk_bytes.map(|size_bytes| sandbar_runtime::DataDisk { image: data.path().join("disk.img"), size_bytes });
         config.cgroup_parent = format!("sandbar-test-{}-{n}", std::process::id());
         let cgroup_parent = config.cgroup_parent.clone();
         let runtime = Runtime::new(config).expect("open runtime");

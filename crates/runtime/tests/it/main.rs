@@ -5,6 +5,7 @@
 //! image cache (`SANDBAR_IMAGE_CACHE`, default `/var/cache/sandbar`) and is built on first use.
 
 mod common;
+mod disk;
 mod images;
 mod isolation;
 mod leaks;

@@ -1,0 +1,120 @@
+//! Per-sandbox disk limits (docs/design/quotas.md): the sandboxes directory is a btrfs file
+//! system (a sparse image file, loop-mounted by the runtime), every sandbox directory is a
+//! subvolume, and each subvolume's qgroup limits the bytes it references. A write past the limit
+//! fails with `EDQUOT` ("Disk quota exceeded") in that sandbox only.
+//!
+//! XFS and ext4 project quotas would be the usual tools, but this machine kind's kernel is built
+//! without them; btrfs qgroups are part of btrfs. The image is made and mounted once; later runtime
+//! processes find it mounted (after a crash) or mount it again (after a reboot).
+
+use crate::Error;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where sandbox files live when disk limits are enforced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDisk {
+    /// The image file (created sparse on first use).
+    pub image: PathBuf,
+    /// Its size: the most all sandboxes together can hold.
+    pub size_bytes: u64,
+}
+
+const BTRFS_SUPER_MAGIC: i64 = 0x9123_683e;
+
+/// Whether `path` is on btrfs.
+pub(crate) fn is_btrfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path).is_ok_and(|fs| fs.filesystem_type().0 == BTRFS_SUPER_MAGIC)
+}
+
+/// Makes `at` the mount point of the disk: creates and formats the image the first time, mounts
+/// it when it is not mounted, turns qgroups on.
+pub(crate) fn ensure_mounted(disk: &DataDisk, at: &Path) -> Result<(), Error> {
+    let step = |what: String| Error::image(format!("data disk {}: {what}", disk.image.display()));
+    std::fs::create_dir_all(at).map_err(step(format!("create {}", at.display())))?;
+    if is_btrfs(at) {
+        return Ok(());
+    }
+    if std::fs::read_dir(at).map_err(step(format!("list {}", at.display())))?.next().is_some() {
+        return Err(step(format!("mount on {}", at.display()))(std::io::Error::other(
+            "the directory is not empty: move its sandboxes away or start without a data disk",
+        )));
+    }
+    require_tool("mkfs.btrfs")?;
+    if !disk.image.exists() {
+        if let Some(parent) = disk.image.parent() {
+            std::fs::create_dir_all(parent).map_err(step(format!("create {}", parent.display())))?;
+        }
+        let staging = disk.image.with_extension("new");
+        let file = std::fs::File::create(&staging).map_err(step("create the image".into()))?;
+        file.set_len(disk.size_bytes).map_err(step("size the image".into()))?;
+        drop(file);
+        run(Command::new("mkfs.btrfs").arg("-q").arg(&staging)).map_err(step("format the image".into()))?;
+        std::fs::rename(&staging, &disk.image).map_err(step("move the image into place".into()))?;
+    }
+    run(Command::new("mount").args(["-t", "btrfs", "-o", "loop,user_subvol_rm_allowed"]).arg(&disk.image).arg(at))
+        .map_err(step(format!("mount on {}", at.display())))?;
+    if let Err(e) = run(Command::new("btrfs").args(["quota", "enable"]).arg(at)) {
+        let _ = unmount(at);
+        return Err(step("enable quotas".into())(e));
+    }
+    Ok(())
+}
+
+/// Unmounts the disk (the loop device goes with it).
+pub(crate) fn unmount(at: &Path) -> std::io::Result<()> {
+    run(Command::new("umount").arg(at))
+}
+
+/// Makes `path` a new subvolume (in place of `mkdir`).
+pub(crate) fn create_subvolume(path: &Path) -> std::io::Result<()> {
+    let parent = path.parent().ok_or_else(|| std::io::Error::other("a subvolume needs a parent"))?;
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| std::io::Error::other("bad subvolume name"))?;
+    crate::sys::create_subvolume(&std::fs::File::open(parent)?, name)
+}
+
+/// Sets or lifts the limit of the subvolume at `path`.
+pub(crate) fn set_limit(path: &Path, bytes: Option<u64>) -> std::io::Result<()> {
+    crate::sys::set_subvolume_limit(&std::fs::File::open(path)?, bytes)
+}
+
+/// Bytes referenced by the subvolume at `path` (what its limit counts), from sysfs.
+pub(crate) fn referenced_bytes(path: &Path) -> Option<u64> {
+    let output = Command::new("btrfs").args(["inspect-internal", "rootid"]).arg(path).output().ok()?;
+    let id: u64 = String::from_utf8_lossy(&output.stdout).trim().parse().ok()?;
+    let uuid = Command::new("findmnt").args(["-n", "-o", "UUID", "--target"]).arg(path).output().ok()?;
+    let uuid = String::from_utf8_lossy(&uuid.stdout).trim().to_string();
+    std::fs::read_to_string(format!("/sys/fs/btrfs/{uuid}/qgroups/0_{id}/referenced")).ok()?.trim().parse().ok()
+}
+
+fn require_tool(tool: &str) -> Result<(), Error> {
+    let found = std::env::var_os("PATH")
+        .map(|path| {
+            std::env::split_paths(&path)
+                .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+                .any(|dir| dir.join(tool).is_file())
+        })
+        .unwrap_or(false);
+    if found {
+        return Ok(());
+    }
+    tracing::info!("{tool} is missing: installing btrfs-progs with apt-get");
+    let install =
+        || run(Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends", "btrfs-progs"]));
+    install()
+        .or_else(|_| run(Command::new("apt-get").args(["update", "-q"])).and_then(|()| install()))
+        .map_err(Error::image("install btrfs-progs with apt-get (install it by hand on non-Debian hosts)".to_string()))
+}
+
+fn run(command: &mut Command) -> std::io::Result<()> {
+    let output = command.output()?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(std::io::Error::other(format!(
+        "{:?} failed ({}): {}",
+        command.get_program(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    )))
+}

@@ -1,0 +1,61 @@
+//! Per-sandbox disk limits on a btrfs data disk: a filler hits its own limit only, a full sandbox
+//! restarts with a writable root, archive and restore work at the limit, limits can grow, and the
+//! disk is unmounted when the runtime goes.
+
+use crate::common::{stdout, Fixture};
+use sandbar_runtime::{Limits, SandboxSpec, DEFAULT_IMAGE};
+use std::time::Duration;
+
+const MIB: u64 = 1 << 20;
+
+fn spec(disk_mib: u64) -> SandboxSpec {
+    let mut spec = SandboxSpec::new(DEFAULT_IMAGE);
+    spec.limits = Limits { disk_bytes: Some(disk_mib * MIB), ..Limits::default() };
+    spec
+}
+
+#[test]
+fn a_disk_filler_hits_its_own_limit_and_the_neighbour_does_not() {
+    let fx = Fixture::with_disk("disk", Some(4 << 30));
+    assert!(fx.runtime.enforces_disk_limits());
+    let filler = fx.started("filler", &spec(100));
+    let neighbour = fx.started("neighbour", &spec(100));
+
+    let out = fx.sh(&filler, "dd if=/dev/zero of=$HOME/fill bs=1M count=300 2>&1; echo rc=$?; sync");
+    let text = stdout(&out);
+    assert!(text.contains("Disk quota exceeded") && text.contains("rc=1"), "{text}");
+    let size: u64 = stdout(&fx.sh(&filler, "stat -c %s $HOME/fill")).trim().parse().unwrap();
+    assert!(size > 50 * MIB && size <= 100 * MIB, "{size} bytes written under a 100 MiB limit");
+    let out = fx.sh(&neighbour, "dd if=/dev/zero of=$HOME/fill bs=1M count=60 2>&1; echo rc=$?");
+    assert!(stdout(&out).contains("rc=0"), "the neighbour could not write: {}", stdout(&out));
+
+    // A sandbox stopped at its limit starts with a writable root and can free space.
+    fx.runtime.stop(&filler, Duration::ZERO).unwrap();
+    fx.runtime.start(&filler).unwrap();
+    assert_eq!(stdout(&fx.sh(&filler, "rm $HOME/fill && echo fresh > $HOME/after && cat $HOME/after")), "fresh\n");
+
+    // Archive and restore are the runtime's own work: the limit does not stop them.
+    fx.sh(&filler, "head -c 90000000 /dev/urandom > $HOME/random");
+    let sum = stdout(&fx.sh(&filler, "sha256sum $HOME/random"));
+    fx.runtime.stop(&filler, Duration::ZERO).unwrap();
+    fx.runtime.archive(&filler).unwrap().expect("archived");
+    fx.runtime.start(&filler).unwrap();
+    assert_eq!(stdout(&fx.sh(&filler, "sha256sum $HOME/random")), sum);
+
+    // A larger limit takes effect at once.
+    fx.runtime.update_limits(&filler, &Limits { disk_bytes: Some(400 * MIB), ..Limits::default() }).unwrap();
+    let out = fx.sh(&filler, "dd if=/dev/zero of=$HOME/more bs=1M count=200 2>&1; echo rc=$?");
+    assert!(stdout(&out).contains("rc=0"), "{}", stdout(&out));
+}
+
+#[test]
+fn the_data_disk_is_unmounted_when_the_runtime_goes() {
+    let fx = Fixture::with_disk("diskmount", Some(1 << 30));
+    let id = fx.started("a", &spec(50));
+    assert_eq!(stdout(&fx.sh(&id, "echo on-disk > $HOME/f && cat $HOME/f")), "on-disk\n");
+    let mount_point = fx.data.path().join("sandboxes").display().to_string();
+    let mounted = || std::fs::read_to_string("/proc/self/mountinfo").unwrap().contains(&format!(" {mount_point} "));
+    assert!(mounted(), "the data disk is mounted at {mount_point}");
+    drop(fx);
+    assert!(!mounted(), "the data disk stayed mounted at {mount_point}");
+}
