@@ -152,6 +152,10 @@ pub struct BenchArgs {
     /// Idle sandboxes for the memory benchmark.
     #[arg(long, default_value_t = 200)]
     pub sandboxes: usize,
+    /// Run on a btrfs data disk of this size (as `serve --disk-size`): disk limits, and subvolume
+    /// snapshots for snapshot and fork.
+    #[arg(long, value_parser = parse_size)]
+    pub disk_size: Option<u64>,
     /// Iterations of the stateful operations on 100 MB of changes (each copies or packs it).
     #[arg(long, default_value_t = 5)]
     pub heavy_iterations: usize,

@@ -73,6 +73,13 @@ pub(crate) fn create_subvolume(path: &Path) -> std::io::Result<()> {
     crate::sys::create_subvolume(&std::fs::File::open(parent)?, name)
 }
 
+/// Makes `target` a snapshot of the subvolume at `source` (same file system).
+pub(crate) fn snapshot_subvolume(source: &Path, target: &Path) -> std::io::Result<()> {
+    let parent = target.parent().ok_or_else(|| std::io::Error::other("a snapshot needs a parent"))?;
+    let name = target.file_name().and_then(|n| n.to_str()).ok_or_else(|| std::io::Error::other("bad snapshot name"))?;
+    crate::sys::snapshot_subvolume(&std::fs::File::open(source)?, &std::fs::File::open(parent)?, name)
+}
+
 /// Sets or lifts the limit of the subvolume at `path`.
 pub(crate) fn set_limit(path: &Path, bytes: Option<u64>) -> std::io::Result<()> {
     crate::sys::set_subvolume_limit(&std::fs::File::open(path)?, bytes)

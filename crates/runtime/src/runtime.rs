@@ -107,6 +107,9 @@ const ARCHIVE_PARTIAL: &str = "upper.tar.zst.partial";
 const RESTORING: &str = "upper.restoring";
 /// The archive after a restore committed: `upper.restoring/` (or `upper/`) is the truth now.
 const ARCHIVE_RESTORED: &str = "upper.tar.zst.restored";
+/// With a data disk, snapshots of sandboxes are subvolume snapshots kept here (in the sandboxes
+/// directory); the image store's layer is a symlink to the snapshot's `upper/`.
+const SNAPSHOTS_DIR: &str = ".snapshots";
 /// Names the layer a stopped sandbox's `upper/` is being turned into; see `recover_snapshot`.
 const SNAPSHOT_INTENT: &str = "snapshot-intent.json";
 
@@ -567,6 +570,28 @@ impl Runtime {
         let dir = self.dir(id);
         let mut layers = record.image.layers.clone();
         match self.running_entry(id) {
+            // On a data disk the sandbox directory is a subvolume: a btrfs snapshot of it is an
+            // O(1) copy whether the sandbox runs (frozen for the moment) or not, and the sandbox
+            // keeps its own writable layer.
+            running if self.disk.is_some() => {
+                let snapshots = self.sandboxes_dir.join(SNAPSHOTS_DIR);
+                std::fs::create_dir_all(&snapshots)
+                    .map_err(Error::sandbox(id, format!("create {}", snapshots.display())))?;
+                let target = snapshots.join(&layer_id);
+                let was_paused = running.as_ref().is_some_and(|r| r.is_paused());
+                if let Some(running) = &running {
+                    running.cgroup.freeze(id, true)?;
+                }
+                let made = crate::disk::snapshot_subvolume(&dir, &target);
+                if let (Some(running), false) = (&running, was_paused) {
+                    running.cgroup.freeze(id, false)?;
+                }
+                made.map_err(Error::sandbox(id, format!("snapshot {} to {}", dir.display(), target.display())))?;
+                std::os::unix::fs::symlink(target.join("upper"), &layer).map_err(|e| {
+                    let _ = remove_tree(&target);
+                    Error::sandbox(id, format!("link {} to the snapshot", layer.display()))(e)
+                })?;
+            }
             None => {
                 let upper = dir.join("upper");
                 // Written (and synced) before the rename, so a crash in between can be undone.
@@ -636,22 +661,33 @@ impl Runtime {
         let staging = self.sandboxes_dir.join(format!(".creating-{target}"));
         remove_tree(&staging)?;
         let result = (|| {
-            self.make_sandbox_dir(target, &staging, record.spec.limits.disk_bytes)?;
-            for sub in ["work", "rootfs"] {
-                let path = staging.join(sub);
-                std::fs::create_dir_all(&path).map_err(Error::sandbox(target, format!("create {}", path.display())))?;
-            }
             let upper = self.dir(source).join("upper");
             let running = self.running_entry(source);
             let was_paused = running.as_ref().is_some_and(|r| r.is_paused());
             if let Some(running) = &running {
                 running.cgroup.freeze(source, true)?;
             }
-            let copied = copy_tree(&upper, &staging.join("upper"));
+            let copied = if self.disk.is_some() {
+                // On a data disk the whole sandbox directory is a subvolume: its snapshot is an
+                // O(1) copy; what belongs to the source's run is dropped from it below.
+                crate::disk::snapshot_subvolume(&self.dir(source), &staging)
+            } else {
+                self.make_sandbox_dir(target, &staging, None)
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .and_then(|()| copy_tree(&upper, &staging.join("upper")))
+            };
             if let (Some(running), false) = (&running, was_paused) {
                 running.cgroup.freeze(source, false)?;
             }
             copied.map_err(Error::sandbox(target, format!("copy {}", upper.display())))?;
+            for leftover in [RUNNING_MARKER, "init.sock", SNAPSHOT_INTENT, "work", "rootfs"] {
+                remove_tree(&staging.join(leftover))?;
+            }
+            for sub in ["work", "rootfs"] {
+                let path = staging.join(sub);
+                std::fs::create_dir_all(&path).map_err(Error::sandbox(target, format!("create {}", path.display())))?;
+            }
+            self.apply_disk_limit(target, &staging, record.spec.limits.disk_bytes)?;
             let mut record = record.clone();
             record.spec.hostname = None;
             let bytes = serde_json::to_vec_pretty(&record)
@@ -686,7 +722,13 @@ impl Runtime {
         }
         self.images.remove_manifest(name)?;
         for layer in manifest.layers.iter().filter(|l| l.starts_with("snap-") && !used.contains(*l)) {
-            remove_tree(&self.images.layer_path(layer))?;
+            let path = self.images.layer_path(layer);
+            // A layer on the data disk is a link to a snapshot subvolume's upper/: both go.
+            let snapshot = std::fs::read_link(&path).ok().and_then(|upper| upper.parent().map(Path::to_path_buf));
+            remove_tree(&path)?;
+            if let Some(snapshot) = snapshot {
+                remove_tree(&snapshot)?;
+            }
         }
         Ok(())
     }
@@ -848,6 +890,7 @@ impl Runtime {
             let _ = std::fs::remove_file(path.join("init.sock"));
         }
         self.remove_dead_partial_layers();
+        self.remove_orphan_snapshots();
         let adopted: Vec<PathBuf> =
             self.running.lock().expect("running table lock").values().flat_map(|r| r.cgroup.dirs()).collect();
         for dir in self.cgroups.children().into_iter().filter(|dir| !adopted.contains(dir)) {
@@ -1223,6 +1266,20 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 impl Runtime {
+    /// Removes snapshot subvolumes no layer of the image store links to (a crash between the
+    /// snapshot and the link, or an image deleted while its link could not be read).
+    fn remove_orphan_snapshots(&self) {
+        let snapshots = self.sandboxes_dir.join(SNAPSHOTS_DIR);
+        for entry in std::fs::read_dir(&snapshots).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if std::fs::symlink_metadata(self.images.layer_path(&name)).is_err() {
+                if let Err(e) = remove_tree(&entry.path()) {
+                    tracing::warn!(snapshot = %entry.path().display(), error = %e, "could not remove an orphan snapshot");
+                }
+            }
+        }
+    }
+
     /// Removes `.partial-<pid>-*` layer copies whose runtime process is gone (the image store is
     /// shared: a live process's copy may be in progress).
     fn remove_dead_partial_layers(&self) {

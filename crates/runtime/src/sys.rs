@@ -213,3 +213,17 @@ pub(crate) fn set_subvolume_limit(subvolume: &std::fs::File, bytes: Option<u64>)
     // pointer valid for the call, on an open descriptor of the subvolume's root directory.
     unsafe { btrfs_qgroup_limit(subvolume.as_raw_fd(), &mut args) }.map(drop).map_err(io::Error::from)
 }
+
+nix::ioctl_write_ptr!(btrfs_snap_create, 0x94, 1, BtrfsVolArgs);
+
+/// Makes `name` in the directory `parent` a writable snapshot of the subvolume `source` (O(1):
+/// the two share every extent until one of them writes).
+pub(crate) fn snapshot_subvolume(source: &std::fs::File, parent: &std::fs::File, name: &str) -> io::Result<()> {
+    if name.is_empty() || name.len() >= 4088 || name.contains('/') || name.contains('\0') {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("snapshot name {name:?}")));
+    }
+    let mut args = BtrfsVolArgs { fd: i64::from(source.as_raw_fd()), name: [0; 4088] };
+    args.name[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: as for create_subvolume; `fd` names the source subvolume, open for the call.
+    unsafe { btrfs_snap_create(parent.as_raw_fd(), &args) }.map(drop).map_err(io::Error::from)
+}

@@ -57,9 +57,14 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let data_dir = global.data_dir.join(format!("bench-{}", std::process::id()));
     let mut config = RuntimeConfig::new(&data_dir, images.clone());
     config.cgroup_parent = format!("sandbar-bench-{}", std::process::id());
+    config.disk =
+        args.disk_size.map(|size_bytes| sandbar_runtime::DataDisk { image: data_dir.join("disk.img"), size_bytes });
     let runtime = Runtime::new(config)?;
     let result = measure(&runtime, &layer, &args);
     let cleanup = runtime.delete_all();
+    let layout = runtime.cgroup_layout();
+    // Dropping the runtime unmounts a data disk before its directory goes.
+    drop(runtime);
     let _ = std::fs::remove_dir_all(&data_dir);
     let (summaries, memory) = result?;
     cleanup?;
@@ -67,7 +72,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.json {
         let value = serde_json::json!({
             "machine": machine(),
-            "cgroup_layout": runtime.cgroup_layout(),
+            "cgroup_layout": layout,
             "results": summaries.iter().map(Summary::json).collect::<Vec<_>>(),
             "idle_memory": memory,
         });

@@ -59,3 +59,57 @@ fn the_data_disk_is_unmounted_when_the_runtime_goes() {
     drop(fx);
     assert!(!mounted(), "the data disk stayed mounted at {mount_point}");
 }
+
+#[test]
+fn snapshots_on_the_data_disk_are_subvolume_snapshots() {
+    let fx = Fixture::with_disk("disksnap", Some(2 << 30));
+    let id = fx.started("a", &spec(200));
+    fx.sh(&id, "echo stopped-state > $HOME/f");
+    fx.runtime.stop(&id, Duration::ZERO).unwrap();
+    let stopped_image = format!("disksnap-stopped-{}", std::process::id());
+    let image = fx.runtime.snapshot(&id, &stopped_image).unwrap();
+    let layer = fx.runtime.images().layer_path(image.layers.last().unwrap());
+    assert!(std::fs::symlink_metadata(&layer).unwrap().file_type().is_symlink(), "the layer links to a snapshot");
+    assert!(fx.runtime.upper_dir(&id).join("home/daytona/f").exists(), "the sandbox keeps its writable layer");
+
+    fx.runtime.start(&id).unwrap();
+    fx.sh(&id, "echo running-state > $HOME/f");
+    let running_image = format!("disksnap-running-{}", std::process::id());
+    fx.runtime.snapshot(&id, &running_image).unwrap();
+    fx.sh(&id, "echo later > $HOME/f");
+
+    let from_stopped = fx.started("b", &SandboxSpec::new(stopped_image.clone()));
+    let from_running = fx.started("c", &SandboxSpec::new(running_image.clone()));
+    assert_eq!(stdout(&fx.sh(&from_stopped, "cat $HOME/f")), "stopped-state\n");
+    assert_eq!(stdout(&fx.sh(&from_running, "cat $HOME/f")), "running-state\n");
+    assert_eq!(stdout(&fx.sh(&id, "cat $HOME/f")), "later\n");
+
+    let snapshot_dir = std::fs::read_link(&layer).unwrap().parent().unwrap().to_path_buf();
+    fx.runtime.delete_all().unwrap();
+    for image in [&stopped_image, &running_image] {
+        fx.runtime.delete_image(image).unwrap();
+    }
+    assert!(!layer.exists() && !snapshot_dir.exists(), "the link and the snapshot subvolume are gone");
+}
+
+#[test]
+fn forks_on_the_data_disk_are_independent_and_keep_the_limit() {
+    let fx = Fixture::with_disk("diskfork", Some(2 << 30));
+    let source = fx.started("src", &spec(100));
+    fx.sh(&source, "echo original > $HOME/f");
+    let running_fork = fx.id("fork-running");
+    fx.runtime.fork(&source, &running_fork).unwrap();
+    fx.runtime.stop(&source, Duration::ZERO).unwrap();
+    let stopped_fork = fx.id("fork-stopped");
+    fx.runtime.fork(&source, &stopped_fork).unwrap();
+    for fork in [&running_fork, &stopped_fork] {
+        fx.runtime.start(fork).unwrap();
+        assert_eq!(stdout(&fx.sh(fork, "cat $HOME/f")), "original\n");
+        fx.sh(fork, &format!("echo {fork} > $HOME/f"));
+        // The fork has the source's disk limit.
+        let out = fx.sh(fork, "dd if=/dev/zero of=$HOME/fill bs=1M count=200 2>&1; echo rc=$?");
+        assert!(stdout(&out).contains("Disk quota exceeded"), "{}", stdout(&out));
+    }
+    fx.runtime.start(&source).unwrap();
+    assert_eq!(stdout(&fx.sh(&source, "cat $HOME/f; test -e $HOME/fill || echo no-fill")), "original\nno-fill\n");
+}
