@@ -27,6 +27,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,16 +37,23 @@ import spec_check  # noqa: E402  (local module, needs the path above)
 
 import daytona_api_client.rest as generated_rest  # noqa: E402
 from daytona import (  # noqa: E402
+    CreateSandboxFromImageParams,
     CreateSandboxFromSnapshotParams,
+    CreateSnapshotParams,
     Daytona,
     DaytonaAuthenticationError,
     DaytonaConfig,
     DaytonaError,
     DaytonaNotFoundError,
     ListSandboxesQuery,
+    Resources,
     Sandbox,
+    SandboxListSortDirection,
+    SandboxListSortField,
+    SandboxState,
     VolumeMount,
 )
+from daytona_api_client.exceptions import ApiException  # noqa: E402
 
 SDK_VERSION = importlib.metadata.version("daytona")  # daytona has no __version__ attribute
 LANGUAGE_LABEL = "code-toolbox-language"
@@ -55,7 +63,10 @@ VOLUME_GONE_STATES = ("pending_delete", "deleting", "deleted")
 # Version differences, by feature detection (see daytona-wire.md §5).
 HAS_SET_PUBLIC = hasattr(Sandbox, "set_public")  # 0.226.1
 HAS_NETWORK_SETTINGS = hasattr(Sandbox, "update_network_settings")  # both pinned versions
+HAS_PAUSE = hasattr(Sandbox, "pause")  # both pinned versions
 DELETE_CAN_WAIT = "wait" in inspect.signature(Sandbox.delete).parameters  # 0.226.1
+# An image reference the server cannot have: Sandbar builds no images yet and must say so (4xx).
+IMAGE_REF = "python:3.12-slim"
 
 
 class Skip(Exception):
@@ -203,6 +214,12 @@ def check_sandbox_basics(sb: Any, what: str) -> None:
            f"{what}: labels {sb.labels!r} lack {LANGUAGE_LABEL}=python")
 
 
+def parse_time(text: Any) -> datetime:
+    """A DTO timestamp (ISO 8601 string, e.g. `2026-01-02T03:04:05.678Z`) as an aware datetime."""
+    expect(isinstance(text, str) and text, f"timestamp {text!r} is not a string")
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def poll(fn: Callable[[], Any], done: Callable[[Any], bool], timeout: float, what: str) -> Any:
     """Calls fn until done(result) or timeout; returns the last result."""
     deadline = time.monotonic() + timeout
@@ -279,7 +296,7 @@ class Suite:
         env = {"SANDBAR_SUITE": "1", "GREETING": "hello world"}
         labels = self.labels(group="a")
         params = CreateSandboxFromSnapshotParams(
-            name=self.name("params"), env_vars=env, labels=dict(labels),
+            name=self.name("params"), env_vars=env, labels=dict(labels), public=True,
             auto_stop_interval=30, auto_archive_interval=120, ephemeral=True,
         )
         sb = self.track(self.daytona.create(params))
@@ -290,6 +307,7 @@ class Suite:
             expect((sb.env or {}).get(k) == v, f"env {sb.env!r} lacks {k}={v!r}")
         want = {**labels, LANGUAGE_LABEL: "python"}
         expect(sb.labels == want, f"labels {sb.labels!r}, expected {want!r}")
+        expect(sb.public is True, f"public {sb.public!r}, expected True (create(public=True))")
         expect(sb.auto_stop_interval == 30, f"autoStopInterval {sb.auto_stop_interval!r}, expected 30")
         expect(sb.auto_archive_interval == 120, f"autoArchiveInterval {sb.auto_archive_interval!r}, expected 120")
         expect(sb.auto_delete_interval == 0,
@@ -322,9 +340,30 @@ class Suite:
         expect(status is not None and 400 <= status < 500,
                f"create(snapshot=<unknown>) raised {one_line(err)} with status {status}, expected a 4xx")
         expect(missing in str(err), f"error message {str(err)!r} does not mention {missing!r}")
+        self.expect_not_created("badsnap", name)
+
+    def create_from_image(self) -> None:
+        # Sandbar cannot pull or build images yet: an image reference is a clear 4xx naming it.
+        name = self.name("image")
+        params = CreateSandboxFromImageParams(image=IMAGE_REF, name=name, labels=self.labels(case="image"))
+
+        def attempt() -> Any:
+            sb = self.daytona.create(params, timeout=30)
+            self.track(sb)
+            return sb
+
+        err = expect_raises(attempt, (DaytonaError,), f"create(image={IMAGE_REF!r})")
+        status = status_of(err)
+        expect(status is not None and 400 <= status < 500,
+               f"create(image=...) raised {one_line(err)} with status {status}, expected a 4xx")
+        expect(IMAGE_REF in str(err), f"error message {str(err)!r} does not name the image {IMAGE_REF!r}")
+        self.expect_not_created("image", name)
+
+    def expect_not_created(self, case: str, name: str) -> None:
+        """After a refused create: no sandbox with that name or `case` label exists."""
         # Filter client-side too, so a broken server-side label filter is not reported here.
-        leaked = [s.id for s in self.daytona.list(ListSandboxesQuery(labels=self.labels(case="badsnap")))
-                  if s.name == name or s.labels.get("case") == "badsnap"]
+        leaked = [s.id for s in self.daytona.list(ListSandboxesQuery(labels=self.labels(case=case)))
+                  if s.name == name or s.labels.get("case") == case]
         for sid in leaked:
             self.sandboxes.setdefault(sid, None)
         expect(not leaked, f"a sandbox was created anyway: {leaked}")
@@ -377,6 +416,146 @@ class Suite:
                    f"a page with limit=1 returned {len(items) if isinstance(items, list) else items!r} items")
         last = pages[-1].body if isinstance(pages[-1].body, dict) else {}
         expect(not last.get("nextCursor"), f"last page still has nextCursor {last.get('nextCursor')!r}")
+
+    def run_ids(self, **query: Any) -> list[str]:
+        """Ids of this run's sandboxes that list() yields for `query` (in the order it yields them)."""
+        return [s.id for s in self.daytona.list(ListSandboxesQuery(labels=self.labels(), **query))]
+
+    def list_filters(self) -> None:
+        params, snap = self.state["params"], self.state["snap"]
+        both = sorted([params.id, snap.id])
+        got = lambda **q: sorted(self.run_ids(**q))  # noqa: E731
+        checks = {
+            "states=[started]": (got(states=[SandboxState.STARTED]), both),
+            "states=[stopped]": (got(states=[SandboxState.STOPPED]), []),
+            "snapshots=[default]": (got(snapshots=["default"]), both),
+            "snapshots=[<unknown>]": (got(snapshots=[f"nope-{self.run_id}"]), []),
+            "name=<prefix of one name>": (got(name=self.name("par")), [params.id]),
+            "id=<prefix of one id>": (got(id=snap.id[:13]), [snap.id]),
+            "is_public=True": (got(is_public=True), [params.id]),
+            "is_public=False": (got(is_public=False), [snap.id]),
+            "min_cpu..max_cpu around both": (got(min_cpu=params.cpu, max_cpu=params.cpu), both),
+            "min_cpu above both": (got(min_cpu=max(params.cpu, snap.cpu) + 1), []),
+            "min_memory_gib above both": (got(min_memory_gib=max(params.memory, snap.memory) + 1), []),
+            "min_disk_gib..max_disk_gib around both": (got(min_disk_gib=params.disk, max_disk_gib=params.disk), both),
+            "is_recoverable=False": (got(is_recoverable=False), both),
+        }
+        wrong = {what: f"got {g}, expected {w}" for what, (g, w) in checks.items() if g != w}
+        expect(not wrong, f"list(labels=run, ...) filters wrong: {wrong}")
+
+    def list_sorted(self) -> None:
+        params, snap = self.state["params"], self.state["snap"]  # created in this order; names ...-params < ...-snap
+        asc, desc = SandboxListSortDirection.ASC, SandboxListSortDirection.DESC
+        checks = {
+            "sort=name order=asc": (self.run_ids(sort=SandboxListSortField.NAME, order=asc), [params.id, snap.id]),
+            "sort=name order=desc": (self.run_ids(sort=SandboxListSortField.NAME, order=desc), [snap.id, params.id]),
+            "sort=createdAt order=asc": (self.run_ids(sort=SandboxListSortField.CREATEDAT, order=asc),
+                                         [params.id, snap.id]),
+            "sort=createdAt order=desc": (self.run_ids(sort=SandboxListSortField.CREATEDAT, order=desc),
+                                          [snap.id, params.id]),
+            "sort=name order=desc limit=1 (one per cursor page)": (
+                self.run_ids(sort=SandboxListSortField.NAME, order=desc, limit=1), [snap.id, params.id]),
+        }
+        wrong = {what: f"got {g}, expected {w}" for what, (g, w) in checks.items() if g != w}
+        expect(not wrong, f"list(labels=run, sort=...) order wrong ({params.id} is ...-params, {snap.id} is "
+               f"...-snap): {wrong}")
+
+    def created_midpoint(self) -> datetime:
+        """The instant halfway between the creation of the params and the snap sandbox."""
+        first, second = parse_time(self.state["params"].created_at), parse_time(self.state["snap"].created_at)
+        expect(second - first >= timedelta(milliseconds=2),
+               f"createdAt {first.isoformat()} and {second.isoformat()} are too close to split")
+        return first + (second - first) / 2
+
+    def list_by_created_at(self) -> None:
+        params, snap = self.state["params"], self.state["snap"]
+        mid = self.created_midpoint()
+        after, before = sorted(self.run_ids(created_at_after=mid)), sorted(self.run_ids(created_at_before=mid))
+        expect((after, before) == ([snap.id], [params.id]),
+               f"created_at_after/before={mid.isoformat()} returned {after} / {before}, expected [{snap.id}] / "
+               f"[{params.id}]")
+
+    def list_by_created_at_offset(self) -> None:
+        # The same instant written with a +05:30 offset (the SDK sends e.g. 2026-01-02T08:34:05.678000+0530).
+        params, snap = self.state["params"], self.state["snap"]
+        mid = self.created_midpoint().astimezone(timezone(timedelta(hours=5, minutes=30)))
+        after, before = sorted(self.run_ids(created_at_after=mid)), sorted(self.run_ids(created_at_before=mid))
+        expect((after, before) == ([snap.id], [params.id]),
+               f"created_at_after/before={mid.isoformat()} (UTC{mid.strftime('%z')}) returned {after} / {before}, "
+               f"expected [{snap.id}] / [{params.id}] as for the same instant in UTC")
+
+    def list_prefix_case_insensitive(self) -> None:
+        # Daytona's spec: `id` and `name` filter by prefix, case-insensitively.
+        params = self.state["params"]
+        by_name = self.run_ids(name=self.name("par").upper())
+        by_id = self.run_ids(id=params.id[:13].upper())
+        expect((by_name, by_id) == ([params.id], [params.id]),
+               f"list(name={self.name('par').upper()!r}) returned {by_name}, list(id={params.id[:13].upper()!r}) "
+               f"returned {by_id}; expected [{params.id}] for both (prefix filters are case-insensitive)")
+
+    def list_paginated_deprecated(self) -> None:
+        # GET /sandbox/paginated: page numbers, as SDKs before the cursor list used. Only the generated
+        # client of 0.190.0 still has it; it is the SDK's own client, reached through the Daytona object.
+        fetch = getattr(self.daytona._sandbox_api, "list_sandboxes_paginated_deprecated", None)
+        if fetch is None:
+            raise Skip(f"the generated client of daytona {SDK_VERSION} has no list_sandboxes_paginated_deprecated")
+        params, snap = self.state["params"], self.state["snap"]
+        labels = json.dumps(self.labels())
+        pages = [fetch(page=n, limit=1, labels=labels, sort="name", order="asc") for n in (1, 2, 3)]
+        got = [([s.id for s in p.items], p.total, p.page, p.total_pages) for p in pages]
+        want = [([params.id], 2, 1, 2), ([snap.id], 2, 2, 2), ([], 2, 3, 2)]
+        expect(got == want, f"pages 1..3 (limit=1, sort=name asc) gave (ids, total, page, totalPages) {got}, "
+               f"expected {want}")
+        everything = fetch(labels=labels)
+        expect(sorted(s.id for s in everything.items) == sorted([params.id, snap.id]) and everything.page == 1,
+               f"without page/limit: {[s.id for s in everything.items]} page {everything.page}")
+
+    # -- URLs and config the SDK reads through its generated client ----------------------------------
+
+    def toolbox_proxy_url(self) -> None:
+        # The SDK falls back to GET /sandbox/{id}/toolbox-proxy-url when a sandbox DTO lacks
+        # toolboxProxyUrl; it is called here through the SDK's own generated client.
+        sb = self.state["params"]
+        got = self.daytona._sandbox_api.get_toolbox_proxy_url(sb.id).url
+        expect(got == sb.toolbox_proxy_url, f"toolbox-proxy-url {got!r}, expected the DTO's {sb.toolbox_proxy_url!r}")
+        by_name = self.daytona._sandbox_api.get_toolbox_proxy_url(sb.name).url
+        expect(by_name == got, f"toolbox-proxy-url by name {by_name!r}, by id {got!r}")
+        expect_raises(lambda: self.daytona._sandbox_api.get_toolbox_proxy_url(str(uuid.uuid4())), (ApiException,),
+                      "toolbox-proxy-url of an unknown sandbox", status=404)
+
+    def build_logs_url(self) -> None:
+        # The SDK reads GET /sandbox/{id}/build-logs-url while an image builds and streams
+        # `<url>?follow=true` with its own headers; done here through its generated client and then
+        # exactly as the SDK fetches it.
+        sb = self.state["params"]
+        url = self.daytona._sandbox_api.get_build_logs_url(sb.id).url
+        expect(isinstance(url, str) and url.startswith(("http://", "https://")), f"build-logs-url {url!r} is not absolute")
+        expect("?" not in url, f"build-logs-url {url!r} has a query; the SDK appends '?follow=true' to it")
+        headers = dict(self.daytona._sandbox_api.api_client.default_headers)
+        headers.setdefault("Authorization", f"Bearer {self.api_key}")
+        request = urllib.request.Request(url + "?follow=true", headers=headers)
+        started = time.monotonic()
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, text = response.status, response.read().decode("utf-8", errors="replace")
+        expect(status == 200, f"GET {url}?follow=true -> {status}")
+        expect(time.monotonic() - started < 20, "the build log of a sandbox without a build did not end")
+        expect_raises(lambda: self.daytona._sandbox_api.get_build_logs_url(str(uuid.uuid4())), (ApiException,),
+                      "build-logs-url of an unknown sandbox", status=404)
+        _ = text
+
+    def config(self) -> None:
+        cfg = self.daytona._config_api.config_controller_get_config()
+        expect(cfg.default_snapshot == "default", f"config defaultSnapshot {cfg.default_snapshot!r}, expected 'default'")
+        want = self.state["params"].toolbox_proxy_url
+        expect(cfg.proxy_toolbox_url == want, f"config proxyToolboxUrl {cfg.proxy_toolbox_url!r}, expected {want!r}")
+        expect(is_int(cfg.max_auto_archive_interval) and cfg.max_auto_archive_interval > 0,
+               f"config maxAutoArchiveInterval {cfg.max_auto_archive_interval!r}")
+        expect(cfg.maintanance_mode is False, f"config maintananceMode {cfg.maintanance_mode!r}")
+        # No Analytics API: the SDK's get_metrics must use the control plane's own telemetry.
+        expect(cfg.analytics_api_url is None, f"config analyticsApiUrl {cfg.analytics_api_url!r}, expected none")
+        resolve = getattr(self.daytona, "_get_analytics_api_url", None)  # 0.226.1: how the SDK itself reads /config
+        if resolve is not None:
+            expect(resolve() is None, "Daytona._get_analytics_api_url() is not None")
 
     # -- labels, intervals, public, network ------------------------------------------------------
 
@@ -437,6 +616,25 @@ class Suite:
             got = self.daytona.get(sb.id).network_block_all
             expect(got is value, f"get().networkBlockAll {got!r} after update_network_settings({value})")
 
+    def refresh_activity(self) -> None:
+        sb = self.state["default"]
+        before_text = self.daytona.get(sb.id).last_activity_at
+        before = parse_time(before_text)
+        time.sleep(0.05)  # timestamps have millisecond precision
+        sb.refresh_activity()
+        fresh = self.daytona.get(sb.id)
+        after = parse_time(fresh.last_activity_at)
+        expect(after > before, f"lastActivityAt {fresh.last_activity_at!r} after refresh_activity(), was {before_text!r}")
+        expect(abs(datetime.now(timezone.utc) - after) < timedelta(minutes=5),
+               f"lastActivityAt {fresh.last_activity_at!r} is not now")
+        expect(state_of(fresh.state) == "started", f"state {state_of(fresh.state)!r} after refresh_activity()")
+        # The list filter on it: the other sandboxes of the run were last active at creation.
+        since = before.astimezone(timezone.utc)
+        active = sorted(self.run_ids(last_activity_after=since))
+        expect(sb.id in active and self.state["snap"].id not in active,
+               f"list(last_activity_after={since.isoformat()}) returned {active}; expected {sb.id} and not "
+               f"{self.state['snap'].id}")
+
     # -- lifecycle --------------------------------------------------------------------------------
 
     def stop(self) -> None:
@@ -460,6 +658,110 @@ class Suite:
         check_sandbox_basics(sb, "refresh_data()")
         if self.results.get("set-labels"):
             expect(sb.labels.get("stage") == "replaced", f"labels {sb.labels!r} after refresh_data()")
+
+    def resize_hot(self) -> None:
+        sb = self.state["default"]
+        cur = self.daytona.get(sb.id)
+        want = (cur.cpu + 1, cur.memory + 1, cur.disk)
+        sb.resize(Resources(cpu=want[0], memory=want[1]))
+        expect((state_of(sb.state), sb.cpu, sb.memory, sb.disk) == ("started", *want),
+               f"after resize(cpu={want[0]}, memory={want[1]}) of a running sandbox: state {state_of(sb.state)!r}, "
+               f"cpu/memory/disk {sb.cpu}/{sb.memory}/{sb.disk}, expected started {want}")
+        got = self.daytona.get(sb.id)
+        expect((got.cpu, got.memory, got.disk) == want, f"get() cpu/memory/disk {got.cpu}/{got.memory}/{got.disk}, "
+               f"expected {want}")
+
+    def resize_hot_refusals(self) -> None:
+        # A running sandbox may only grow cpu and memory: Daytona answers 400 to a disk change, to a
+        # decrease and to an empty request (and the SDK documents these as DaytonaError).
+        sb = self.state["default"]
+        cur = self.daytona.get(sb.id)
+        before = (cur.cpu, cur.memory, cur.disk)
+        expect(cur.cpu >= 2 and cur.memory >= 2, f"cpu/memory {before} (resize-hot should have made them >= 2)")
+        attempts = {
+            "disk on a running sandbox": Resources(disk=cur.disk + 1),
+            "cpu decrease while running": Resources(cpu=cur.cpu - 1),
+            "memory decrease while running": Resources(memory=cur.memory - 1),
+            "no fields": Resources(),
+        }
+        outcome = {}
+        for what, resources in attempts.items():
+            try:
+                sb.resize(resources, timeout=30)
+                got = self.daytona.get(sb.id)
+                outcome[what] = f"accepted (now cpu/memory/disk {got.cpu}/{got.memory}/{got.disk})"
+            except DaytonaError as e:
+                outcome[what] = status_of(e)
+        wrong = {what: o for what, o in outcome.items() if o != 400}
+        after = self.daytona.get(sb.id)
+        expect(not wrong, f"expected 400 for each; got {wrong}")
+        expect((after.cpu, after.memory, after.disk) == before and state_of(after.state) == "started",
+               f"refused resizes changed the sandbox: {state_of(after.state)} {(after.cpu, after.memory, after.disk)}, "
+               f"was started {before}")
+
+    def pause(self) -> None:
+        if not HAS_PAUSE:
+            raise Skip(f"Sandbox.pause does not exist in daytona {SDK_VERSION}")
+        sb = self.state["default"]
+        sb.pause()
+        expect(state_of(sb.state) == "paused", f"state {state_of(sb.state)!r} after pause(), expected 'paused'")
+        got = state_of(self.daytona.get(sb.id).state)
+        expect(got == "paused", f"get().state {got!r} after pause(), expected 'paused'")
+        sb.start()  # resumes
+        expect(state_of(sb.state) == "started", f"state {state_of(sb.state)!r} after start() of a paused sandbox")
+        got = state_of(self.daytona.get(sb.id).state)
+        expect(got == "started", f"get().state {got!r} after resuming, expected 'started'")
+
+    def recover_healthy(self) -> None:
+        # recover() is for a sandbox in `error`, which no SDK call can produce. On a healthy one Daytona
+        # answers 400 ("must be in error state"); Sandbar treats it as a start (no-op when started).
+        # Either way the sandbox must stay started and the SDK must return or raise cleanly.
+        sb = self.state["default"]
+        try:
+            sb.recover(timeout=30)
+            outcome = "returned"
+        except DaytonaError as e:
+            expect(status_of(e) == 400, f"recover() of a started sandbox raised {one_line(e)} with status "
+                   f"{status_of(e)}; expected 400 or success")
+            outcome = "raised 400"
+        got = state_of(self.daytona.get(sb.id).state)
+        expect(got == "started", f"get().state {got!r} after recover() {outcome}, expected 'started'")
+
+    def stop_force(self) -> None:
+        sb = self.state["default"]
+        before = len(self.capture.exchanges)
+        sb.stop(force=True)
+        expect(state_of(sb.state) == "stopped", f"state {state_of(sb.state)!r} after stop(force=True)")
+        got = state_of(self.daytona.get(sb.id).state)
+        expect(got == "stopped", f"get().state {got!r} after stop(force=True), expected 'stopped'")
+        sent = [x.url for x in self.capture.exchanges[before:] if x.method == "POST" and x.path == f"/sandbox/{sb.id}/stop"]
+        expect(len(sent) == 1 and "force=true" in sent[0], f"stop(force=True) requests: {sent}; expected one with force=true")
+
+    def resize_stopped(self) -> None:
+        # Cold resize: disk grows, cpu and memory may also shrink; the sandbox then starts with them.
+        sb = self.state["default"]
+        cur = self.daytona.get(sb.id)
+        expect(state_of(cur.state) == "stopped", f"state {state_of(cur.state)!r}, expected 'stopped'")
+        want = (1, 1, cur.disk + 1)
+        sb.resize(Resources(cpu=want[0], memory=want[1], disk=want[2]))
+        expect((state_of(sb.state), sb.cpu, sb.memory, sb.disk) == ("stopped", *want),
+               f"after resize{want} of a stopped sandbox: {state_of(sb.state)} {(sb.cpu, sb.memory, sb.disk)}")
+        sb.start()
+        got = self.daytona.get(sb.id)
+        expect((state_of(got.state), got.cpu, got.memory, got.disk) == ("started", *want),
+               f"after start(): {state_of(got.state)} {(got.cpu, got.memory, got.disk)}, expected started {want}")
+
+    def resize_disk_shrink(self) -> None:
+        sb = self.state["default"]
+        sb.stop()
+        cur = self.daytona.get(sb.id)
+        expect(cur.disk >= 2, f"disk {cur.disk} (resize-stopped should have grown it)")
+        err = expect_raises(lambda: sb.resize(Resources(disk=cur.disk - 1), timeout=30), (DaytonaError,),
+                            f"resize(disk={cur.disk - 1}) below {cur.disk}", status=400)
+        expect("disk" in str(err).lower(), f"error {str(err)!r} does not say it is about the disk")
+        got = self.daytona.get(sb.id)
+        expect((state_of(got.state), got.disk) == ("stopped", cur.disk),
+               f"after the refused shrink: {state_of(got.state)} disk {got.disk}, expected stopped {cur.disk}")
 
     def delete(self) -> None:
         sb = self.state["default"]
@@ -494,6 +796,52 @@ class Suite:
         expect_raises(lambda: self.daytona.snapshot.get(f"nope-{self.run_id}"), (DaytonaNotFoundError,),
                       "snapshot.get(<unknown>)", status=404)
 
+    def snapshot_list_pages(self) -> None:
+        everything = self.daytona.snapshot.list(limit=200)
+        total = everything.total
+        expect(is_int(total) and total == len(everything.items) and total >= 1,
+               f"snapshot.list(limit=200): total {total!r} for {len(everything.items)} items")
+        first = self.daytona.snapshot.list(page=1, limit=1)
+        expect((len(first.items), first.total, first.page, first.total_pages) == (1, total, 1, total),
+               f"snapshot.list(page=1, limit=1): {len(first.items)} items, total {first.total}, page {first.page}, "
+               f"totalPages {first.total_pages}; expected 1, {total}, 1, {total}")
+        beyond = self.daytona.snapshot.list(page=total + 1, limit=1)
+        expect((beyond.items, beyond.page) == ([], total + 1),
+               f"snapshot.list(page={total + 1}, limit=1) gave {[s.name for s in beyond.items]} page {beyond.page}")
+        names = [self.daytona.snapshot.list(page=n, limit=1).items[0].name for n in range(1, total + 1)]
+        expect(sorted(names) == sorted(s.name for s in everything.items),
+               f"pages of one give {names}, the full list {[s.name for s in everything.items]}")
+
+    def snapshot_activate(self) -> None:
+        # Every Sandbar snapshot is active. Daytona answers 400 to activating an active snapshot;
+        # Sandbar returns it unchanged. Either way it must stay active.
+        snap = self.daytona.snapshot.get("default")
+        targets: list[Any] = [snap]
+        if "str" in str(inspect.signature(self.daytona.snapshot.activate).parameters["snapshot"].annotation):
+            targets.append("default")  # 0.226.1 also takes an id or name
+        for target in targets:
+            shown = "Snapshot" if target is snap else repr(target)
+            try:
+                got = self.daytona.snapshot.activate(target)
+                expect((got.id, got.name, state_of(got.state)) == (snap.id, "default", "active"),
+                       f"activate({shown}) returned {got.id}/{got.name}/{state_of(got.state)}")
+            except DaytonaError as e:
+                expect(status_of(e) == 400, f"activate({shown}) raised {one_line(e)}; expected 400 or the snapshot")
+        after = self.daytona.snapshot.get("default")
+        expect(state_of(after.state) == "active", f"snapshot 'default' is {state_of(after.state)!r} after activate")
+
+    def snapshot_create_from_image(self) -> None:
+        # Sandbar cannot pull or build images yet: creating a snapshot from one is a clear 4xx naming it.
+        name = f"sdk-py-{self.run_id}-image-snap"
+        err = expect_raises(lambda: self.daytona.snapshot.create(CreateSnapshotParams(name=name, image=IMAGE_REF)),
+                            (DaytonaError, ApiException), f"snapshot.create(image={IMAGE_REF!r})")
+        status = status_of(err)
+        expect(status is not None and 400 <= status < 500,
+               f"snapshot.create raised {one_line(err)} with status {status}, expected a 4xx")
+        expect(IMAGE_REF in str(err), f"error message {str(err)!r} does not name the image {IMAGE_REF!r}")
+        expect_raises(lambda: self.daytona.snapshot.get(name), (DaytonaNotFoundError,),
+                      f"snapshot.get({name!r}) after the refused create", status=404)
+
     # -- volumes ----------------------------------------------------------------------------------
 
     def volume_create(self) -> None:
@@ -504,6 +852,26 @@ class Suite:
                    60, f"volume {name} ready")
         expect(state_of(vol.state) == "ready", f"volume state {state_of(vol.state)!r}, expected 'ready'")
         self.state["volume"] = vol
+
+    def volume_create_explicit(self) -> None:
+        name = f"vol-y-{self.run_id}"
+        vol = self.daytona.volume.create(name)
+        expect(vol.name == name and isinstance(vol.id, str) and vol.id, f"volume.create() returned {vol!r}")
+        vol = poll(lambda: self.daytona.volume.get(name), lambda v: state_of(v.state) in ("ready", "error"),
+                   60, f"volume {name} ready")
+        expect(state_of(vol.state) == "ready", f"volume state {state_of(vol.state)!r}, expected 'ready'")
+        listed = [v.name for v in self.daytona.volume.list() if v.id == vol.id]
+        expect(listed == [name], f"volume.list() has {listed} for {vol.id}, expected [{name!r}]")
+        self.daytona.volume.delete(vol)
+
+        def gone() -> bool:
+            try:
+                v = self.daytona.volume.get(name)
+            except Exception as e:
+                return status_of(e) == 404
+            return state_of(v.state) in VOLUME_GONE_STATES
+
+        poll(gone, bool, 30, f"volume {name} deleted")
 
     def volume_list(self) -> None:
         vol = self.state["volume"]
@@ -527,7 +895,6 @@ class Suite:
         vol = self.state["volume"]
         # 0.190.0 VolumeService has no error interception: a raw generated ApiException (status 409)
         # escapes. 0.226.1 raises DaytonaConflictError. Both carry the status.
-        from daytona_api_client.exceptions import ApiException
         expect_raises(lambda: self.daytona.volume.delete(vol), (DaytonaError, ApiException),
                       "volume.delete(<in use>)", status=409)
 
@@ -691,24 +1058,47 @@ def main() -> int:
         s("create-with-params", suite.create_with_params)
         s("create-from-snapshot", suite.create_from_snapshot)
         s("create-unknown-snapshot", suite.create_unknown_snapshot)
+        s("create-from-image", suite.create_from_image)
         s("get-by-id", suite.get_by_id, needs=("create-with-params",))
         s("get-by-name", suite.get_by_name, needs=("create-with-params",))
         s("list-by-labels", suite.list_by_labels, needs=("create-with-params", "create-from-snapshot"))
         s("list-pages", suite.list_pages, needs=("create-with-params", "create-from-snapshot"))
+        both = ("create-with-params", "create-from-snapshot")
+        s("list-filters", suite.list_filters, needs=both)
+        s("list-sorted", suite.list_sorted, needs=both)
+        s("list-by-created-at", suite.list_by_created_at, needs=both)
+        s("list-by-created-at-offset", suite.list_by_created_at_offset, needs=both)
+        s("list-prefix-case-insensitive", suite.list_prefix_case_insensitive, needs=both)
+        s("list-paginated-deprecated", suite.list_paginated_deprecated, needs=both)
+        s("toolbox-proxy-url", suite.toolbox_proxy_url, needs=("create-with-params",))
+        s("build-logs-url", suite.build_logs_url, needs=("create-with-params",))
+        s("config", suite.config, needs=("create-with-params",))
         s("set-labels", suite.set_labels, needs=("create-default",))
         s("autostop-interval", suite.autostop_interval, needs=("create-default",))
         s("auto-archive-interval", suite.auto_archive_interval, needs=("create-default",))
         s("auto-delete-interval", suite.auto_delete_interval, needs=("create-default",))
         s("set-public", suite.set_public, needs=("create-default",))
         s("network-settings", suite.network_settings, needs=("create-default",))
+        s("refresh-activity", suite.refresh_activity, needs=("create-default", "set-labels", "create-from-snapshot"))
         s("stop", suite.stop, needs=("create-default",))
         s("start", suite.start, needs=("stop",))
         s("refresh-data", suite.refresh_data, needs=("start",))
+        s("resize-hot", suite.resize_hot, needs=("start",))
+        s("resize-hot-refusals", suite.resize_hot_refusals, needs=("resize-hot",))
+        s("pause", suite.pause, needs=("start",))
+        s("recover-healthy", suite.recover_healthy, needs=("start",))
+        s("stop-force", suite.stop_force, needs=("start",))
+        s("resize-stopped", suite.resize_stopped, needs=("stop-force",))
+        s("resize-disk-shrink-refused", suite.resize_disk_shrink, needs=("resize-stopped",))
         s("delete", suite.delete, needs=("create-default",))
         s("snapshot-list", suite.snapshot_list)
+        s("snapshot-list-pages", suite.snapshot_list_pages)
         s("snapshot-get", suite.snapshot_get)
         s("snapshot-get-unknown", suite.snapshot_get_unknown)
+        s("snapshot-activate", suite.snapshot_activate)
+        s("snapshot-create-from-image", suite.snapshot_create_from_image)
         s("volume-create", suite.volume_create)
+        s("volume-create-explicit", suite.volume_create_explicit)
         s("volume-list", suite.volume_list, needs=("volume-create",))
         s("create-with-volume", suite.create_with_volume, needs=("volume-create",))
         s("volume-delete-in-use", suite.volume_delete_in_use, needs=("create-with-volume",))

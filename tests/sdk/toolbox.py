@@ -235,8 +235,10 @@ try:
     def fork_and_snapshot():
         sandbox.fs.upload_file(b"forked\n", "state.txt")
         fork = getattr(sandbox, "fork", None) or sandbox._experimental_fork
-        copy = fork()
+        fork_name = f"sdk-fork-{int(time.time() * 1000)}"
+        copy = fork(name=fork_name)
         try:
+            named = (copy.name, str(getattr(copy.state, "value", copy.state)), copy.id != sandbox.id)
             seen = copy.fs.download_file("state.txt")
             copy.fs.upload_file(b"changed\n", "state.txt")
             original = sandbox.fs.download_file("state.txt")
@@ -252,7 +254,20 @@ try:
         finally:
             daytona.delete(from_snapshot)
             daytona.snapshot.delete(made)
-        return expect((seen, original, str(made.state), restored), (b"forked\n", b"forked\n", str(made.state), b"forked\n"))
+        return expect((named, seen, original, str(made.state), restored),
+                      ((fork_name, "started", True), b"forked\n", b"forked\n", str(made.state), b"forked\n"))
+
+    def pause_and_start_keep_processes():
+        sandbox.process.exec("echo in-memory > /tmp/paused-note;"
+                             " setsid sleep 1000 > /dev/null 2>&1 < /dev/null & echo $! > /tmp/paused-pid")
+        sandbox.pause()
+        paused = (str(getattr(sandbox.state, "value", sandbox.state)),
+                  str(getattr(daytona.get(sandbox.id).state, "value", None)))
+        sandbox.start()
+        started = str(getattr(sandbox.state, "value", sandbox.state))
+        alive = sandbox.process.exec("cat /tmp/paused-note; kill -0 $(cat /tmp/paused-pid) && echo alive;"
+                                     " kill $(cat /tmp/paused-pid)").result.strip()
+        return expect((paused, started, alive), (("paused", "paused"), "started", "in-memory\nalive"))
 
     def stop_archive_start():
         sandbox.fs.upload_file(b"kept across an archive\n", "archived.txt")
@@ -266,6 +281,7 @@ try:
 
     step("fork and snapshot of a sandbox", fork_and_snapshot)
     step("stop, archive and start again keep the files", stop_archive_start)
+    step("pause and start keep running processes and memory", pause_and_start_keep_processes)
     step("git clone, status, add, commit, branches, checkout", git_local_round_trip)
     step("git push to a remote, pull from it", git_push_pull)
     step("git errors say what failed", git_errors)

@@ -132,6 +132,25 @@ def out(command):
 
 
 try:
+    # ---- snapshots of a sandbox ------------------------------------------------------------
+    def snapshot_listed_by_source():
+        name = f"sdk-v226-snap-{uuid.uuid4().hex[:8]}"
+        sandbox.create_snapshot(name)
+        try:
+            mine = daytona.snapshot.list(source_sandbox_id=sandbox.id)
+            other = daytona.snapshot.list(source_sandbox_id=str(uuid.uuid4()))
+            made = daytona.snapshot.get(name)
+            got = ([s.name for s in mine.items], mine.total, [s.name for s in other.items], other.total,
+                   made.source_sandbox_id, str(getattr(sandbox.state, "value", sandbox.state)))
+        finally:
+            daytona.snapshot.delete(name)  # 0.226.1 takes an id or a name
+        try:
+            daytona.snapshot.get(name)
+            gone = "still there"
+        except DaytonaError as error:
+            gone = error.status_code
+        return expect((got, gone), (([name], 1, [], 0, sandbox.id, "started"), 404))
+
     # ---- update_env -------------------------------------------------------------------------
     def env_set_then_unset():
         probe = 'echo "${SANDBAR_V226:-<unset>}|${FROM_CREATE:-<unset>}"'
@@ -478,6 +497,7 @@ try:
         still = sandbox.process.get_entrypoint_session().session_id
         return expect((statuses, still), ({"create": 400, "exec": 400, "delete": 400}, "entrypoint"))
 
+    step("snapshot of the sandbox: list(source_sandbox_id), source_sandbox_id, delete by name", snapshot_listed_by_source)
     step("update_env sets, then unsets (also a create-time var), for new processes", env_set_then_unset)
     step("update_env applies unset before set", env_unset_applies_before_set)
     step("update_env reaches new sessions, not running ones", env_new_sessions_inherit_running_ones_do_not)

@@ -35,6 +35,8 @@ const LANGUAGE_LABEL = 'code-toolbox-language';
 const RUN_LABEL = 'sandbar-suite-run';
 const VOLUME_GONE_STATES = ['pending_delete', 'deleting', 'deleted'];
 const STEP_TIMEOUT_MS = 240_000; // a hung SDK call fails its step instead of hanging the run
+// An image reference the server cannot have: Sandbar builds no images yet and must say so (4xx).
+const IMAGE_REF = 'python:3.12-slim';
 
 function configError(message) {
   console.error(`control_plane.mjs: ${message}`);
@@ -60,6 +62,7 @@ let Daytona, Sandbox, DaytonaError, DaytonaAuthenticationError, DaytonaBadReques
   DaytonaNotFoundError;
 let HAS_SET_PUBLIC;
 let HAS_NETWORK_SETTINGS;
+let HAS_PAUSE;
 
 function loadSdk() {
   const sdkRoot = findSdkRoot();
@@ -75,6 +78,7 @@ function loadSdk() {
   // Version differences, by feature detection (daytona-wire-ts.md §3.1, §5).
   HAS_SET_PUBLIC = typeof Sandbox.prototype.setPublic === 'function'; // not in 0.218.0
   HAS_NETWORK_SETTINGS = typeof Sandbox.prototype.updateNetworkSettings === 'function';
+  HAS_PAUSE = typeof Sandbox.prototype.pause === 'function';
 }
 
 class Skip extends Error {}
@@ -422,9 +426,29 @@ class Suite {
     expect(status !== undefined && status >= 400 && status < 500,
       `create({snapshot: <unknown>}) raised ${oneLine(err)} with status ${status}, expected a 4xx`);
     expect(String(err.message).includes(missing), `error message ${show(err.message)} does not mention ${show(missing)}`);
+    await this.expectNotCreated('badsnap', name);
+  }
+
+  // Sandbar cannot pull or build images yet: an image reference is a clear 4xx naming it.
+  async createFromImage() {
+    const name = this.name('image');
+    const err = await expectRaises(async () => {
+      const sb = await this.daytona.create({ image: IMAGE_REF, name, labels: this.labels({ case: 'image' }) }, { timeout: 30 });
+      this.track(sb);
+      return sb;
+    }, [DaytonaError], `create({image: ${show(IMAGE_REF)}})`);
+    const status = statusOf(err);
+    expect(status !== undefined && status >= 400 && status < 500,
+      `create({image}) raised ${oneLine(err)} with status ${status}, expected a 4xx`);
+    expect(String(err.message).includes(IMAGE_REF), `error message ${show(err.message)} does not name the image ${show(IMAGE_REF)}`);
+    await this.expectNotCreated('image', name);
+  }
+
+  // After a refused create: no sandbox with that name or `case` label exists.
+  async expectNotCreated(kase, name) {
     // Filtered client-side too, so a broken server-side label filter is not reported here.
-    const leaked = (await collect(this.daytona.list({ labels: this.labels({ case: 'badsnap' }) })))
-      .filter((s) => s.name === name || (s.labels || {}).case === 'badsnap')
+    const leaked = (await collect(this.daytona.list({ labels: this.labels({ case: kase }) })))
+      .filter((s) => s.name === name || (s.labels || {}).case === kase)
       .map((s) => s.id);
     for (const id of leaked) if (!this.sandboxes.has(id)) this.sandboxes.set(id, null);
     expect(!leaked.length, `a sandbox was created anyway: ${leaked.join(', ')}`);
@@ -483,6 +507,122 @@ class Suite {
     }
     const last = pages[pages.length - 1].json || {};
     expect(!last.nextCursor, `last page still has nextCursor ${show(last.nextCursor)}`);
+  }
+
+  // Ids of this run's sandboxes that list() yields for `query` (in the order it yields them).
+  async runIds(query = {}) {
+    return (await collect(this.daytona.list({ labels: this.labels(), ...query }))).map((s) => s.id);
+  }
+
+  async listFilters() {
+    const { params, snap } = this.state;
+    const both = [params.id, snap.id].sort();
+    const got = async (q) => (await this.runIds(q)).sort();
+    const checks = {
+      'states=[started]': [await got({ states: ['started'] }), both],
+      'states=[stopped]': [await got({ states: ['stopped'] }), []],
+      'snapshots=[default]': [await got({ snapshots: ['default'] }), both],
+      'snapshots=[<unknown>]': [await got({ snapshots: [`nope-${this.runId}`] }), []],
+      'name=<prefix of one name>': [await got({ name: this.name('par') }), [params.id]],
+      'id=<prefix of one id>': [await got({ id: snap.id.slice(0, 13) }), [snap.id]],
+      'isPublic=true': [await got({ isPublic: true }), [params.id]],
+      'isPublic=false': [await got({ isPublic: false }), [snap.id]],
+      'minCpu..maxCpu around both': [await got({ minCpu: params.cpu, maxCpu: params.cpu }), both],
+      'minCpu above both': [await got({ minCpu: Math.max(params.cpu, snap.cpu) + 1 }), []],
+      'minMemoryGib above both': [await got({ minMemoryGib: Math.max(params.memory, snap.memory) + 1 }), []],
+      'minDiskGib..maxDiskGib around both': [await got({ minDiskGib: params.disk, maxDiskGib: params.disk }), both],
+      'isRecoverable=false': [await got({ isRecoverable: false }), both],
+    };
+    const wrong = Object.entries(checks).filter(([, [g, w]]) => show(g) !== show(w))
+      .map(([what, [g, w]]) => `${what}: got ${show(g)}, expected ${show(w)}`);
+    expect(!wrong.length, `list({labels: run, ...}) filters wrong: ${wrong.join('; ')}`);
+  }
+
+  async listSorted() {
+    const { params, snap } = this.state; // created in this order; names ...-params < ...-snap
+    const checks = {
+      'sort=name order=asc': [await this.runIds({ sort: 'name', order: 'asc' }), [params.id, snap.id]],
+      'sort=name order=desc': [await this.runIds({ sort: 'name', order: 'desc' }), [snap.id, params.id]],
+      'sort=createdAt order=asc': [await this.runIds({ sort: 'createdAt', order: 'asc' }), [params.id, snap.id]],
+      'sort=createdAt order=desc': [await this.runIds({ sort: 'createdAt', order: 'desc' }), [snap.id, params.id]],
+      'sort=name order=desc limit=1 (one per cursor page)':
+        [await this.runIds({ sort: 'name', order: 'desc', limit: 1 }), [snap.id, params.id]],
+    };
+    const wrong = Object.entries(checks).filter(([, [g, w]]) => show(g) !== show(w))
+      .map(([what, [g, w]]) => `${what}: got ${show(g)}, expected ${show(w)}`);
+    expect(!wrong.length, `list({labels: run, sort}) order wrong (${params.id} is ...-params, ${snap.id} is ...-snap): ${wrong.join('; ')}`);
+  }
+
+  // The TS SDK sends Date filters as toISOString() (UTC, milliseconds).
+  async listByCreatedAt() {
+    const { params, snap } = this.state;
+    const first = Date.parse(params.createdAt);
+    const second = Date.parse(snap.createdAt);
+    expect(second - first >= 2, `createdAt ${params.createdAt} and ${snap.createdAt} are too close to split`);
+    const mid = new Date(Math.floor((first + second) / 2));
+    const after = (await this.runIds({ createdAtAfter: mid })).sort();
+    const before = (await this.runIds({ createdAtBefore: mid })).sort();
+    expect(show([after, before]) === show([[snap.id], [params.id]]),
+      `createdAtAfter/Before=${mid.toISOString()} returned ${show(after)} / ${show(before)}, expected [${snap.id}] / [${params.id}]`);
+  }
+
+  // Daytona's spec: `id` and `name` filter by prefix, case-insensitively.
+  async listPrefixCaseInsensitive() {
+    const { params } = this.state;
+    const byName = await this.runIds({ name: this.name('par').toUpperCase() });
+    const byId = await this.runIds({ id: params.id.slice(0, 13).toUpperCase() });
+    expect(show([byName, byId]) === show([[params.id], [params.id]]),
+      `list({name: ${show(this.name('par').toUpperCase())}}) returned ${show(byName)}, list({id: ` +
+      `${show(params.id.slice(0, 13).toUpperCase())}}) returned ${show(byId)}; expected [${params.id}] for both ` +
+      '(prefix filters are case-insensitive)');
+  }
+
+  // -- URLs and config the SDK reads through its generated client ----------------------------------
+
+  // The SDK calls GET /sandbox/{id}/toolbox-proxy-url when a DTO lacks toolboxProxyUrl
+  // (ensureToolboxProxyUrl); called here through the SDK's own generated client.
+  async toolboxProxyUrl() {
+    const sb = this.state.params;
+    const api = this.daytona.sandboxApi;
+    const got = (await api.getToolboxProxyUrl(sb.id)).data.url;
+    expect(got === sb.toolboxProxyUrl, `toolbox-proxy-url ${show(got)}, expected the DTO's ${show(sb.toolboxProxyUrl)}`);
+    const byName = (await api.getToolboxProxyUrl(sb.name)).data.url;
+    expect(byName === got, `toolbox-proxy-url by name ${show(byName)}, by id ${show(got)}`);
+    await expectRaises(() => api.getToolboxProxyUrl(crypto.randomUUID()), [DaytonaNotFoundError],
+      'toolbox-proxy-url of an unknown sandbox', 404);
+  }
+
+  // The SDK reads GET /sandbox/{id}/build-logs-url while an image builds and streams
+  // `<url>?follow=true` with its client headers; done here the same way.
+  async buildLogsUrl() {
+    const sb = this.state.params;
+    const api = this.daytona.sandboxApi;
+    const url = (await api.getBuildLogsUrl(sb.id)).data.url;
+    expect(typeof url === 'string' && /^https?:\/\//.test(url), `build-logs-url ${show(url)} is not absolute`);
+    expect(!url.includes('?'), `build-logs-url ${show(url)} has a query; the SDK appends '?follow=true' to it`);
+    const started = Date.now();
+    const resp = await fetch(`${url}?follow=true`, {
+      method: 'GET', headers: this.daytona.clientConfig.baseOptions.headers, signal: AbortSignal.timeout(30_000),
+    });
+    await resp.text();
+    expect(resp.status === 200, `GET ${url}?follow=true -> ${resp.status}`);
+    expect(Date.now() - started < 20_000, 'the build log of a sandbox without a build did not end');
+    await expectRaises(() => api.getBuildLogsUrl(crypto.randomUUID()), [DaytonaNotFoundError],
+      'build-logs-url of an unknown sandbox', 404);
+  }
+
+  async config() {
+    const cfg = (await this.daytona.configApi.configControllerGetConfig()).data;
+    expect(cfg.defaultSnapshot === 'default', `config defaultSnapshot ${show(cfg.defaultSnapshot)}, expected 'default'`);
+    const want = this.state.params.toolboxProxyUrl;
+    expect(cfg.proxyToolboxUrl === want, `config proxyToolboxUrl ${show(cfg.proxyToolboxUrl)}, expected ${show(want)}`);
+    expect(isInt(cfg.maxAutoArchiveInterval) && cfg.maxAutoArchiveInterval > 0,
+      `config maxAutoArchiveInterval ${show(cfg.maxAutoArchiveInterval)}`);
+    expect(cfg.maintananceMode === false, `config maintananceMode ${show(cfg.maintananceMode)}`);
+    // No Analytics API: the SDK's getMetrics must use the control plane's own telemetry. This is how
+    // the SDK itself reads /config.
+    const analytics = await this.daytona.getAnalyticsApiUrl();
+    expect(analytics == null, `Daytona.getAnalyticsApiUrl() is ${show(analytics)}, expected none`);
   }
 
   // -- labels, intervals, public, network ------------------------------------------------------
@@ -557,6 +697,24 @@ class Suite {
     }
   }
 
+  async refreshActivity() {
+    const sb = this.state.default;
+    const beforeText = (await this.daytona.get(sb.id)).lastActivityAt;
+    const before = Date.parse(beforeText);
+    expect(Number.isFinite(before), `lastActivityAt ${show(beforeText)} is not a timestamp`);
+    await sleep(50); // timestamps have millisecond precision
+    await sb.refreshActivity();
+    const fresh = await this.daytona.get(sb.id);
+    const after = Date.parse(fresh.lastActivityAt);
+    expect(after > before, `lastActivityAt ${show(fresh.lastActivityAt)} after refreshActivity(), was ${show(beforeText)}`);
+    expect(Math.abs(Date.now() - after) < 5 * 60_000, `lastActivityAt ${show(fresh.lastActivityAt)} is not now`);
+    expect(fresh.state === 'started', `state ${show(fresh.state)} after refreshActivity()`);
+    // The list filter on it: the other sandboxes of the run were last active at creation.
+    const active = (await this.runIds({ lastActivityAfter: new Date(before) })).sort();
+    expect(active.includes(sb.id) && !active.includes(this.state.snap.id),
+      `list({lastActivityAfter: ${new Date(before).toISOString()}}) returned ${show(active)}; expected ${sb.id} and not ${this.state.snap.id}`);
+  }
+
   // -- lifecycle --------------------------------------------------------------------------------
 
   async stop() {
@@ -582,6 +740,118 @@ class Suite {
     if (this.results['set-labels']) {
       expect((sb.labels || {}).stage === 'replaced', `labels ${show(sb.labels)} after refreshData()`);
     }
+  }
+
+  async resizeHot() {
+    const sb = this.state.default;
+    const cur = await this.daytona.get(sb.id);
+    const want = [cur.cpu + 1, cur.memory + 1, cur.disk];
+    await sb.resize({ cpu: want[0], memory: want[1] });
+    expect(show([sb.state, sb.cpu, sb.memory, sb.disk]) === show(['started', ...want]),
+      `after resize({cpu: ${want[0]}, memory: ${want[1]}}) of a running sandbox: ${show([sb.state, sb.cpu, sb.memory, sb.disk])}, expected started ${show(want)}`);
+    const got = await this.daytona.get(sb.id);
+    expect(show([got.cpu, got.memory, got.disk]) === show(want), `get() cpu/memory/disk ${show([got.cpu, got.memory, got.disk])}, expected ${show(want)}`);
+  }
+
+  // A running sandbox may only grow cpu and memory: Daytona answers 400 to a disk change, to a
+  // decrease and to an empty request (and the SDK documents these as DaytonaError).
+  async resizeHotRefusals() {
+    const sb = this.state.default;
+    const cur = await this.daytona.get(sb.id);
+    const before = [cur.cpu, cur.memory, cur.disk];
+    expect(cur.cpu >= 2 && cur.memory >= 2, `cpu/memory ${show(before)} (resize-hot should have made them >= 2)`);
+    const attempts = {
+      'disk on a running sandbox': { disk: cur.disk + 1 },
+      'cpu decrease while running': { cpu: cur.cpu - 1 },
+      'memory decrease while running': { memory: cur.memory - 1 },
+      'no fields': {},
+    };
+    const outcome = {};
+    for (const [what, resources] of Object.entries(attempts)) {
+      try {
+        await sb.resize(resources, 30);
+        const got = await this.daytona.get(sb.id);
+        outcome[what] = `accepted (now cpu/memory/disk ${got.cpu}/${got.memory}/${got.disk})`;
+      } catch (e) {
+        if (!(e instanceof DaytonaError)) throw e;
+        outcome[what] = statusOf(e);
+      }
+    }
+    const wrong = Object.entries(outcome).filter(([, o]) => o !== 400);
+    const after = await this.daytona.get(sb.id);
+    expect(!wrong.length, `expected 400 for each; got ${show(Object.fromEntries(wrong))}`);
+    expect(show([after.cpu, after.memory, after.disk]) === show(before) && after.state === 'started',
+      `refused resizes changed the sandbox: ${after.state} ${show([after.cpu, after.memory, after.disk])}, was started ${show(before)}`);
+  }
+
+  async pause() {
+    if (!HAS_PAUSE) throw new Skip(`Sandbox.pause does not exist in @daytonaio/sdk ${SDK_VERSION}`);
+    const sb = this.state.default;
+    await sb.pause();
+    expect(sb.state === 'paused', `state ${show(sb.state)} after pause(), expected 'paused'`);
+    let got = (await this.daytona.get(sb.id)).state;
+    expect(got === 'paused', `get().state ${show(got)} after pause(), expected 'paused'`);
+    await sb.start(); // resumes
+    expect(sb.state === 'started', `state ${show(sb.state)} after start() of a paused sandbox`);
+    got = (await this.daytona.get(sb.id)).state;
+    expect(got === 'started', `get().state ${show(got)} after resuming, expected 'started'`);
+  }
+
+  // recover() is for a sandbox in `error`, which no SDK call can produce. On a healthy one Daytona
+  // answers 400 ("must be in error state"); Sandbar treats it as a start (no-op when started).
+  // Either way the sandbox must stay started and the SDK must return or raise cleanly.
+  async recoverHealthy() {
+    const sb = this.state.default;
+    let outcome = 'returned';
+    try {
+      await sb.recover(30);
+    } catch (e) {
+      expect(e instanceof DaytonaError && statusOf(e) === 400,
+        `recover() of a started sandbox raised ${oneLine(e)} with status ${statusOf(e)}; expected 400 or success`);
+      outcome = 'raised 400';
+    }
+    const got = (await this.daytona.get(sb.id)).state;
+    expect(got === 'started', `get().state ${show(got)} after recover() ${outcome}, expected 'started'`);
+  }
+
+  async stopForce() {
+    const sb = this.state.default;
+    const before = this.capture.exchanges.length;
+    await sb.stop(60, true);
+    expect(sb.state === 'stopped', `state ${show(sb.state)} after stop(60, true)`);
+    const got = (await this.daytona.get(sb.id)).state;
+    expect(got === 'stopped', `get().state ${show(got)} after stop(60, true), expected 'stopped'`);
+    const sent = this.capture.exchanges.slice(before)
+      .filter((x) => x.method === 'POST' && x.path === `/sandbox/${sb.id}/stop`).map((x) => x.url);
+    expect(sent.length === 1 && /[?&]force=true(&|$)/.test(sent[0]), `stop(60, true) requests: ${show(sent)}; expected one with force=true`);
+  }
+
+  // Cold resize: disk grows, cpu and memory may also shrink; the sandbox then starts with them.
+  async resizeStopped() {
+    const sb = this.state.default;
+    const cur = await this.daytona.get(sb.id);
+    expect(cur.state === 'stopped', `state ${show(cur.state)}, expected 'stopped'`);
+    const want = [1, 1, cur.disk + 1];
+    await sb.resize({ cpu: want[0], memory: want[1], disk: want[2] });
+    expect(show([sb.state, sb.cpu, sb.memory, sb.disk]) === show(['stopped', ...want]),
+      `after resize(${show(want)}) of a stopped sandbox: ${show([sb.state, sb.cpu, sb.memory, sb.disk])}`);
+    await sb.start();
+    const got = await this.daytona.get(sb.id);
+    expect(show([got.state, got.cpu, got.memory, got.disk]) === show(['started', ...want]),
+      `after start(): ${show([got.state, got.cpu, got.memory, got.disk])}, expected started ${show(want)}`);
+  }
+
+  async resizeDiskShrink() {
+    const sb = this.state.default;
+    await sb.stop();
+    const cur = await this.daytona.get(sb.id);
+    expect(cur.disk >= 2, `disk ${cur.disk} (resize-stopped should have grown it)`);
+    const err = await expectRaises(() => sb.resize({ disk: cur.disk - 1 }, 30), [DaytonaError],
+      `resize({disk: ${cur.disk - 1}}) below ${cur.disk}`, 400);
+    expect(/disk/i.test(String(err.message)), `error ${show(err.message)} does not say it is about the disk`);
+    const got = await this.daytona.get(sb.id);
+    expect(show([got.state, got.disk]) === show(['stopped', cur.disk]),
+      `after the refused shrink: ${got.state} disk ${got.disk}, expected stopped ${cur.disk}`);
   }
 
   async delete() {
@@ -622,6 +892,56 @@ class Suite {
       'snapshot.get(<unknown>)', 404);
   }
 
+  async snapshotListPages() {
+    const everything = await this.daytona.snapshot.list({ limit: 200 });
+    const total = everything.total;
+    expect(isInt(total) && total === everything.items.length && total >= 1,
+      `snapshot.list({limit: 200}): total ${show(total)} for ${everything.items.length} items`);
+    // Both call forms: list({page, limit}) and list(page, limit).
+    for (const [form, first] of [['{page: 1, limit: 1}', await this.daytona.snapshot.list({ page: 1, limit: 1 })],
+      ['(1, 1)', await this.daytona.snapshot.list(1, 1)]]) {
+      expect(show([first.items.length, first.total, first.page, first.totalPages]) === show([1, total, 1, total]),
+        `snapshot.list(${form}): ${first.items.length} items, total ${first.total}, page ${first.page}, ` +
+        `totalPages ${first.totalPages}; expected 1, ${total}, 1, ${total}`);
+    }
+    const beyond = await this.daytona.snapshot.list({ page: total + 1, limit: 1 });
+    expect(!beyond.items.length && beyond.page === total + 1,
+      `snapshot.list({page: ${total + 1}, limit: 1}) gave ${show(beyond.items.map((s) => s.name))} page ${beyond.page}`);
+    const names = [];
+    for (let n = 1; n <= total; n += 1) names.push((await this.daytona.snapshot.list({ page: n, limit: 1 })).items[0].name);
+    const all = everything.items.map((s) => s.name);
+    expect(show([...names].sort()) === show([...all].sort()), `pages of one give ${show(names)}, the full list ${show(all)}`);
+  }
+
+  // Every Sandbar snapshot is active. Daytona answers 400 to activating an active snapshot;
+  // Sandbar returns it unchanged. Either way it must stay active.
+  async snapshotActivate() {
+    const snap = await this.daytona.snapshot.get('default');
+    for (const [shown, target] of [['Snapshot', snap], ["'default'", 'default'], ['<id>', snap.id]]) {
+      try {
+        const got = await this.daytona.snapshot.activate(target);
+        expect(show([got.id, got.name, got.state]) === show([snap.id, 'default', 'active']),
+          `activate(${shown}) returned ${show([got.id, got.name, got.state])}`);
+      } catch (e) {
+        expect(e instanceof DaytonaError && statusOf(e) === 400, `activate(${shown}) raised ${oneLine(e)}; expected 400 or the snapshot`);
+      }
+    }
+    const after = await this.daytona.snapshot.get('default');
+    expect(after.state === 'active', `snapshot 'default' is ${show(after.state)} after activate`);
+  }
+
+  // Sandbar cannot pull or build images yet: creating a snapshot from one is a clear 4xx naming it.
+  async snapshotCreateFromImage() {
+    const name = `sdk-ts-${this.runId}-image-snap`;
+    const err = await expectRaises(() => this.daytona.snapshot.create({ name, image: IMAGE_REF }), [DaytonaError],
+      `snapshot.create({image: ${show(IMAGE_REF)}})`);
+    const status = statusOf(err);
+    expect(status !== undefined && status >= 400 && status < 500,
+      `snapshot.create raised ${oneLine(err)} with status ${status}, expected a 4xx`);
+    expect(String(err.message).includes(IMAGE_REF), `error message ${show(err.message)} does not name the image ${show(IMAGE_REF)}`);
+    await expectRaises(() => this.daytona.snapshot.get(name), [DaytonaNotFoundError], `snapshot.get(${show(name)}) after the refused create`, 404);
+  }
+
   // -- volumes ----------------------------------------------------------------------------------
 
   async volumeCreate() {
@@ -631,6 +951,26 @@ class Suite {
     vol = await poll(() => this.daytona.volume.get(name), (v) => ['ready', 'error'].includes(v.state), 60, `volume ${name} ready`);
     expect(vol.state === 'ready', `volume state ${show(vol.state)}, expected 'ready'`);
     this.state.volume = vol;
+  }
+
+  async volumeCreateExplicit() {
+    const name = `vol-ts-y-${this.runId}`;
+    let vol = await this.daytona.volume.create(name);
+    expect(vol.name === name && typeof vol.id === 'string' && vol.id, `volume.create() returned ${show(vol)}`);
+    vol = await poll(() => this.daytona.volume.get(name), (v) => ['ready', 'error'].includes(v.state), 60, `volume ${name} ready`);
+    expect(vol.state === 'ready', `volume state ${show(vol.state)}, expected 'ready'`);
+    const listed = (await this.daytona.volume.list()).filter((v) => v.id === vol.id).map((v) => v.name);
+    expect(show(listed) === show([name]), `volume.list() has ${show(listed)} for ${vol.id}, expected [${show(name)}]`);
+    await this.daytona.volume.delete(vol);
+    const gone = async () => {
+      try {
+        return VOLUME_GONE_STATES.includes((await this.daytona.volume.get(name)).state);
+      } catch (e) {
+        if (statusOf(e) === 404) return true;
+        throw e;
+      }
+    };
+    await poll(gone, Boolean, 30, `volume ${name} deleted`);
   }
 
   async volumeList() {
@@ -881,24 +1221,45 @@ async function main() {
     await s('create-with-params', suite.createWithParams);
     await s('create-from-snapshot', suite.createFromSnapshot);
     await s('create-unknown-snapshot', suite.createUnknownSnapshot);
+    await s('create-from-image', suite.createFromImage);
     await s('get-by-id', suite.getById, ['create-with-params']);
     await s('get-by-name', suite.getByName, ['create-with-params']);
-    await s('list-by-labels', suite.listByLabels, ['create-with-params', 'create-from-snapshot']);
-    await s('list-pages', suite.listPages, ['create-with-params', 'create-from-snapshot']);
+    const both = ['create-with-params', 'create-from-snapshot'];
+    await s('list-by-labels', suite.listByLabels, both);
+    await s('list-pages', suite.listPages, both);
+    await s('list-filters', suite.listFilters, both);
+    await s('list-sorted', suite.listSorted, both);
+    await s('list-by-created-at', suite.listByCreatedAt, both);
+    await s('list-prefix-case-insensitive', suite.listPrefixCaseInsensitive, both);
+    await s('toolbox-proxy-url', suite.toolboxProxyUrl, ['create-with-params']);
+    await s('build-logs-url', suite.buildLogsUrl, ['create-with-params']);
+    await s('config', suite.config, ['create-with-params']);
     await s('set-labels', suite.setLabels, ['create-default']);
     await s('autostop-interval', suite.autostopInterval, ['create-default']);
     await s('auto-archive-interval', suite.autoArchiveInterval, ['create-default']);
     await s('auto-delete-interval', suite.autoDeleteInterval, ['create-default']);
     await s('set-public', suite.setPublic, ['create-default']);
     await s('network-settings', suite.networkSettings, ['create-default']);
+    await s('refresh-activity', suite.refreshActivity, ['create-default', 'set-labels', 'create-from-snapshot']);
     await s('stop', suite.stop, ['create-default']);
     await s('start', suite.start, ['stop']);
     await s('refresh-data', suite.refreshData, ['start']);
+    await s('resize-hot', suite.resizeHot, ['start']);
+    await s('resize-hot-refusals', suite.resizeHotRefusals, ['resize-hot']);
+    await s('pause', suite.pause, ['start']);
+    await s('recover-healthy', suite.recoverHealthy, ['start']);
+    await s('stop-force', suite.stopForce, ['start']);
+    await s('resize-stopped', suite.resizeStopped, ['stop-force']);
+    await s('resize-disk-shrink-refused', suite.resizeDiskShrink, ['resize-stopped']);
     await s('delete', suite.delete, ['create-default']);
     await s('snapshot-list', suite.snapshotList);
+    await s('snapshot-list-pages', suite.snapshotListPages);
     await s('snapshot-get', suite.snapshotGet);
     await s('snapshot-get-unknown', suite.snapshotGetUnknown);
+    await s('snapshot-activate', suite.snapshotActivate);
+    await s('snapshot-create-from-image', suite.snapshotCreateFromImage);
     await s('volume-create', suite.volumeCreate);
+    await s('volume-create-explicit', suite.volumeCreateExplicit);
     await s('volume-list', suite.volumeList, ['volume-create']);
     await s('create-with-volume', suite.createWithVolume, ['volume-create']);
     await s('volume-delete-in-use', suite.volumeDeleteInUse, ['create-with-volume']);

@@ -359,12 +359,14 @@ class Suite {
 
   async forkAndSnapshot() {
     await this.sb.fs.uploadFile(Buffer.from('forked\n'), 'state.txt');
-    const copy = this.track(await this.sb.fork());
+    const forkName = `sdk-ts-fork-${this.runId}`;
+    const copy = this.track(await this.sb.fork({ name: forkName }));
     let seen;
     let original;
     try {
       expectEqual(copy.state, 'started', 'fork state');
       expect(copy.id !== this.sb.id, 'the fork has the id of the original');
+      expectEqual(copy.name, forkName, 'fork name');
       seen = await copy.fs.downloadFile('state.txt');
       await copy.fs.uploadFile(Buffer.from('changed\n'), 'state.txt');
       original = await this.sb.fs.downloadFile('state.txt');
@@ -375,6 +377,7 @@ class Suite {
     const name = `sdk-ts-snap-${this.runId}`;
     await this.sb.createSnapshot(name);
     this.snapshots.push(name);
+    this.madeSnapshot = name;
     expectEqual(this.sb.state, 'started', 'state after createSnapshot');
     const made = await this.daytona.snapshot.get(name);
     expectEqual(made.name, name, 'snapshot name');
@@ -388,6 +391,30 @@ class Suite {
     }
     expectEqual([seen, original, restored].map((b) => b.toString()), ['forked\n', 'forked\n', 'forked\n'],
       'fork copy, original after the fork changed its copy, sandbox from the snapshot');
+  }
+
+  // snapshot.list({sourceSandboxId}) (0.218.0): only the snapshots made from that sandbox.
+  async snapshotListBySource() {
+    const name = this.madeSnapshot;
+    const mine = await this.daytona.snapshot.list({ sourceSandboxId: this.sb.id });
+    const other = await this.daytona.snapshot.list({ sourceSandboxId: crypto.randomUUID() });
+    const made = await this.daytona.snapshot.get(name);
+    expectEqual(
+      [mine.items.map((x) => x.name), mine.total, other.items.map((x) => x.name), other.total, made.sourceSandboxId],
+      [[name], 1, [], 0, this.sb.id],
+      `snapshot.list({sourceSandboxId: ${this.sb.id}}) names and total, the same for an unknown sandbox id, ` +
+      'and snapshot.get(name).sourceSandboxId');
+  }
+
+  // pause() freezes the processes and keeps memory; start() resumes them where they were.
+  async pauseKeepsProcesses() {
+    await this.sh('echo in-memory > /tmp/paused-note; setsid sleep 1000 > /dev/null 2>&1 < /dev/null & echo $! > /tmp/paused-pid');
+    await this.sb.pause();
+    const paused = [this.sb.state, (await this.daytona.get(this.sb.id)).state];
+    await this.sb.start();
+    const alive = (await this.sh('cat /tmp/paused-note; kill -0 $(cat /tmp/paused-pid) && echo alive; kill $(cat /tmp/paused-pid)')).trim();
+    expectEqual([paused, this.sb.state, alive], [['paused', 'paused'], 'started', 'in-memory\nalive'],
+      'states across pause and start, tmpfs file and process after resuming');
   }
 
   // -- info ------------------------------------------------------------------------------------
@@ -920,6 +947,8 @@ async function main() {
   try {
     await s('create-sandbox', suite.createSandbox);
     await s('fork-and-snapshot', suite.forkAndSnapshot, SB);
+    await s('snapshot-list-by-source-sandbox', suite.snapshotListBySource, ['fork-and-snapshot']);
+    await s('pause-and-start-keep-processes', suite.pauseKeepsProcesses, SB);
     await s('stop-archive-start', suite.stopArchiveStart, SB);
     await s('info-home-and-work-dir', suite.infoDirs, SB);
     await s('exec-output-exit-code-env', suite.execOutput, SB);
