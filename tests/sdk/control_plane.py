@@ -536,12 +536,12 @@ class Suite:
         request = urllib.request.Request(url + "?follow=true", headers=headers)
         started = time.monotonic()
         with urllib.request.urlopen(request, timeout=30) as response:
-            status, text = response.status, response.read().decode("utf-8", errors="replace")
+            status = response.status
+            response.read()  # to its end: a sandbox without a build has a finished log
         expect(status == 200, f"GET {url}?follow=true -> {status}")
         expect(time.monotonic() - started < 20, "the build log of a sandbox without a build did not end")
         expect_raises(lambda: self.daytona._sandbox_api.get_build_logs_url(str(uuid.uuid4())), (ApiException,),
                       "build-logs-url of an unknown sandbox", status=404)
-        _ = text
 
     def config(self) -> None:
         cfg = self.daytona._config_api.config_controller_get_config()
