@@ -98,6 +98,6 @@ pub fn snapshot(row: &SnapshotRow) -> Snapshot {
         created_at: row.created_at.clone(),
         updated_at: row.updated_at.clone(),
         last_used_at: row.last_used_at.clone(),
-        source_sandbox_id: None,
+        source_sandbox_id: row.source_sandbox_id.clone(),
     }
 }

@@ -101,6 +101,8 @@ pub struct SnapshotRow {
     pub name: String,
     /// The runtime image it starts sandboxes from.
     pub image: String,
+    /// The sandbox a snapshot of a sandbox was made from.
+    pub source_sandbox_id: Option<String>,
     pub state: String,
     pub general: bool,
     pub cpu: i64,

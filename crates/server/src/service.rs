@@ -171,6 +171,7 @@ impl ControlPlane {
             organization_id: None,
             name: DEFAULT_SNAPSHOT.to_string(),
             image: sandbar_runtime::DEFAULT_IMAGE.to_string(),
+            source_sandbox_id: None,
             state: "active".to_string(),
             general: true,
             cpu: DEFAULT_CPU,
@@ -505,6 +506,7 @@ impl ControlPlane {
             organization_id: Some(org.id.clone()),
             name,
             image,
+            source_sandbox_id: Some(row.id.clone()),
             state: "active".to_string(),
             general: false,
             cpu: row.cpu,
@@ -649,6 +651,9 @@ impl ControlPlane {
         if !matches!(resting, SandboxState::Started | SandboxState::Stopped) {
             return Err(ServiceError::Conflict(format!("cannot resize a sandbox that is {}", resting.as_str())));
         }
+        if request.cpu.is_none() && request.memory.is_none() && request.disk.is_none() {
+            return Err(ServiceError::Invalid("no resource changes specified: set cpu, memory or disk".into()));
+        }
         let cpu = bounded("cpu", request.cpu.unwrap_or(row.cpu), 1, MAX_CPU)?;
         let memory = bounded("memory", request.memory.unwrap_or(row.memory), 1, MAX_MEMORY_GIB)?;
         let disk = bounded("disk", request.disk.unwrap_or(row.disk), 1, MAX_DISK_GIB)?;
@@ -657,6 +662,21 @@ impl ControlPlane {
                 "disk can only grow: {disk} GiB is less than the current {} GiB",
                 row.disk
             )));
+        }
+        // As Daytona: a running sandbox's cpu and memory may only grow, and its disk changes only
+        // while it is stopped.
+        if resting == SandboxState::Started {
+            if disk != row.disk {
+                return Err(ServiceError::Invalid(
+                    "disk can only be resized while the sandbox is stopped; stop it first".into(),
+                ));
+            }
+            if cpu < row.cpu || memory < row.memory {
+                return Err(ServiceError::Invalid(format!(
+                    "a running sandbox's cpu and memory can only grow (now {} cpu, {} GiB); stop it to decrease them",
+                    row.cpu, row.memory
+                )));
+            }
         }
         self.set_state(&mut row, SandboxState::Resizing)?;
         let limits = limits_of(cpu, memory, disk);
@@ -1086,8 +1106,10 @@ fn matches_query(row: &SandboxRow, q: &ListQuery) -> bool {
     let within = |value: i64, min: Option<i64>, max: Option<i64>| {
         min.is_none_or(|m| value >= m) && max.is_none_or(|m| value <= m)
     };
-    q.id.as_ref().is_none_or(|p| row.id.starts_with(p.as_str()))
-        && q.name.as_ref().is_none_or(|p| row.name.starts_with(p.as_str()))
+    // Prefixes match regardless of case, as the spec says.
+    let prefix = |value: &str, p: &str| value.to_lowercase().starts_with(&p.to_lowercase());
+    q.id.as_ref().is_none_or(|p| prefix(&row.id, p))
+        && q.name.as_ref().is_none_or(|p| prefix(&row.name, p))
         && q.labels.iter().all(|(k, v)| row.labels.get(k) == Some(v))
         && (q.states.is_empty() || q.states.contains(&row.state))
         && (q.snapshots.is_empty() || q.snapshots.contains(&row.snapshot))
@@ -1096,10 +1118,12 @@ fn matches_query(row: &SandboxRow, q: &ListQuery) -> bool {
         && within(row.disk, q.min_disk, q.max_disk)
         && q.is_public.is_none_or(|p| row.public == p)
         && q.is_recoverable.is_none_or(|r| row.recoverable.unwrap_or(false) == r)
-        && q.created_after.as_ref().is_none_or(|t| row.created_at.as_str() > t.as_str())
-        && q.created_before.as_ref().is_none_or(|t| row.created_at.as_str() < t.as_str())
-        && q.activity_after.as_ref().is_none_or(|t| row.last_activity_at.as_str() > t.as_str())
-        && q.activity_before.as_ref().is_none_or(|t| row.last_activity_at.as_str() < t.as_str())
+        // Times are the store's fixed-width UTC text, so text order is time order; bounds are
+        // inclusive, as Daytona's.
+        && q.created_after.as_ref().is_none_or(|t| row.created_at.as_str() >= t.as_str())
+        && q.created_before.as_ref().is_none_or(|t| row.created_at.as_str() <= t.as_str())
+        && q.activity_after.as_ref().is_none_or(|t| row.last_activity_at.as_str() >= t.as_str())
+        && q.activity_before.as_ref().is_none_or(|t| row.last_activity_at.as_str() <= t.as_str())
 }
 
 fn sort_rows(rows: &mut [SandboxRow], sort: &str, ascending: bool) -> Result<(), ServiceError> {

@@ -89,6 +89,9 @@ CREATE UNIQUE INDEX snapshots_name ON snapshots (COALESCE(organization_id, ''), 
     r#"
 ALTER TABLE sandboxes ADD COLUMN signing_key TEXT;
 "#,
+    r#"
+ALTER TABLE snapshots ADD COLUMN source_sandbox_id TEXT;
+"#,
 ];
 
 /// Why a store call failed.
@@ -419,10 +422,11 @@ impl Store {
     pub fn ensure_snapshot(&self, snapshot: &SnapshotRow) -> Result<SnapshotRow, StoreError> {
         let db = self.db();
         db.execute(
-            "INSERT INTO snapshots (id, organization_id, name, image, state, general, cpu, gpu, mem, disk, created_at, updated_at, last_used_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING",
+            "INSERT INTO snapshots (id, organization_id, name, image, state, general, cpu, gpu, mem, disk, created_at, updated_at, last_used_at, source_sandbox_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING",
             params![snapshot.id, snapshot.organization_id, snapshot.name, snapshot.image, snapshot.state, snapshot.general,
-                snapshot.cpu, snapshot.gpu, snapshot.mem, snapshot.disk, snapshot.created_at, snapshot.updated_at, snapshot.last_used_at],
+                snapshot.cpu, snapshot.gpu, snapshot.mem, snapshot.disk, snapshot.created_at, snapshot.updated_at, snapshot.last_used_at,
+                snapshot.source_sandbox_id],
         )
         .map_err(sql("insert snapshot"))?;
         db.query_row(
@@ -468,7 +472,7 @@ impl Store {
 }
 
 const SNAPSHOT_COLUMNS: &str =
-    "id, organization_id, name, image, state, general, cpu, gpu, mem, disk, created_at, updated_at, last_used_at";
+    "id, organization_id, name, image, state, general, cpu, gpu, mem, disk, created_at, updated_at, last_used_at, source_sandbox_id";
 
 fn sandbox_params(row: &SandboxRow) -> Result<Vec<Box<dyn rusqlite::ToSql + '_>>, StoreError> {
     let json = |value: serde_json::Result<String>, column: &'static str| {
@@ -565,6 +569,7 @@ fn read_volume(r: &Row<'_>) -> rusqlite::Result<VolumeRow> {
 
 fn read_snapshot(r: &Row<'_>) -> rusqlite::Result<SnapshotRow> {
     Ok(SnapshotRow {
+        source_sandbox_id: r.get(13)?,
         id: r.get(0)?,
         organization_id: r.get(1)?,
         name: r.get(2)?,

@@ -276,9 +276,10 @@ pub async fn last_activity(
     State(state): State<AppState>,
     Extension(org): Extension<Organization>,
     Path(id): Path<String>,
-) -> Reply<Sandbox> {
-    let row = state.plane.touch(&org, &id).await?;
-    Ok(one(&state, &row))
+) -> Result<axum::http::StatusCode, ApiError> {
+    state.plane.touch(&org, &id).await?;
+    // The spec declares 201 without a body.
+    Ok(axum::http::StatusCode::CREATED)
 }
 
 /// `GET /api/sandbox/{id}/toolbox-proxy-url` (SDK 0.226 fallback, G4).
@@ -373,20 +374,47 @@ fn parse_list_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
         max_disk: number(&pairs, "maxDiskGiB")?,
         is_public: boolean(&pairs, "isPublic")?,
         is_recoverable: boolean(&pairs, "isRecoverable")?,
-        created_after: text("createdAtAfter").map(|t| normalize_time(&t)),
-        created_before: text("createdAtBefore").map(|t| normalize_time(&t)),
-        activity_after: text("lastEventAfter").map(|t| normalize_time(&t)),
-        activity_before: text("lastEventBefore").map(|t| normalize_time(&t)),
+        created_after: time_filter("createdAtAfter", text("createdAtAfter"), true)?,
+        created_before: time_filter("createdAtBefore", text("createdAtBefore"), false)?,
+        activity_after: time_filter("lastEventAfter", text("lastEventAfter"), true)?,
+        activity_before: time_filter("lastEventBefore", text("lastEventBefore"), false)?,
         sort: text("sort"),
         ascending: order == "asc",
         include_errored_deleted: boolean(&pairs, "includeErroredDeleted")?.unwrap_or(false),
     })
 }
 
-/// SDKs send datetimes without a zone (G21); they are UTC. Normalized to the store's format.
-fn normalize_time(text: &str) -> String {
-    let with_zone = if text.ends_with('Z') || text.contains('+') { text.to_string() } else { format!("{text}Z") };
-    crate::clock::parse_iso(&with_zone).map(crate::clock::iso).unwrap_or_else(|| text.to_string())
+/// A time filter in the store's format (UTC, milliseconds), for an inclusive comparison: rounded
+/// up for "after" and down for "before", so a stored millisecond compares exactly with a
+/// microsecond query. 400 when the text is not a date-time.
+fn time_filter(key: &str, text: Option<String>, round_up: bool) -> Result<Option<String>, ApiError> {
+    let Some(text) = text else { return Ok(None) };
+    let at = parse_time(&text).ok_or_else(|| {
+        ApiError::bad_request(format!("{key} {text:?} is not a date-time such as 2026-11-26T08:00:00Z"))
+    })?;
+    let millis = at.replace_nanosecond(at.millisecond() as u32 * 1_000_000).unwrap_or(at);
+    let rounded = if round_up && millis != at { millis + time::Duration::milliseconds(1) } else { millis };
+    Ok(Some(crate::clock::iso(rounded)))
+}
+
+/// RFC 3339; an offset without a colon (`+0530`, Python's `%z`), also with its `+` turned into a
+/// space by form decoding; or no zone at all, which means UTC (G21).
+fn parse_time(text: &str) -> Option<time::OffsetDateTime> {
+    let text = text.trim();
+    if let Some(at) = crate::clock::parse_iso(text) {
+        return Some(at);
+    }
+    let bytes = text.as_bytes();
+    // `...SS[.fff]±HHMM` or `...SS[.fff] HHMM`: put the colon (and the sign) in.
+    if bytes.len() > 5 && bytes[bytes.len() - 4..].iter().all(u8::is_ascii_digit) {
+        let sign = bytes[bytes.len() - 5];
+        if matches!(sign, b'+' | b'-' | b' ') && text[..text.len() - 5].contains('T') {
+            let sign = if sign == b'-' { '-' } else { '+' };
+            let (hours, minutes) = (&text[text.len() - 4..text.len() - 2], &text[text.len() - 2..]);
+            return crate::clock::parse_iso(&format!("{}{sign}{hours}:{minutes}", &text[..text.len() - 5]));
+        }
+    }
+    crate::clock::parse_iso(&format!("{text}Z"))
 }
 
 fn number(pairs: &[(String, String)], key: &str) -> Result<Option<i64>, ApiError> {
@@ -413,5 +441,22 @@ fn parse_bool(text: &str) -> Option<bool> {
         "true" | "True" | "1" => Some(true),
         "false" | "False" | "0" => Some(false),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_filters_accept_the_forms_sdks_send_and_round_for_inclusive_bounds() {
+        let at = |text: &str, up: bool| time_filter("t", Some(text.to_string()), up).unwrap().unwrap();
+        assert_eq!(at("2026-11-26T14:12:58.989500+0530", false), "2026-11-26T08:42:58.989Z");
+        assert_eq!(at("2026-11-26T14:12:58.989500+0530", true), "2026-11-26T08:42:58.990Z");
+        assert_eq!(at("2026-11-26T14:12:58.989500 0530", false), "2026-11-26T08:42:58.989Z", "a + decoded as a space");
+        assert_eq!(at("2026-11-26T08:42:58.989Z", true), "2026-11-26T08:42:58.989Z", "no rounding when exact");
+        assert_eq!(at("2026-11-26T08:42:58", false), "2026-11-26T08:42:58.000Z", "no zone means UTC");
+        assert_eq!(at("2026-11-26T08:42:58-0100", false), "2026-11-26T09:42:58.000Z");
+        assert!(time_filter("t", Some("yesterday".into()), false).is_err());
     }
 }

@@ -27,7 +27,11 @@ pub async fn list(
     if page < 1 || !(1..=200).contains(&limit) {
         return Err(ApiError::bad_request("page must be 1 or more and limit between 1 and 200"));
     }
-    let rows = state.plane.list_snapshots(&org).await?;
+    let mut rows = state.plane.list_snapshots(&org).await?;
+    // SDK 0.226's `snapshot.list(source_sandbox_id=...)`: the snapshots made from that sandbox.
+    if let Some((_, source)) = pairs.iter().rev().find(|(k, _)| k == "sourceSandboxId").filter(|(_, v)| !v.is_empty()) {
+        rows.retain(|row| row.source_sandbox_id.as_deref() == Some(source.as_str()));
+    }
     let total = rows.len() as i64;
     let items = rows.iter().skip(((page - 1) * limit) as usize).take(limit as usize).map(dto::snapshot).collect();
     Ok(Json(PaginatedSnapshots { items, total, page, total_pages: (total + limit - 1) / limit }))
