@@ -16,7 +16,6 @@ Set SANDBAR_SDK_TRACE=1 to print every captured exchange.
 
 from __future__ import annotations
 
-import functools
 import importlib.metadata
 import inspect
 import json
@@ -33,7 +32,8 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import spec_check  # noqa: E402  (local module, needs the path above)
+import flow  # noqa: E402  (local modules, need the path above)
+import spec_check  # noqa: E402
 
 import daytona_api_client.rest as generated_rest  # noqa: E402
 from daytona import (  # noqa: E402
@@ -104,20 +104,11 @@ class Capture:
         self.created: dict[str, set[str]] = {"/sandbox": set(), "/volumes": set()}
 
     def install(self) -> None:
-        original = generated_rest.RESTClientObject.request
-        if getattr(original, "_sandbar_capture", False):
-            return
-        capture = self
+        flow.hook(generated_rest.RESTClientObject, "request", self._response)
 
-        @functools.wraps(original)
-        def request(rest_self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            response = original(rest_self, method, url, *args, **kwargs)
-            raw = response.read()
-            capture.record(method, url, response.status, raw, response.headers)
-            return response
-
-        request._sandbar_capture = True  # type: ignore[attr-defined]
-        generated_rest.RESTClientObject.request = request
+    def _response(self, response: Any, method: str, url: str, *args: Any, **kwargs: Any) -> None:
+        raw = response.read()
+        self.record(method, url, response.status, raw, response.headers)
 
     def record(self, method: str, url: str, status: int, raw: bytes | None, headers: Any) -> None:
         method = method.upper()
@@ -165,6 +156,16 @@ def state_of(value: Any) -> str | None:
     return str(getattr(value, "value", value))
 
 
+def settled(sb, wanted: str, seconds: float = 3.0) -> str:
+    """The SDK object's state once an operation's Socket.IO events have arrived: SDK 0.226 applies
+    each event as it comes, possibly after the call returned, so a transitional state can show for
+    a moment. Returns the state (the wanted one, or whatever it still is after `seconds`)."""
+    deadline = time.time() + seconds
+    while state_of(sb.state) != wanted and time.time() < deadline:
+        time.sleep(0.02)
+    return state_of(sb.state)
+
+
 def status_of(error: BaseException) -> int | None:
     """HTTP status of a DaytonaError (status_code) or a raw generated ApiException (status)."""
     status = getattr(error, "status_code", None)
@@ -199,7 +200,7 @@ def is_int(value: Any) -> bool:
 
 
 def check_sandbox_basics(sb: Any, what: str) -> None:
-    expect(state_of(sb.state) == "started", f"{what}: state {state_of(sb.state)!r}, expected 'started'")
+    expect(settled(sb, "started") == "started", f"{what}: state {state_of(sb.state)!r}, expected 'started'")
     expect(sb.user == "daytona", f"{what}: user {sb.user!r}, expected 'daytona'")
     for key in ("cpu", "gpu", "memory", "disk"):
         value = getattr(sb, key)
@@ -643,14 +644,14 @@ class Suite:
         expect(auto_delete != 0, "autoDeleteInterval is 0 (left by the auto-delete step); stopping would delete "
                "the sandbox instead")
         sb.stop()
-        expect(state_of(sb.state) == "stopped", f"state {state_of(sb.state)!r} after stop(), expected 'stopped'")
+        expect(settled(sb, "stopped") == "stopped", f"state {state_of(sb.state)!r} after stop(), expected 'stopped'")
         got = state_of(self.daytona.get(sb.id).state)
         expect(got == "stopped", f"get().state {got!r} after stop(), expected 'stopped'")
 
     def start(self) -> None:
         sb = self.state["default"]
         sb.start()
-        expect(state_of(sb.state) == "started", f"state {state_of(sb.state)!r} after start(), expected 'started'")
+        expect(settled(sb, "started") == "started", f"state {state_of(sb.state)!r} after start(), expected 'started'")
 
     def refresh_data(self) -> None:
         sb = self.state["default"]
@@ -664,7 +665,7 @@ class Suite:
         cur = self.daytona.get(sb.id)
         want = (cur.cpu + 1, cur.memory + 1, cur.disk)
         sb.resize(Resources(cpu=want[0], memory=want[1]))
-        expect((state_of(sb.state), sb.cpu, sb.memory, sb.disk) == ("started", *want),
+        expect((settled(sb, "started"), sb.cpu, sb.memory, sb.disk) == ("started", *want),
                f"after resize(cpu={want[0]}, memory={want[1]}) of a running sandbox: state {state_of(sb.state)!r}, "
                f"cpu/memory/disk {sb.cpu}/{sb.memory}/{sb.disk}, expected started {want}")
         got = self.daytona.get(sb.id)
@@ -704,11 +705,11 @@ class Suite:
             raise Skip(f"Sandbox.pause does not exist in daytona {SDK_VERSION}")
         sb = self.state["default"]
         sb.pause()
-        expect(state_of(sb.state) == "paused", f"state {state_of(sb.state)!r} after pause(), expected 'paused'")
+        expect(settled(sb, "paused") == "paused", f"state {state_of(sb.state)!r} after pause(), expected 'paused'")
         got = state_of(self.daytona.get(sb.id).state)
         expect(got == "paused", f"get().state {got!r} after pause(), expected 'paused'")
         sb.start()  # resumes
-        expect(state_of(sb.state) == "started", f"state {state_of(sb.state)!r} after start() of a paused sandbox")
+        expect(settled(sb, "started") == "started", f"state {state_of(sb.state)!r} after start() of a paused sandbox")
         got = state_of(self.daytona.get(sb.id).state)
         expect(got == "started", f"get().state {got!r} after resuming, expected 'started'")
 
@@ -731,7 +732,7 @@ class Suite:
         sb = self.state["default"]
         before = len(self.capture.exchanges)
         sb.stop(force=True)
-        expect(state_of(sb.state) == "stopped", f"state {state_of(sb.state)!r} after stop(force=True)")
+        expect(settled(sb, "stopped") == "stopped", f"state {state_of(sb.state)!r} after stop(force=True)")
         got = state_of(self.daytona.get(sb.id).state)
         expect(got == "stopped", f"get().state {got!r} after stop(force=True), expected 'stopped'")
         sent = [x.url for x in self.capture.exchanges[before:] if x.method == "POST" and x.path == f"/sandbox/{sb.id}/stop"]
@@ -744,7 +745,7 @@ class Suite:
         expect(state_of(cur.state) == "stopped", f"state {state_of(cur.state)!r}, expected 'stopped'")
         want = (1, 1, cur.disk + 1)
         sb.resize(Resources(cpu=want[0], memory=want[1], disk=want[2]))
-        expect((state_of(sb.state), sb.cpu, sb.memory, sb.disk) == ("stopped", *want),
+        expect((settled(sb, "stopped"), sb.cpu, sb.memory, sb.disk) == ("stopped", *want),
                f"after resize{want} of a stopped sandbox: {state_of(sb.state)} {(sb.cpu, sb.memory, sb.disk)}")
         sb.start()
         got = self.daytona.get(sb.id)

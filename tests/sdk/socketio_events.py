@@ -2,7 +2,8 @@
 connects to `/api/socket.io/` the way the SDK does (websocket transport, key in the CONNECT
 `auth` payload) and must receive `sandbox.created` and `sandbox.state.updated` events for its own
 organization's sandboxes; a wrong key must not stay connected. Run with the 0.226.1 venv's Python
-and DAYTONA_API_URL / DAYTONA_API_KEY set; prints `N passed, M failed` last.
+and DAYTONA_API_URL / DAYTONA_API_KEY set; prints `N passed, M failed` last (the checks are
+counted by flow.py).
 """
 import json
 import os
@@ -10,20 +11,22 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import socketio
+
+sys.dont_write_bytecode = True  # no __pycache__ in the repository for the local module below
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import flow  # noqa: E402  (local module, needs the path above)
 
 api_url = os.environ["DAYTONA_API_URL"].rstrip("/")
 key = os.environ["DAYTONA_API_KEY"]
 parsed = urllib.parse.urlparse(api_url)
 origin = f"{parsed.scheme}://{parsed.netloc}"
 socket_path = parsed.path + "/socket.io/"
-results = []
-
-
-def check(name, ok, detail=""):
-    results.append(ok)
-    print(f"ok {name}" if ok else f"FAIL {name}: {detail}")
+steps = flow.Steps()
+check = steps.check
 
 
 def api(method, path, body=None):
@@ -71,6 +74,4 @@ try:
 except Exception:
     check("a wrong key is refused", True)
 
-passed = sum(results)
-print(f"{passed} passed, {len(results) - passed} failed")
-sys.exit(0 if passed == len(results) else 1)
+steps.finish()

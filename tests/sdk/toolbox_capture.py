@@ -4,8 +4,8 @@ toolbox_v226.py) and checks them with spec_check.py: toolbox responses against t
 control-plane responses (creating, forking, snapshotting the sandboxes) against the control-plane
 spec.
 
-Nothing in the SDK is modified. The hooks wrap, below the SDK, the three places its sync client
-sends requests through:
+Nothing in the SDK is modified. The hooks (flow.hook) wrap, below the SDK, the three places its
+sync client sends requests through:
 
 * `daytona_api_client.rest.RESTClientObject.request`: the generated control-plane client;
 * `daytona_toolbox_api_client.rest.RESTClientObject.request`: the generated toolbox client
@@ -26,11 +26,11 @@ SANDBAR_SDK_TRACE=1 prints every recorded exchange.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from typing import Any
 
+import flow
 import spec_check
 
 
@@ -59,52 +59,28 @@ class Recorder:
         import httpx
 
         for name, module in (("daytona_api_client", api_rest), ("daytona_toolbox_api_client", toolbox_rest)):
-            self._wrap_rest(module.RESTClientObject)
+            flow.hook(module.RESTClientObject, "request", self._rest_response)
             self.hooks.append(f"{name}.rest.RESTClientObject.request")
-        self._wrap_httpx(httpx.Client)
+        flow.hook(httpx.Client, "send", self._httpx_response)
         self.hooks.append("httpx.Client.send")
 
-    def _wrap_rest(self, cls: Any) -> None:
-        original = cls.request
-        if getattr(original, "_sandbar_capture", False):
-            return
-        recorder = self
+    def _rest_response(self, response: Any, method: str, url: str, *args: Any, **kwargs: Any) -> None:
+        raw = response.read()
+        headers = response.headers
+        self.record(method, url, response.status, raw, headers.get("content-type") if headers else "")
 
-        @functools.wraps(original)
-        def request(rest_self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            response = original(rest_self, method, url, *args, **kwargs)
-            raw = response.read()
-            headers = response.headers
-            recorder.record(method, url, response.status, raw, headers.get("content-type") if headers else "")
-            return response
-
-        request._sandbar_capture = True  # type: ignore[attr-defined]
-        cls.request = request
-
-    def _wrap_httpx(self, cls: Any) -> None:
-        original = cls.send
-        if getattr(original, "_sandbar_capture", False):
-            return
-        recorder = self
-
-        @functools.wraps(original)
-        def send(client: Any, *args: Any, **kwargs: Any) -> Any:
-            response = original(client, *args, **kwargs)
-            request = args[0] if args else kwargs.get("request")
-            streamed = bool(kwargs.get("stream", False))
-            status = response.status_code
-            content_type = response.headers.get("content-type", "")
-            if not streamed:
-                raw, captured = response.content, True
-            elif status >= 400:
-                raw, captured = response.read(), True
-            else:
-                raw, captured = None, False  # a WebSocket upgrade or a streamed (multipart) download
-            recorder.record(request.method, str(request.url), status, raw, content_type, captured=captured)
-            return response
-
-        send._sandbar_capture = True  # type: ignore[attr-defined]
-        cls.send = send
+    def _httpx_response(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        request = args[0] if args else kwargs.get("request")
+        streamed = bool(kwargs.get("stream", False))
+        status = response.status_code
+        content_type = response.headers.get("content-type", "")
+        if not streamed:
+            raw, captured = response.content, True
+        elif status >= 400:
+            raw, captured = response.read(), True
+        else:
+            raw, captured = None, False  # a WebSocket upgrade or a streamed (multipart) download
+        self.record(request.method, str(request.url), status, raw, content_type, captured=captured)
 
     # ---- recording and checking ------------------------------------------------------------------
 

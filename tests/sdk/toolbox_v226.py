@@ -4,12 +4,12 @@ real `sandbar serve`: `update_env`, `get_metrics_latest`, signed file URLs (`dow
 (init, reset, restore, remotes, config, config user, credentials, push/pull with branch/remote/
 set_upstream, shallow clone) and the entrypoint session. Git remotes are local repositories inside
 the sandbox (sandboxes only have loopback networking). Run with the 0.226.1 venv's Python and
-DAYTONA_API_URL / DAYTONA_API_KEY set. Each step prints `ok`/`FAIL`. Every response the SDK receives,
-and every response to the plain urllib requests of the signed-URL steps, is recorded
-(toolbox_capture.py) and checked with spec_check.py against the toolbox and control-plane specs;
-the run prints `N spec violations in T toolbox responses and C control-plane responses` and one
-line per distinct violation. The last line is `N passed, M failed`; the exit status is 1 if any
-step failed or a spec violation was recorded (2 if the SDK is not 0.226.1).
+DAYTONA_API_URL / DAYTONA_API_KEY set. Each step prints `ok`/`FAIL` (the step runner is flow.py).
+Every response the SDK receives, and every response to the plain urllib requests of the signed-URL
+steps, is recorded (toolbox_capture.py) and checked with spec_check.py against the toolbox and
+control-plane specs; the run prints `N spec violations in T toolbox responses and C control-plane
+responses` and one line per distinct violation. The last line is `N passed, M failed`; the exit
+status is 1 if any step failed or a spec violation was recorded (2 if the SDK is not 0.226.1).
 """
 import asyncio
 import importlib.metadata
@@ -27,7 +27,9 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # no __pycache__ in the repository for the local modules below
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import toolbox_capture  # noqa: E402  (local module, needs the path above)
+import flow  # noqa: E402  (local modules, need the path above)
+import toolbox_capture  # noqa: E402
+from flow import expect  # noqa: E402
 
 from daytona import CreateSandboxFromSnapshotParams, Daytona, DaytonaError, SessionExecuteRequest
 
@@ -38,23 +40,8 @@ if VERSION != "0.226.1":
 
 recorder = toolbox_capture.Recorder.from_env()
 recorder.install()  # before the first Daytona client exists
-results = []
-
-
-def step(name, check):
-    recorder.step = name
-    try:
-        detail = check()
-        ok = detail is None
-    except Exception as error:  # a failed step is reported; the run goes on
-        ok, detail = False, f"{type(error).__name__}: {error}"
-    recorder.step = "between-steps"
-    results.append(ok)
-    print(f"ok {name}" if ok else f"FAIL {name}: {detail}")
-
-
-def expect(actual, wanted):
-    return None if actual == wanted else f"got {actual!r}, wanted {wanted!r}"
+steps = flow.Steps(recorder)
+step = steps.step
 
 
 # Commits made by setup commands carry their own identity, so they do not depend on the git config
@@ -140,8 +127,11 @@ try:
             mine = daytona.snapshot.list(source_sandbox_id=sandbox.id)
             other = daytona.snapshot.list(source_sandbox_id=str(uuid.uuid4()))
             made = daytona.snapshot.get(name)
+            # The server's state, not the local object's: Socket.IO events of the operation may
+            # still be arriving and flip the local copy for a moment.
+            state = daytona.get(sandbox.id).state
             got = ([s.name for s in mine.items], mine.total, [s.name for s in other.items], other.total,
-                   made.source_sandbox_id, str(getattr(sandbox.state, "value", sandbox.state)))
+                   made.source_sandbox_id, str(getattr(state, "value", state)))
         finally:
             daytona.snapshot.delete(name)  # 0.226.1 takes an id or a name
         try:
@@ -525,11 +515,4 @@ finally:
     recorder.step = "cleanup"
     daytona.delete(sandbox)
 
-spec = recorder.report()
-if not spec.toolbox_count:
-    results.append(False)
-    print(f"FAIL capture-hook: no toolbox response was recorded; the hooks ({', '.join(recorder.hooks)}) are "
-          "not in the SDK's path")
-passed = sum(results)
-print(f"{passed} passed, {len(results) - passed} failed")
-sys.exit(0 if passed == len(results) and not spec.violations else 1)
+steps.finish()

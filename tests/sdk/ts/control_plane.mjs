@@ -21,40 +21,23 @@
 // end, also on failure. The exit status is 1 when a step failed or a spec violation was recorded,
 // 2 for a configuration error. SANDBAR_SDK_TRACE=1 prints every captured exchange;
 // SANDBAR_SDK_EXCHANGES=<file> keeps the exchange file there.
+// The machinery shared with toolbox.mjs (loading the SDK, the axios hook, the step runner, the spec
+// check and the summary lines) is in flow.mjs.
 
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+import {
+  RUN_LABEL, Capture as BaseCapture, Skip, Suite as BaseSuite, apiFromEnv, bodyText, checkSpecSetup, dispose,
+  expect, headerValue, loadSdk as loadPinnedSdk, oneLine, runMain, sleep, specFile,
+} from './flow.mjs';
+
 const LANGUAGE_LABEL = 'code-toolbox-language';
-const RUN_LABEL = 'sandbar-suite-run';
 const VOLUME_GONE_STATES = ['pending_delete', 'deleting', 'deleted'];
 const STEP_TIMEOUT_MS = 240_000; // a hung SDK call fails its step instead of hanging the run
 // An image reference the server cannot have: Sandbar builds no images yet and must say so (4xx).
 const IMAGE_REF = 'python:3.12-slim';
 
-function configError(message) {
-  console.error(`control_plane.mjs: ${message}`);
-  process.exit(2);
-}
-
 // ---- load the SDK (CommonJS build, so it shares one axios module with us) -------------------------
-
-function findSdkRoot() {
-  const candidates = [process.env.SANDBAR_NODE_DAYTONA, here].filter(Boolean);
-  for (const dir of candidates) {
-    if (fs.existsSync(path.join(dir, 'node_modules', '@daytonaio', 'sdk', 'package.json'))) {
-      return path.resolve(dir);
-    }
-  }
-  configError(`@daytonaio/sdk is not installed in ${candidates.join(' or ')}; run tests/sdk/setup-node.sh ` +
-    '<cache dir> and set SANDBAR_NODE_DAYTONA=<cache dir>/node-daytona');
-}
 
 let SDK_VERSION;
 let axios; // the axios module the SDK itself requires (resolved from the SDK's directory)
@@ -64,13 +47,22 @@ let HAS_SET_PUBLIC;
 let HAS_NETWORK_SETTINGS;
 let HAS_PAUSE;
 
+// The SDK object's state once an operation's Socket.IO events have arrived: the SDK applies each
+// event as it comes, possibly after the call returned, so a transitional state can show for a
+// moment. Resolves to the state (the wanted one, or whatever it still is after `ms`).
+async function settled(sb, wanted, ms = 3000) {
+  const deadline = Date.now() + ms;
+  while (sb.state !== wanted && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return sb.state;
+}
+
 function loadSdk() {
-  const sdkRoot = findSdkRoot();
-  const requireFromRoot = createRequire(path.join(sdkRoot, 'package.json'));
-  const sdkEntry = requireFromRoot.resolve('@daytonaio/sdk'); // the "require" export: cjs/index.js
-  SDK_VERSION = requireFromRoot('@daytonaio/sdk/package.json').version;
-  const sdk = requireFromRoot('@daytonaio/sdk');
-  axios = createRequire(sdkEntry)('axios'); // the very module the SDK's createAxiosInstance uses
+  const pinned = loadPinnedSdk();
+  SDK_VERSION = pinned.version;
+  axios = pinned.axios;
+  const { sdk } = pinned;
   ({
     Daytona, Sandbox, DaytonaError, DaytonaAuthenticationError, DaytonaBadRequestError, DaytonaConflictError,
     DaytonaNotFoundError,
@@ -80,8 +72,6 @@ function loadSdk() {
   HAS_NETWORK_SETTINGS = typeof Sandbox.prototype.updateNetworkSettings === 'function';
   HAS_PAUSE = typeof Sandbox.prototype.pause === 'function';
 }
-
-class Skip extends Error {}
 
 // ---- capture hook ------------------------------------------------------------------------------
 
@@ -101,58 +91,19 @@ function relativePath(url, apiUrl) {
   return null;
 }
 
-function headerValue(headers, name) {
-  if (!headers) return '';
-  if (typeof headers.get === 'function') {
-    const v = headers.get(name);
-    if (v != null) return String(v);
-  }
-  return String(headers[name] ?? headers[name.toLowerCase()] ?? '');
-}
-
-function bodyText(data) {
-  if (data == null) return null;
-  if (typeof data === 'string') return data;
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return undefined; // a stream or an object: not a raw body we can show the checker
-}
-
-class Capture {
+class Capture extends BaseCapture {
   constructor(apiUrl) {
-    this.apiUrl = apiUrl;
-    this.step = 'setup';
+    super(apiUrl);
     this.exchanges = []; // control-plane responses, sent to spec_check.py
     this.requests = []; // {step, method, path, data}: request bodies, for checks on what the SDK sent
     this.toolboxBases = new Set(); // toolboxProxyUrl values seen; requests under them are not control plane
-    this.trace = process.env.SANDBAR_SDK_TRACE === '1';
     // Ids from successful POST /sandbox and POST /volumes, even when the SDK then failed, so the
     // cleanup finds everything the server created.
     this.created = { '/sandbox': new Set(), '/volumes': new Set() };
-    this.unhandled = [];
   }
 
   install() {
-    if (axios.defaults.adapter?.sandbarCapture) return;
-    const base = axios.getAdapter(axios.defaults.adapter); // axios' own choice (http in Node)
-    const capture = this;
-    const adapter = function sandbarCaptureAdapter(config) {
-      const url = fullUrl(config);
-      const method = String(config.method || 'get').toUpperCase();
-      const step = capture.step;
-      return base(config).then(
-        (response) => {
-          capture.record(step, method, url, config, response);
-          return response;
-        },
-        (error) => {
-          if (error && error.response) capture.record(step, method, url, config, error.response);
-          throw error;
-        },
-      );
-    };
-    adapter.sandbarCapture = true;
-    axios.defaults.adapter = adapter;
+    this.installAxios(axios);
   }
 
   isToolbox(url) {
@@ -163,7 +114,7 @@ class Capture {
   }
 
   record(step, method, url, config, response) {
-    if (this.isToolbox(url)) return;
+    if (!response || this.isToolbox(url)) return; // no response: the request failed before one came
     const status = response.status;
     const text = bodyText(response.data);
     const contentType = headerValue(response.headers, 'content-type');
@@ -201,27 +152,11 @@ class Capture {
   }
 }
 
-function fullUrl(config) {
-  const url = String(config.url || '');
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) || !config.baseURL) return url;
-  return config.baseURL.replace(/\/+$/, '') + '/' + url.replace(/^\/+/, '');
-}
-
 // ---- helpers -----------------------------------------------------------------------------------
-
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 function statusOf(error) {
   const s = error?.statusCode ?? error?.status ?? error?.response?.status;
   return Number.isInteger(s) ? s : undefined;
-}
-
-function oneLine(error) {
-  const name = error?.constructor?.name ?? typeof error;
-  const text = String(error?.message ?? error).split(/\s+/).join(' ').trim() || '(no message)';
-  return `${name}: ${text.slice(0, 400)}`;
 }
 
 function show(value) {
@@ -251,7 +186,6 @@ async function expectRaises(fn, classes, what, status) {
 }
 
 const isInt = (v) => Number.isInteger(v);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function sameMap(a, b) {
   const ka = Object.keys(a || {}).sort();
@@ -295,73 +229,18 @@ async function poll(fn, done, timeoutS, what) {
   }
 }
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000}s`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 // ---- the suite ---------------------------------------------------------------------------------
 
-class Suite {
+class Suite extends BaseSuite {
   constructor(apiUrl, apiKey, capture, daytona) {
+    super(capture, daytona, { stepTimeoutMs: STEP_TIMEOUT_MS });
     this.apiUrl = apiUrl;
     this.apiKey = apiKey;
-    this.capture = capture;
-    this.daytona = daytona;
-    this.runId = crypto.randomBytes(4).toString('hex');
-    this.passed = 0;
-    this.failed = 0;
-    this.skipped = 0;
-    this.results = {};
-    this.sandboxes = new Map(); // every sandbox id this run created -> Sandbox (or null)
     this.state = {}; // objects shared between steps
   }
 
   name(suffix) {
     return `sdk-ts-${this.runId}-${suffix}`;
-  }
-
-  labels(extra = {}) {
-    return { [RUN_LABEL]: this.runId, ...extra };
-  }
-
-  track(sb) {
-    this.sandboxes.set(sb.id, sb);
-    return sb;
-  }
-
-  async step(name, fn, needs = []) {
-    const missing = needs.filter((n) => !this.results[n]);
-    if (missing.length) {
-      this.fail(name, `not run: prerequisite ${missing.join(', ')} did not pass`);
-      return;
-    }
-    this.capture.step = name;
-    try {
-      await withTimeout(fn.call(this), STEP_TIMEOUT_MS, `step ${name}`);
-      this.passed += 1;
-      this.results[name] = true;
-      console.log(`ok ${name}`);
-    } catch (e) {
-      if (e instanceof Skip) {
-        this.skipped += 1;
-        this.results[name] = false;
-        console.log(`skip ${name}: ${e.message}`);
-      } else {
-        this.fail(name, oneLine(e));
-      }
-    } finally {
-      this.capture.step = 'between-steps';
-    }
-  }
-
-  fail(name, reason) {
-    this.failed += 1;
-    this.results[name] = false;
-    console.log(`FAIL ${name}: ${reason}`);
   }
 
   // -- create ---------------------------------------------------------------------------------
@@ -722,7 +601,7 @@ class Suite {
     const autoDelete = (await this.daytona.get(sb.id)).autoDeleteInterval;
     expect(autoDelete !== 0, 'autoDeleteInterval is 0 (left by the auto-delete step); stopping would delete the sandbox instead');
     await sb.stop();
-    expect(sb.state === 'stopped', `state ${show(sb.state)} after stop(), expected 'stopped'`);
+    expect((await settled(sb, 'stopped')) === 'stopped', `state ${show(sb.state)} after stop(), expected 'stopped'`);
     const got = (await this.daytona.get(sb.id)).state;
     expect(got === 'stopped', `get().state ${show(got)} after stop(), expected 'stopped'`);
   }
@@ -730,7 +609,7 @@ class Suite {
   async start() {
     const sb = this.state.default;
     await sb.start();
-    expect(sb.state === 'started', `state ${show(sb.state)} after start(), expected 'started'`);
+    expect((await settled(sb, 'started')) === 'started', `state ${show(sb.state)} after start(), expected 'started'`);
   }
 
   async refreshData() {
@@ -747,7 +626,7 @@ class Suite {
     const cur = await this.daytona.get(sb.id);
     const want = [cur.cpu + 1, cur.memory + 1, cur.disk];
     await sb.resize({ cpu: want[0], memory: want[1] });
-    expect(show([sb.state, sb.cpu, sb.memory, sb.disk]) === show(['started', ...want]),
+    expect(show([await settled(sb, 'started'), sb.cpu, sb.memory, sb.disk]) === show(['started', ...want]),
       `after resize({cpu: ${want[0]}, memory: ${want[1]}}) of a running sandbox: ${show([sb.state, sb.cpu, sb.memory, sb.disk])}, expected started ${show(want)}`);
     const got = await this.daytona.get(sb.id);
     expect(show([got.cpu, got.memory, got.disk]) === show(want), `get() cpu/memory/disk ${show([got.cpu, got.memory, got.disk])}, expected ${show(want)}`);
@@ -788,11 +667,11 @@ class Suite {
     if (!HAS_PAUSE) throw new Skip(`Sandbox.pause does not exist in @daytonaio/sdk ${SDK_VERSION}`);
     const sb = this.state.default;
     await sb.pause();
-    expect(sb.state === 'paused', `state ${show(sb.state)} after pause(), expected 'paused'`);
+    expect((await settled(sb, 'paused')) === 'paused', `state ${show(sb.state)} after pause(), expected 'paused'`);
     let got = (await this.daytona.get(sb.id)).state;
     expect(got === 'paused', `get().state ${show(got)} after pause(), expected 'paused'`);
     await sb.start(); // resumes
-    expect(sb.state === 'started', `state ${show(sb.state)} after start() of a paused sandbox`);
+    expect((await settled(sb, 'started')) === 'started', `state ${show(sb.state)} after start() of a paused sandbox`);
     got = (await this.daytona.get(sb.id)).state;
     expect(got === 'started', `get().state ${show(got)} after resuming, expected 'started'`);
   }
@@ -818,7 +697,7 @@ class Suite {
     const sb = this.state.default;
     const before = this.capture.exchanges.length;
     await sb.stop(60, true);
-    expect(sb.state === 'stopped', `state ${show(sb.state)} after stop(60, true)`);
+    expect((await settled(sb, 'stopped')) === 'stopped', `state ${show(sb.state)} after stop(60, true)`);
     const got = (await this.daytona.get(sb.id)).state;
     expect(got === 'stopped', `get().state ${show(got)} after stop(60, true), expected 'stopped'`);
     const sent = this.capture.exchanges.slice(before)
@@ -833,7 +712,7 @@ class Suite {
     expect(cur.state === 'stopped', `state ${show(cur.state)}, expected 'stopped'`);
     const want = [1, 1, cur.disk + 1];
     await sb.resize({ cpu: want[0], memory: want[1], disk: want[2] });
-    expect(show([sb.state, sb.cpu, sb.memory, sb.disk]) === show(['stopped', ...want]),
+    expect(show([await settled(sb, 'stopped'), sb.cpu, sb.memory, sb.disk]) === show(['stopped', ...want]),
       `after resize(${show(want)}) of a stopped sandbox: ${show([sb.state, sb.cpu, sb.memory, sb.disk])}`);
     await sb.start();
     const got = await this.daytona.get(sb.id);
@@ -1145,75 +1024,21 @@ async function deleteVolumeWithRetry(client, name, timeoutS = 30) {
   }
 }
 
-async function dispose(client) {
-  // Closes the client's Socket.IO attempt and subscriptions (Daytona implements Symbol.asyncDispose).
-  const key = Symbol.asyncDispose;
-  if (key && typeof client?.[key] === 'function') {
-    try {
-      await client[key]();
-    } catch { /* best effort */ }
-  }
-}
-
-// ---- spec check (once, in Python) ---------------------------------------------------------------
-
-function specPath() {
-  return process.env.SANDBAR_DAYTONA_SPEC || path.resolve(here, '..', '..', '..', '..', 'shared', 'spec', 'daytona-openapi.yaml');
-}
-
-function specPython() {
-  return process.env.SANDBAR_SPEC_PYTHON || 'python3';
-}
-
-function checkSpecPython() {
-  const r = spawnSync(specPython(), ['-c', 'import yaml'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    configError(`${specPython()} cannot import yaml (${r.error?.message || r.stderr.trim().split('\n').pop() || `exit status ${r.status}`}); ` +
-      'set SANDBAR_SPEC_PYTHON to a python with pyyaml, e.g. <cache>/venv-daytona-0.226.1/bin/python');
-  }
-}
-
-// Returns {violations, lines} or {error}.
-function runSpecCheck(capture) {
-  const keep = process.env.SANDBAR_SDK_EXCHANGES;
-  const dir = keep ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'sandbar-ts-exchanges-'));
-  const file = keep || path.join(dir, 'exchanges.json');
-  try {
-    fs.writeFileSync(file, JSON.stringify(capture.toFile()));
-    const r = spawnSync(specPython(), [path.join(here, '..', 'spec_check.py'), '--check-file', file], {
-      encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
-    });
-    const lines = (r.stdout || '').split('\n').filter(Boolean);
-    const m = /^(\d+) spec violations in (\d+) control-plane responses$/.exec(lines[0] || '');
-    if (r.error || ![0, 1].includes(r.status) || !m) {
-      const why = r.error?.message || (r.stderr || '').trim().split('\n').slice(-3).join(' | ') || `exit ${r.status}`;
-      return { error: `spec_check.py --check-file did not run: ${why}` };
-    }
-    return { violations: Number(m[1]), lines };
-  } finally {
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 // ---- main ----------------------------------------------------------------------------------------
 
+const SPEC = ['SANDBAR_DAYTONA_SPEC', 'daytona-openapi.yaml'];
+
 async function main() {
-  const apiUrl = process.env.DAYTONA_API_URL || '';
-  const apiKey = process.env.DAYTONA_API_KEY || '';
-  if (!apiUrl || !apiKey) configError('set DAYTONA_API_URL (e.g. http://127.0.0.1:3000/api) and DAYTONA_API_KEY');
-  if (apiUrl.endsWith('/')) configError(`DAYTONA_API_URL ${JSON.stringify(apiUrl)} must not end with '/' (the SDK appends paths verbatim)`);
-  if (!fs.existsSync(specPath())) configError(`spec ${specPath()} not found (set SANDBAR_DAYTONA_SPEC)`);
-  checkSpecPython();
+  const { apiUrl, apiKey } = apiFromEnv();
+  checkSpecSetup([SPEC]);
   loadSdk();
 
   const capture = new Capture(apiUrl);
   capture.install();
-  process.on('unhandledRejection', (reason) => {
-    capture.unhandled.push(`${capture.step}: ${oneLine(reason)}`);
-  });
   const client = new Daytona({ apiKey, apiUrl });
   const suite = new Suite(apiUrl, apiKey, capture, client);
-  console.log(`@daytonaio/sdk ${SDK_VERSION} against ${apiUrl}, run ${suite.runId}, spec ${specPath()}`);
+  suite.watchUnhandled();
+  console.log(`@daytonaio/sdk ${SDK_VERSION} against ${apiUrl}, run ${suite.runId}, spec ${specFile(...SPEC)}`);
 
   const s = suite.step.bind(suite);
   try {
@@ -1275,22 +1100,7 @@ async function main() {
   if (!capture.exchanges.length) {
     suite.fail('capture-hook', "no control-plane response was captured; the adapter hook is not in the SDK's path");
   }
-  for (const u of capture.unhandled) suite.fail('unhandled-rejection', u);
-  const spec = runSpecCheck(capture);
-  if (spec.error) {
-    suite.fail('spec-check', spec.error);
-  } else {
-    for (const line of spec.lines) console.log(line);
-  }
-  if (suite.skipped) console.log(`${suite.skipped} skipped`);
-  console.log(`${suite.passed} passed, ${suite.failed} failed`);
-  return suite.failed || spec.violations ? 1 : 0;
+  return suite.finish({ tmpPrefix: 'sandbar-ts-exchanges-' });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e) => {
-    console.error(`control_plane.mjs: ${e?.stack || e}`);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -20,7 +20,7 @@
 // fails, the reason ends with the last non-2xx toolbox HTTP exchange of that step (method, path, status,
 // body). Every exchange is captured below the SDK, and nothing in the SDK is modified:
 // - HTTP: axios.defaults.adapter of the axios module the SDK requires is wrapped before the first client
-//   exists, exactly as in control_plane.mjs; the wrapper sees each response's status, content type and raw
+//   exists (flow.mjs, as for control_plane.mjs); the wrapper sees each response's status, content type and raw
 //   body text (a streamed body, e.g. a multipart download, is recorded without its body);
 // - WebSockets (PTY create-connect/connect, followed logs, the interpreter): WebSocket.prototype.emit of
 //   the `ws` class the SDK gets through isomorphic-ws is wrapped, recording the handshake response of its
@@ -33,25 +33,22 @@
 // SANDBAR_SDK_EXCHANGES=<file> keeps the exchange file there. Every sandbox the run creates is deleted at
 // the end, also on failure. Exit status: 0 when every step passed and no spec violation was recorded, 1
 // otherwise, 2 for a configuration error.
+// The machinery shared with control_plane.mjs (loading the SDK, the axios hook, the step runner, the spec
+// check and the summary lines) is in flow.mjs.
 
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const RUN_LABEL = 'sandbar-suite-run';
+import {
+  Capture as BaseCapture, Suite as BaseSuite, apiFromEnv, bodyText, checkSpecSetup, configError, dispose, expect,
+  headerValue, loadSdk as loadPinnedSdk, runMain, sleep, withTimeout,
+} from './flow.mjs';
+
 const STEP_TIMEOUT_MS = 150_000; // a hung SDK call fails its step instead of hanging the run
 const HOME = '/home/daytona';
-
-function configError(message) {
-  console.error(`toolbox.mjs: ${message}`);
-  process.exit(2);
-}
 
 // ---- load the SDK (CommonJS build, so it shares one axios module with us) ---------------------------
 
@@ -61,18 +58,11 @@ let WebSocketClass; // the `ws` WebSocket class the SDK constructs (isomorphic-w
 let SDK_VERSION;
 
 function loadSdk() {
-  const candidates = [process.env.SANDBAR_NODE_DAYTONA, here].filter(Boolean);
-  const root = candidates.find((dir) => fs.existsSync(path.join(dir, 'node_modules', '@daytonaio', 'sdk', 'package.json')));
-  if (!root) {
-    configError(`@daytonaio/sdk is not installed in ${candidates.join(' or ')}; run tests/sdk/setup-node.sh <cache dir> ` +
-      'and set SANDBAR_NODE_DAYTONA=<cache dir>/node-daytona');
-  }
-  const requireFromRoot = createRequire(path.join(path.resolve(root), 'package.json'));
-  SDK_VERSION = requireFromRoot('@daytonaio/sdk/package.json').version;
-  sdk = requireFromRoot('@daytonaio/sdk');
-  const requireFromSdk = createRequire(requireFromRoot.resolve('@daytonaio/sdk'));
-  axios = requireFromSdk('axios');
-  WebSocketClass = requireFromSdk('isomorphic-ws');
+  const pinned = loadPinnedSdk();
+  SDK_VERSION = pinned.version;
+  sdk = pinned.sdk;
+  axios = pinned.axios;
+  WebSocketClass = pinned.requireFromSdk('isomorphic-ws');
 }
 
 // ---- capture of HTTP and WebSocket exchanges (for failure reports and the spec check) --------------
@@ -91,74 +81,38 @@ function shortBody(data) {
   }
 }
 
-// The raw body text of an axios response, or undefined when it is a stream (not captured).
-function bodyText(data) {
-  if (data == null) return null;
-  if (typeof data === 'string') return data;
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return undefined;
-}
-
-function headerValue(headers, name) {
-  if (!headers) return '';
-  if (typeof headers.get === 'function') {
-    const v = headers.get(name);
-    if (v != null) return String(v);
-  }
-  return String(headers[name] ?? headers[name.toLowerCase()] ?? '');
-}
-
-class Capture {
+class Capture extends BaseCapture {
   constructor(apiUrl) {
-    this.apiUrl = apiUrl;
-    this.step = 'setup';
+    super(apiUrl);
     this.exchanges = []; // every exchange, for failure reports
     this.checked = []; // every response, in spec_check.py --check-file format
-    this.trace = process.env.SANDBAR_SDK_TRACE === '1';
   }
 
   install() {
-    const base = axios.getAdapter(axios.defaults.adapter);
-    const capture = this;
-    const adapter = (config) => {
-      const step = capture.step;
-      const record = (response) => {
-        const url = /^[a-z]+:\/\//i.test(config.url || '') || !config.baseURL
-          ? String(config.url)
-          : `${config.baseURL.replace(/\/+$/, '')}/${String(config.url).replace(/^\/+/, '')}`;
-        const x = {
-          step,
-          method: String(config.method || 'get').toUpperCase(),
-          url,
-          status: response?.status ?? 'no response',
-          request: shortBody(config.data),
-          response: response ? shortBody(response.data) : '',
-        };
-        capture.exchanges.push(x);
-        if (response) {
-          const text = bodyText(response.data);
-          capture.checked.push({
-            step, method: x.method, url, status: response.status,
-            contentType: headerValue(response.headers, 'content-type'),
-            text: text ?? null, bodyCaptured: text !== undefined,
-          });
-        }
-        if (capture.trace) console.log(`  .. ${x.method} ${x.url} ${x.request} -> ${x.status} ${x.response}`);
-      };
-      return base(config).then(
-        (response) => {
-          record(response);
-          return response;
-        },
-        (error) => {
-          record(error?.response);
-          throw error;
-        },
-      );
-    };
-    axios.defaults.adapter = adapter;
+    this.installAxios(axios);
     this.installWebSocket();
+  }
+
+  // One axios exchange; `response` is undefined when the request got none.
+  record(step, method, url, config, response) {
+    const x = {
+      step,
+      method,
+      url,
+      status: response?.status ?? 'no response',
+      request: shortBody(config.data),
+      response: response ? shortBody(response.data) : '',
+    };
+    this.exchanges.push(x);
+    if (response) {
+      const text = bodyText(response.data);
+      this.checked.push({
+        step, method, url, status: response.status,
+        contentType: headerValue(response.headers, 'content-type'),
+        text: text ?? null, bodyCaptured: text !== undefined,
+      });
+    }
+    if (this.trace) console.log(`  .. ${x.method} ${x.url} ${x.request} -> ${x.status} ${x.response}`);
   }
 
   // WebSocket handshakes: ws emits 'upgrade' (response) on 101 and 'unexpected-response' (request, response)
@@ -232,10 +186,6 @@ function expectEqual(actual, wanted, what) {
   if (a !== w) throw new Error(`${what}: got ${a}, wanted ${w}`);
 }
 
-function expect(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
 // Runs fn, which must throw an instance of cls; returns the error. status/message are checked when given.
 async function expectError(fn, cls, what, { status, message } = {}) {
   let result;
@@ -252,16 +202,6 @@ async function expectError(fn, cls, what, { status, message } = {}) {
     return e;
   }
   throw new Error(`${what}: expected ${cls.name}, got a result ${show(result)}`);
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000}s`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function until(check, timeoutMs, what) {
@@ -282,51 +222,15 @@ const stripMarkers = (s) => s.replace(/\x01\x01\x01|\x02\x02\x02/g, '');
 
 // ---- the suite ---------------------------------------------------------------------------------
 
-class Suite {
+class Suite extends BaseSuite {
   constructor(daytona, capture) {
-    this.daytona = daytona;
-    this.capture = capture;
-    this.runId = crypto.randomBytes(4).toString('hex');
-    this.passed = 0;
-    this.failed = 0;
-    this.results = {};
-    this.sandboxes = new Map(); // id -> Sandbox, everything this run created
+    super(capture, daytona, { stepTimeoutMs: STEP_TIMEOUT_MS, describe: oneLine });
     this.snapshots = []; // snapshot names this run created
     this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sandbar-ts-toolbox-'));
   }
 
   labels(extra = {}) {
-    return { [RUN_LABEL]: this.runId, suite: 'toolbox-ts', ...extra };
-  }
-
-  track(sb) {
-    this.sandboxes.set(sb.id, sb);
-    return sb;
-  }
-
-  async step(name, fn, needs = []) {
-    const missing = needs.filter((n) => !this.results[n]);
-    if (missing.length) {
-      this.fail(name, `not run: prerequisite ${missing.join(', ')} did not pass`);
-      return;
-    }
-    this.capture.step = name;
-    try {
-      await withTimeout(fn.call(this), STEP_TIMEOUT_MS, `step ${name}`);
-      this.passed += 1;
-      this.results[name] = true;
-      console.log(`ok ${name}`);
-    } catch (e) {
-      this.fail(name, oneLine(e) + this.capture.lastFailure(name));
-    } finally {
-      this.capture.step = 'between-steps';
-    }
-  }
-
-  fail(name, reason) {
-    this.failed += 1;
-    this.results[name] = false;
-    console.log(`FAIL ${name}: ${reason}`);
+    return super.labels({ suite: 'toolbox-ts', ...extra });
   }
 
   // A shell command that must succeed (test setup and checks outside the call under test).
@@ -345,13 +249,19 @@ class Suite {
     expectEqual(sb.labels['code-toolbox-language'], 'python', 'language label');
   }
 
+  // The server's state, not the local object's: the SDK's Socket.IO events of an operation can
+  // arrive after its answer and flip the local copy for a moment.
+  async serverState() {
+    return (await this.daytona.get(this.sb.id)).state;
+  }
+
   async stopArchiveStart() {
     await this.sb.fs.uploadFile(Buffer.from('kept across an archive\n'), 'archived.txt');
     await this.sb.stop();
     await this.sb.archive();
-    const archived = this.sb.state;
+    const archived = await this.serverState();
     await this.sb.start();
-    const started = this.sb.state;
+    const started = await this.serverState();
     const content = (await this.sb.fs.downloadFile('archived.txt')).toString();
     expectEqual([archived, started, content], ['archived', 'started', 'kept across an archive\n'],
       'states and file across stop, archive, start');
@@ -378,7 +288,7 @@ class Suite {
     await this.sb.createSnapshot(name);
     this.snapshots.push(name);
     this.madeSnapshot = name;
-    expectEqual(this.sb.state, 'started', 'state after createSnapshot');
+    expectEqual(await this.serverState(), 'started', 'state after createSnapshot');
     const made = await this.daytona.snapshot.get(name);
     expectEqual(made.name, name, 'snapshot name');
     const restoredSb = this.track(await this.daytona.create({ snapshot: name, labels: this.labels({ from: 'snapshot' }) }));
@@ -410,10 +320,11 @@ class Suite {
   async pauseKeepsProcesses() {
     await this.sh('echo in-memory > /tmp/paused-note; setsid sleep 1000 > /dev/null 2>&1 < /dev/null & echo $! > /tmp/paused-pid');
     await this.sb.pause();
-    const paused = [this.sb.state, (await this.daytona.get(this.sb.id)).state];
+    const paused = await this.serverState();
     await this.sb.start();
+    const started = await this.serverState();
     const alive = (await this.sh('cat /tmp/paused-note; kill -0 $(cat /tmp/paused-pid) && echo alive; kill $(cat /tmp/paused-pid)')).trim();
-    expectEqual([paused, this.sb.state, alive], [['paused', 'paused'], 'started', 'in-memory\nalive'],
+    expectEqual([paused, started, alive], ['paused', 'started', 'in-memory\nalive'],
       'states across pause and start, tmpfs file and process after resuming');
   }
 
@@ -884,63 +795,18 @@ class Suite {
   }
 }
 
-// ---- spec check (once, in Python) ---------------------------------------------------------------
-
-function specPython() {
-  return process.env.SANDBAR_SPEC_PYTHON || 'python3';
-}
-
-function checkSpecSetup() {
-  const r = spawnSync(specPython(), ['-c', 'import yaml'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    configError(`${specPython()} cannot import yaml (${r.error?.message || r.stderr.trim().split('\n').pop() || `exit status ${r.status}`}); ` +
-      'set SANDBAR_SPEC_PYTHON to a python with pyyaml, e.g. <cache>/venv-daytona-0.226.1/bin/python');
-  }
-  const specs = path.resolve(here, '..', '..', '..', '..', 'shared', 'spec');
-  for (const [env, file] of [['SANDBAR_DAYTONA_SPEC', 'daytona-openapi.yaml'], ['SANDBAR_TOOLBOX_SPEC', 'toolbox-swagger.yaml']]) {
-    const p = process.env[env] || path.join(specs, file);
-    if (!fs.existsSync(p)) configError(`spec ${p} not found (set ${env})`);
-  }
-}
-
-// Returns {violations, toolbox, lines} or {error}.
-function runSpecCheck(capture) {
-  const keep = process.env.SANDBAR_SDK_EXCHANGES;
-  const dir = keep ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'sandbar-ts-toolbox-exchanges-'));
-  const file = keep || path.join(dir, 'exchanges.json');
-  try {
-    fs.writeFileSync(file, JSON.stringify(capture.toFile()));
-    const r = spawnSync(specPython(), [path.join(here, '..', 'spec_check.py'), '--check-file', file], {
-      encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
-    });
-    const lines = (r.stdout || '').split('\n').filter(Boolean);
-    const m = /^(\d+) spec violations in (\d+) toolbox responses and (\d+) control-plane responses$/.exec(lines[0] || '');
-    if (r.error || ![0, 1].includes(r.status) || !m) {
-      const why = r.error?.message || (r.stderr || '').trim().split('\n').slice(-3).join(' | ') || `exit ${r.status}`;
-      return { error: `spec_check.py --check-file did not run: ${why}` };
-    }
-    return { violations: Number(m[1]), toolbox: Number(m[2]), lines };
-  } finally {
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 // ---- main --------------------------------------------------------------------------------------
 
 async function main() {
-  const apiUrl = process.env.DAYTONA_API_URL || '';
-  const apiKey = process.env.DAYTONA_API_KEY || '';
-  if (!apiUrl || !apiKey) configError('set DAYTONA_API_URL (e.g. http://127.0.0.1:3000/api) and DAYTONA_API_KEY');
-  if (apiUrl.endsWith('/')) configError(`DAYTONA_API_URL ${JSON.stringify(apiUrl)} must not end with '/'`);
-  checkSpecSetup();
+  const { apiUrl, apiKey } = apiFromEnv();
+  checkSpecSetup([['SANDBAR_DAYTONA_SPEC', 'daytona-openapi.yaml'], ['SANDBAR_TOOLBOX_SPEC', 'toolbox-swagger.yaml']]);
   loadSdk();
   const capture = new Capture(apiUrl);
   capture.install();
-  const unhandled = [];
-  process.on('unhandledRejection', (reason) => unhandled.push(`${capture.step}: ${oneLine(reason)}`));
 
   const daytona = new sdk.Daytona({ apiKey, apiUrl });
   const suite = new Suite(daytona, capture);
+  suite.watchUnhandled();
   console.log(`@daytonaio/sdk ${SDK_VERSION} toolbox against ${apiUrl}, run ${suite.runId}`);
   const s = suite.step.bind(suite);
   const SB = ['create-sandbox'];
@@ -984,25 +850,15 @@ async function main() {
     await s('git-errors', suite.gitErrors, SB);
   } finally {
     await s('cleanup', suite.cleanup);
-    const dispose = daytona[Symbol.asyncDispose];
-    if (typeof dispose === 'function') await dispose.call(daytona).catch(() => {});
+    await dispose(daytona);
   }
-  for (const u of unhandled) suite.fail('unhandled-rejection', u);
-  const spec = runSpecCheck(capture);
-  if (spec.error) {
-    suite.fail('spec-check', spec.error);
-  } else {
-    for (const line of spec.lines) console.log(line);
-    if (!spec.toolbox) suite.fail('capture-hook', "no toolbox response was captured; the hooks are not in the SDK's path");
-  }
-  console.log(`${suite.passed} passed, ${suite.failed} failed`);
-  return suite.failed || spec.violations ? 1 : 0;
+  return suite.finish({
+    tmpPrefix: 'sandbar-ts-toolbox-exchanges-',
+    toolbox: true,
+    afterSpec: (spec) => {
+      if (!spec.toolbox) suite.fail('capture-hook', "no toolbox response was captured; the hooks are not in the SDK's path");
+    },
+  });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e) => {
-    console.error(`toolbox.mjs: ${e?.stack || e}`);
-    process.exit(1);
-  },
-);
+runMain(main);
