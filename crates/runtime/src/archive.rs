@@ -22,7 +22,8 @@ const LEVEL: i32 = 3;
 pub struct Packed {
     /// Entries written.
     pub entries: u64,
-    /// Bytes of file contents before compression.
+    /// Bytes of file contents before compression (allocated bytes: holes of sparse files are
+    /// not contents).
     pub content_bytes: u64,
     /// Size of the compressed archive.
     pub archive_bytes: u64,
@@ -80,7 +81,9 @@ fn pack_dir(builder: &mut Builder, root: &Path, relative: &Path, state: &mut Pac
         let mut header = tar::Header::new_gnu();
         header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
         state.entries += 1;
-        if !kind.is_dir() && meta.nlink() > 1 {
+        // Symlinks are never written as hard links: tar-rs resolves a link's target through the
+        // file system when unpacking, which would follow the symlink.
+        if !kind.is_dir() && !kind.is_symlink() && meta.nlink() > 1 {
             let inode = (meta.dev(), meta.ino());
             if let Some(first) = state.links.get(&inode) {
                 header.set_entry_type(tar::EntryType::Link);
@@ -98,13 +101,11 @@ fn pack_dir(builder: &mut Builder, root: &Path, relative: &Path, state: &mut Pac
             header.set_size(0);
             builder.append_link(&mut header, &path, std::fs::read_link(&full)?)?;
         } else if kind.is_file() {
-            let file = File::open(&full)?;
-            // The size comes from the open file: a file cannot change size between lstat and
-            // here in a stopped sandbox, but the header must match the bytes that follow.
-            let length = file.metadata()?.len();
-            header.set_size(length);
-            state.content_bytes += length;
-            builder.append_data(&mut header, &path, file)?;
+            // append_file writes holes as GNU sparse entries (SEEK_DATA/SEEK_HOLE), so a sparse
+            // file costs its data, not its apparent size, in the archive and when unpacked.
+            let mut file = File::open(&full)?;
+            state.content_bytes += meta.blocks() * 512;
+            builder.append_file(&path, &mut file)?;
         } else {
             // Character and block devices (overlayfs whiteouts are 0/0 character devices), FIFOs.
             let (major, minor) = (nix::sys::stat::major(meta.rdev()), nix::sys::stat::minor(meta.rdev()));

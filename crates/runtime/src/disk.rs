@@ -32,7 +32,9 @@ pub(crate) fn is_btrfs(path: &Path) -> bool {
 pub(crate) fn ensure_mounted(disk: &DataDisk, at: &Path) -> Result<(), Error> {
     let step = |what: String| Error::image(format!("data disk {}: {what}", disk.image.display()));
     std::fs::create_dir_all(at).map_err(step(format!("create {}", at.display())))?;
-    if is_btrfs(at) {
+    // Mounted already (by an earlier process of a crashed server): a btrfs mount point here. A
+    // plain directory on a btrfs host is not the data disk.
+    if is_btrfs(at) && is_mount_point(at) {
         return Ok(());
     }
     if std::fs::read_dir(at).map_err(step(format!("list {}", at.display())))?.next().is_some() {
@@ -59,6 +61,16 @@ pub(crate) fn ensure_mounted(disk: &DataDisk, at: &Path) -> Result<(), Error> {
         return Err(step("enable quotas".into())(e));
     }
     Ok(())
+}
+
+/// Whether `path` is the root of a mount (its device differs from its parent's).
+fn is_mount_point(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let parent = path.parent().unwrap_or(path);
+    match (std::fs::metadata(path), std::fs::metadata(parent)) {
+        (Ok(here), Ok(above)) => here.dev() != above.dev(),
+        _ => false,
+    }
 }
 
 /// Unmounts the disk (the loop device goes with it).

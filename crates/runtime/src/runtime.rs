@@ -253,10 +253,11 @@ impl Runtime {
         let dir = self.dir(id);
         self.apply_disk_limit(id, &dir, None)?;
         let result = work();
-        let restored = self.apply_disk_limit(id, &dir, limit);
-        let value = result?;
-        restored?;
-        Ok(value)
+        // The work is done (a sandbox may be running now): failing here would lose track of it.
+        if let Err(e) = self.apply_disk_limit(id, &dir, limit) {
+            tracing::error!(sandbox_id = %id, error = %e, "could not set the disk limit again; it stays lifted");
+        }
+        result
     }
 
     /// The image store this runtime creates sandboxes from.
@@ -654,7 +655,7 @@ impl Runtime {
         let lock = self.lock_of(source);
         let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let record = self.record(source)?;
-        self.restore_locked(source)?;
+        self.with_disk_limit_lifted(source, record.spec.limits.disk_bytes, || self.restore_locked(source))?;
         if self.dir(target).exists() {
             return Err(Error::AlreadyExists { id: target.clone() });
         }
@@ -861,8 +862,13 @@ impl Runtime {
                 }
                 continue;
             }
-            recover_archive_state(&path).map_err(Error::image(format!("recover {}", path.display())))?;
-            self.recover_snapshot(&path)?;
+            // One damaged sandbox directory must not keep the server from starting.
+            if let Err(e) = recover_archive_state(&path) {
+                tracing::error!(sandbox = %path.display(), error = %e, "could not recover an interrupted archive");
+            }
+            if let Err(e) = self.recover_snapshot(&path) {
+                tracing::error!(sandbox = %path.display(), error = %e, "could not recover an interrupted snapshot");
+            }
             let marker_path = path.join(RUNNING_MARKER);
             let Ok(bytes) = std::fs::read(&marker_path) else {
                 let _ = std::fs::remove_file(path.join("init.sock"));
@@ -935,8 +941,11 @@ impl Runtime {
         let path = marker.cgroup.as_ref().ok_or_else(|| refused("its marker names no cgroup"))?;
         let record = self.record(id)?;
         let socket = self.dir(id).join("init.sock");
-        process::request(id, &socket, &Request::Ping)?;
         let cgroup = self.cgroups.adopt(id, path)?;
+        // A paused sandbox's init is frozen and cannot answer; its cgroup vouches for it.
+        if !cgroup.is_frozen() {
+            process::request(id, &socket, &Request::Ping)?;
+        }
         let env = Mutex::new(merge_env(record.image.env.clone(), &record.spec.env)?);
         let running = Running {
             init_pid: marker.init_pid,
@@ -1235,6 +1244,9 @@ fn validate(spec: &SandboxSpec) -> Result<(), Error> {
 fn merge_env(mut base: Vec<String>, extra: &[(String, String)]) -> Result<Vec<String>, Error> {
     for (key, value) in extra {
         validate_env_key(key)?;
+        if value.contains('\0') {
+            return Err(Error::InvalidSpec { what: format!("the value of {key} contains a NUL byte") });
+        }
         base.retain(|kv| kv.split('=').next() != Some(key.as_str()));
         base.push(format!("{key}={value}"));
     }

@@ -808,15 +808,24 @@ impl ControlPlane {
         }
     }
 
-    /// Makes stored states match reality after a restart: nothing runs in a fresh runtime, so
-    /// sandboxes recorded as running or in transition are stopped (files kept); creates that
-    /// never finished become `error`.
+    /// Makes stored states match reality after a restart: a sandbox the runtime re-adopted is
+    /// `started` (or `paused`); one recorded as running or in transition that does not run is
+    /// stopped (files kept); creates that never finished become `error`.
     pub async fn reconcile(&self) -> Result<(), ServiceError> {
         for mut row in self.store.all_live_sandboxes()? {
             let id = runtime_id(&row.id)?;
-            let running = matches!(self.runtime.state(&id), Ok(sandbar_runtime::SandboxState::Running));
+            // A sandbox the runtime re-adopted runs: that is its state, whatever transition the
+            // previous server was in the middle of (except a delete, which goes on).
+            let actual = match self.runtime.state(&id) {
+                Ok(sandbar_runtime::SandboxState::Running) => Some(SandboxState::Started),
+                Ok(sandbar_runtime::SandboxState::Paused) => Some(SandboxState::Paused),
+                _ => None,
+            };
             let next = match row.state {
-                SandboxState::Started | SandboxState::Paused if running => continue,
+                state if actual == Some(state) => continue,
+                state if state != SandboxState::Destroying && actual.is_some() => {
+                    actual.unwrap_or(SandboxState::Started)
+                }
                 SandboxState::Creating => SandboxState::Error,
                 SandboxState::Destroying => {
                     let runtime = Arc::clone(&self.runtime);

@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import traceback
+import types
 
 PREFIX = "dtn_artifact_k39fd2:"
 
@@ -159,9 +160,14 @@ def main():
     sys.meta_path.insert(0, PatchPyplot())
     source = sys.stdin.read()
     sys.argv[0] = "-"
-    globals_ = {"__name__": "__main__", "__builtins__": __builtins__, "__file__": "<stdin>"}
+    # The program is the real __main__ module (pickling its functions and classes works, as do
+    # string annotations), not this runner.
+    main_module = types.ModuleType("__main__")
+    main_module.__file__ = "<stdin>"
+    main_module.__builtins__ = __builtins__
+    sys.modules["__main__"] = main_module
     try:
-        exec(compile(source, "<stdin>", "exec"), globals_)
+        exec(compile(source, "<stdin>", "exec"), main_module.__dict__)
     except SystemExit:
         raise
     except BaseException as error:

@@ -37,7 +37,14 @@ pub(crate) async fn download(
         })
         .await?
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().replace(['"', '\\'], "_")).unwrap_or_default();
+    // A header value cannot carry quotes, backslashes or control characters (a newline in a
+    // file name would break the response).
+    let name: String = path
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy().chars().map(|c| if c == '"' || c == '\\' || c.is_control() { '_' } else { c }).collect()
+        })
+        .unwrap_or_default();
     let headers = [
         (header::CONTENT_TYPE, content_type_of(&path).to_string()),
         (header::CONTENT_LENGTH, length.to_string()),

@@ -73,12 +73,10 @@ fn describe_tree(root: &std::path::Path) -> std::collections::BTreeMap<String, S
             let mut xattrs: Vec<String> = xattr_list(&path);
             xattrs.sort();
             let content = if meta.file_type().is_file() {
-                format!(
-                    "{:x}",
-                    sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
-                        std::fs::read(&path).unwrap()
-                    ))
-                )
+                // Streamed: the tree holds a sparse file of 256 MB.
+                let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+                std::io::copy(&mut std::fs::File::open(&path).unwrap(), &mut hasher).unwrap();
+                format!("{:x}", sha2::Digest::finalize(hasher))
             } else if meta.file_type().is_symlink() {
                 std::fs::read_link(&path).unwrap().display().to_string()
             } else {
@@ -130,6 +128,8 @@ fn archive_and_start_restore_every_file_type_byte_for_byte() {
          head -c 3000000 /dev/urandom > /data/random.bin
          printf 'hello' > /data/a.txt && ln /data/a.txt /data/hard-link && ln -s /data/a.txt /data/symlink
          ln -s /nowhere /data/dangling && mkfifo -m 640 /data/fifo
+         ln -s /data/a.txt /data/linked-symlink && ln /data/linked-symlink /data/linked-symlink-2
+         truncate -s 256M /data/sparse && printf 'tail' >> /data/sparse
          cp /bin/true /data/setuid && chmod 4755 /data/setuid
          printf 'mine' > /data/deep/er/owned && chown daytona:daytona /data/deep/er/owned && chmod 600 /data/deep/er/owned
          touch -h -d '2001-02-03 04:05:06' /data/a.txt /data/symlink /data/deep
@@ -146,6 +146,7 @@ fn archive_and_start_restore_every_file_type_byte_for_byte() {
 
     let packed = fx.runtime.archive(&id).unwrap().expect("it was not archived before");
     assert!(packed.content_bytes >= 3_000_000, "{packed:?}");
+    assert!(packed.archive_bytes < 100 << 20, "a 256 MB sparse file is archived by its data: {packed:?}");
     assert!(fx.runtime.is_archived(&id));
     assert!(!upper.exists(), "the writable layer's directory is freed");
     assert_eq!(fx.runtime.archive(&id).unwrap(), None, "archiving again changes nothing");
@@ -159,6 +160,9 @@ fn archive_and_start_restore_every_file_type_byte_for_byte() {
     );
     fx.runtime.stop(&id, Duration::ZERO).unwrap();
     assert_eq!(describe_tree(&upper), before, "the restored layer equals the archived one");
+    use std::os::unix::fs::MetadataExt;
+    let sparse = std::fs::metadata(upper.join("data/sparse")).unwrap();
+    assert!(sparse.blocks() * 512 < 4 << 20, "the sparse file stays sparse: {} blocks", sparse.blocks());
 }
 
 #[test]

@@ -386,6 +386,9 @@ async fn env_updates_reach_new_processes_and_metrics_read_the_sandbox() {
     assert_eq!(sh(&app, &id, "echo ${ADDED:-unset}").await, "unset\n");
     let (status, body) = app.call_raw(Method::POST, &env, Some(json!({"set": {"1BAD": "x"}}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app.call_raw(Method::POST, &env, Some(json!({"set": {"NUL": "a\u{0}b"}}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a NUL would break every later exec: {body}");
+    assert_eq!(sh(&app, &id, "echo still-runs").await, "still-runs\n");
 
     let (status, metrics) = app.call_raw(Method::GET, &format!("/toolbox/{id}/system/metrics"), None).await;
     assert_eq!(status, StatusCode::OK, "{metrics}");

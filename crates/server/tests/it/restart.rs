@@ -36,13 +36,19 @@ async fn a_crashed_servers_running_sandboxes_are_re_adopted_with_their_processes
         .and_then(|l| l.rsplit('/').nth(1).map(str::to_string))
         .expect("the init's memory cgroup names its parent");
 
+    // A paused sandbox's init is frozen and cannot answer a ping: it is adopted all the same.
+    let paused = first.create(json!({"name": "frozen"})).await["id"].as_str().unwrap().to_string();
+    let (_, body) = first.call(Method::POST, &format!("/sandbox/{paused}/pause"), None).await;
+    assert_eq!(body["state"], "paused");
+    let paused_init = first.runtime.init_pid(&sandbar_runtime::SandboxId::new(paused.clone()).unwrap()).unwrap();
+
     // "kill -9": the first server's state is dropped without stopping anything.
     let data = first.crash();
     assert!(std::path::Path::new(&format!("/proc/{orphan_init}")).exists(), "the orphan still runs");
 
     let runtime = Arc::new(runtime_with_parent(data.path(), &parent));
     let recovered = runtime.recover_orphans().unwrap();
-    assert_eq!((recovered.adopted, recovered.stopped), (1, 0));
+    assert_eq!((recovered.adopted, recovered.stopped), (2, 0));
     let second = App::assemble(data, runtime, 10_000);
     second.plane.reconcile().await.unwrap();
 
@@ -55,6 +61,17 @@ async fn a_crashed_servers_running_sandboxes_are_re_adopted_with_their_processes
     let (status, body) = second.call_raw(Method::POST, &format!("/toolbox/{id}/process/execute"), Some(exec)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["result"], "precious\nsleeper-alive\n");
+
+    let (_, body) = second.call(Method::GET, "/sandbox/frozen", None).await;
+    assert_eq!(body["state"], "paused", "the paused sandbox is adopted paused");
+    let (_, body) = second.call(Method::POST, "/sandbox/frozen/start", None).await;
+    assert_eq!(body["state"], "started");
+    let (status, body) = second
+        .call_raw(Method::POST, &format!("/toolbox/{paused}/process/execute"), Some(json!({"command": "echo thawed"})))
+        .await;
+    assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("thawed\n")));
+    second.call(Method::DELETE, "/sandbox/frozen", None).await;
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(paused_init), None);
 
     // The adopted sandbox stops, starts and is deleted like any other.
     let (_, body) = second.call(Method::POST, "/sandbox/survivor/stop", None).await;

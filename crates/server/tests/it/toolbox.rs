@@ -101,6 +101,11 @@ async fn code_run_uses_the_language_and_argv() {
     .await;
     assert_eq!((body["exitCode"].clone(), body["result"].clone()), (json!(0), json!("ts 42 -y\n")), "{body}");
 
+    // The program is the real __main__: its functions pickle by reference.
+    let code = "import pickle, sys\ndef f():\n    return 1\nprint(pickle.loads(pickle.dumps(f))(), sys.modules['__main__'].f is f)";
+    let (_, body) = toolbox(&app, &id, "/process/code-run", json!({"code": code})).await;
+    assert_eq!(body["result"], "1 True\n", "{body}");
+
     // A figure shown with pyplot comes back as a chart, not as output.
     let code = "import matplotlib.pyplot as plt\nplt.pie([1, 3], labels=['x', 'y']); plt.title('Share'); plt.show()\nprint('ok')";
     let (_, body) = toolbox(&app, &id, "/process/code-run", json!({"code": code})).await;
