@@ -1146,7 +1146,11 @@ impl Runtime {
 fn teardown(id: &SandboxId, running: &Running) -> Result<(), Error> {
     let (cgroup, socket) = (&running.cgroup, &running.socket);
     let pid = Pid::from_raw(running.init_pid);
-    let _ = kill(pid, Signal::SIGKILL);
+    // An adopted init is not our child: its pid is only ours while it is the same process.
+    let ours = running.adopted.is_none_or(|start_time| is_same_live_process(running.init_pid, start_time));
+    if ours {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
     // When PID 1 of a namespace dies, the kernel kills the rest and waits for them before the
     // init's own exit completes, so after this wait the sandbox's processes are gone.
     match running.adopted {
