@@ -80,15 +80,20 @@ pub(crate) fn unmount(at: &Path) -> std::io::Result<()> {
 
 /// Makes `path` a new subvolume (in place of `mkdir`).
 pub(crate) fn create_subvolume(path: &Path) -> std::io::Result<()> {
-    let parent = path.parent().ok_or_else(|| std::io::Error::other("a subvolume needs a parent"))?;
-    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| std::io::Error::other("bad subvolume name"))?;
+    let (parent, name) = parent_and_name(path)?;
     crate::sys::create_subvolume(&std::fs::File::open(parent)?, name)
+}
+
+/// The directory a new subvolume goes in, and its name there.
+fn parent_and_name(path: &Path) -> std::io::Result<(&Path, &str)> {
+    let parent = path.parent().ok_or_else(|| std::io::Error::other(format!("{} has no parent", path.display())))?;
+    let name = path.file_name().and_then(|n| n.to_str());
+    Ok((parent, name.ok_or_else(|| std::io::Error::other(format!("{} has no UTF-8 name", path.display())))?))
 }
 
 /// Makes `target` a snapshot of the subvolume at `source` (same file system).
 pub(crate) fn snapshot_subvolume(source: &Path, target: &Path) -> std::io::Result<()> {
-    let parent = target.parent().ok_or_else(|| std::io::Error::other("a snapshot needs a parent"))?;
-    let name = target.file_name().and_then(|n| n.to_str()).ok_or_else(|| std::io::Error::other("bad snapshot name"))?;
+    let (parent, name) = parent_and_name(target)?;
     crate::sys::snapshot_subvolume(&std::fs::File::open(source)?, &std::fs::File::open(parent)?, name)
 }
 
@@ -107,14 +112,7 @@ pub(crate) fn referenced_bytes(path: &Path) -> Option<u64> {
 }
 
 fn require_tool(tool: &str) -> Result<(), Error> {
-    let found = std::env::var_os("PATH")
-        .map(|path| {
-            std::env::split_paths(&path)
-                .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-                .any(|dir| dir.join(tool).is_file())
-        })
-        .unwrap_or(false);
-    if found {
+    if crate::image::build::on_path(tool) {
         return Ok(());
     }
     tracing::info!("{tool} is missing: installing btrfs-progs with apt-get");

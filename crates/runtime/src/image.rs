@@ -13,7 +13,7 @@
 //!
 //! Layers and manifests appear by `rename`, so a reader sees a whole layer or none.
 
-mod build;
+pub(crate) mod build;
 mod digest;
 
 use crate::Error;

@@ -518,6 +518,13 @@ impl Runtime {
         self.env(id)
     }
 
+    /// CPU time a running sandbox's processes used since it started, in nanoseconds (the cheap
+    /// first reading of a CPU-use sample; [`usage`](Self::usage) takes the second).
+    pub fn cpu_time_ns(&self, id: &SandboxId) -> Result<u64, Error> {
+        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        Ok(running.cgroup.stats(id)?.cpu.usage.usage_total)
+    }
+
     /// What a running sandbox uses right now. CPU use is cumulative: callers sample twice.
     pub fn usage(&self, id: &SandboxId) -> Result<crate::Usage, Error> {
         let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;

@@ -189,13 +189,19 @@ pub(crate) struct BtrfsQgroupLimitArgs {
 nix::ioctl_write_ptr!(btrfs_subvol_create, 0x94, 14, BtrfsVolArgs);
 nix::ioctl_read!(btrfs_qgroup_limit, 0x94, 43, BtrfsQgroupLimitArgs);
 
-/// Creates the btrfs subvolume `name` in the directory `parent`.
-pub(crate) fn create_subvolume(parent: &std::fs::File, name: &str) -> io::Result<()> {
+/// The arguments naming `name` (one path component), with `fd` for the calls that need one.
+fn vol_args(fd: i64, name: &str) -> io::Result<BtrfsVolArgs> {
     if name.is_empty() || name.len() >= 4088 || name.contains('/') || name.contains('\0') {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("subvolume name {name:?}")));
     }
-    let mut args = BtrfsVolArgs { fd: 0, name: [0; 4088] };
+    let mut args = BtrfsVolArgs { fd, name: [0; 4088] };
     args.name[..name.len()].copy_from_slice(name.as_bytes());
+    Ok(args)
+}
+
+/// Creates the btrfs subvolume `name` in the directory `parent`.
+pub(crate) fn create_subvolume(parent: &std::fs::File, name: &str) -> io::Result<()> {
+    let args = vol_args(0, name)?;
     // SAFETY: the ioctl reads a fully initialised, NUL-terminated btrfs_ioctl_vol_args from a
     // pointer valid for the call, on an open directory descriptor.
     unsafe { btrfs_subvol_create(parent.as_raw_fd(), &args) }.map(drop).map_err(io::Error::from)
@@ -219,11 +225,7 @@ nix::ioctl_write_ptr!(btrfs_snap_create, 0x94, 1, BtrfsVolArgs);
 /// Makes `name` in the directory `parent` a writable snapshot of the subvolume `source` (O(1):
 /// the two share every extent until one of them writes).
 pub(crate) fn snapshot_subvolume(source: &std::fs::File, parent: &std::fs::File, name: &str) -> io::Result<()> {
-    if name.is_empty() || name.len() >= 4088 || name.contains('/') || name.contains('\0') {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("snapshot name {name:?}")));
-    }
-    let mut args = BtrfsVolArgs { fd: i64::from(source.as_raw_fd()), name: [0; 4088] };
-    args.name[..name.len()].copy_from_slice(name.as_bytes());
+    let args = vol_args(i64::from(source.as_raw_fd()), name)?;
     // SAFETY: as for create_subvolume; `fd` names the source subvolume, open for the call.
     unsafe { btrfs_snap_create(parent.as_raw_fd(), &args) }.map(drop).map_err(io::Error::from)
 }

@@ -48,9 +48,6 @@ pub enum ServiceError {
     /// 409: the thing exists already, or its state forbids the operation.
     #[error("{0}")]
     Conflict(String),
-    /// 501: a Daytona feature Sandbar does not have yet.
-    #[error("{0}")]
-    NotImplemented(String),
     /// 500: the store failed.
     #[error("state store failed")]
     Store(#[source] StoreError),

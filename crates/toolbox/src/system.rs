@@ -2,6 +2,7 @@
 //! `GET /system/metrics` (what the sandbox uses now).
 
 use crate::error::parse_json;
+use crate::files::blocking;
 use crate::{Target, ToolboxError};
 use axum::{Extension, Json};
 use sandbar_api::toolbox::{SystemMetrics, UpdateEnvRequest};
@@ -21,7 +22,10 @@ pub async fn update_env(
     let unset = request.unset.unwrap_or_default();
     let prefix = request.unset_value_prefix.filter(|p| !p.is_empty());
     let updating = target.clone();
-    let env = blocking(move || updating.runtime.update_env(&updating.id, &set, &unset, prefix.as_deref())).await?;
+    let env = blocking(move || {
+        updating.runtime.update_env(&updating.id, &set, &unset, prefix.as_deref()).map_err(ToolboxError::runtime)
+    })
+    .await?;
     // A spare shell started before this point has the old environment.
     target.warm.discard(&target).await;
     Ok(Json(env.into_iter().collect()))
@@ -30,10 +34,10 @@ pub async fn update_env(
 /// `GET /system/metrics`: two readings `CPU_SAMPLE` apart give the CPU percentage.
 pub async fn metrics(Extension(target): Extension<Target>) -> Result<Json<SystemMetrics>, ToolboxError> {
     let reader = target.clone();
-    let first = blocking(move || reader.runtime.usage(&reader.id)).await?;
+    let first = blocking(move || reader.runtime.cpu_time_ns(&reader.id).map_err(ToolboxError::runtime)).await?;
     tokio::time::sleep(CPU_SAMPLE).await;
-    let second = blocking(move || target.runtime.usage(&target.id)).await?;
-    let used_ns = second.cpu_time_ns.saturating_sub(first.cpu_time_ns) as f64;
+    let second = blocking(move || target.runtime.usage(&target.id).map_err(ToolboxError::runtime)).await?;
+    let used_ns = second.cpu_time_ns.saturating_sub(first) as f64;
     let available_ns = CPU_SAMPLE.as_nanos() as f64 * second.cpus;
     let cpu_used_pct = (used_ns / available_ns * 100.0).clamp(0.0, 100.0);
     let now = time::OffsetDateTime::now_utc();
@@ -49,10 +53,4 @@ pub async fn metrics(Extension(target): Extension<Target>) -> Result<Json<System
         timestamp: now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         timestamp_unix: now.unix_timestamp(),
     }))
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, sandbar_runtime::Error> + Send + 'static,
-) -> Result<T, ToolboxError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| ToolboxError::internal(&e))?.map_err(ToolboxError::runtime)
 }

@@ -48,7 +48,6 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             ServiceError::Invalid(_) => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
             ServiceError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
-            ServiceError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED"),
             ServiceError::Runtime { source: sandbar_runtime::Error::InvalidSpec { .. }, .. }
             | ServiceError::Runtime { source: sandbar_runtime::Error::ImageNotFound { .. }, .. } => {
                 (StatusCode::BAD_REQUEST, "BAD_REQUEST")
