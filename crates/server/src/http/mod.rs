@@ -10,6 +10,7 @@ mod signed;
 mod snapshot;
 mod socketio;
 mod toolbox;
+mod trace;
 mod volume;
 
 pub use auth::{hash_key, new_key, RateLimiter};
@@ -81,10 +82,11 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), toolbox::resolve_target))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_key))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), signed::accept_signed_url));
-    Router::new()
+    let routes = Router::new()
         .nest("/api", authenticated.merge(public))
         .nest("/toolbox/{sandbox_id}", toolbox)
-        .fallback(misc::unknown_route)
+        .fallback(misc::unknown_route);
+    trace::around(routes)
         .layer(socket_io)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(misc::panic_response))
         .with_state(state)

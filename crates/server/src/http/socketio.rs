@@ -7,6 +7,7 @@ use super::auth::hash_key;
 use crate::events::Events;
 use crate::store::Store;
 use socketioxide::extract::{Data, SocketRef};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 use std::sync::Arc;
@@ -14,20 +15,27 @@ use std::sync::Arc;
 /// The gateway's tower layer and the task that forwards events to sockets.
 pub fn gateway(store: Arc<Store>, events: &Events) -> (SocketIoLayer, tokio::task::JoinHandle<()>) {
     let (layer, io) = SocketIo::builder().req_path("/api/socket.io").build_layer();
-    io.ns("/", move |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
+    let check_store = Arc::clone(&store);
+    // The key is checked in a connect middleware: a refused client gets CONNECT_ERROR and never
+    // holds a connection, rather than being connected and dropped after the fact.
+    let authenticate = move |Data(auth): Data<serde_json::Value>| {
+        let store = Arc::clone(&check_store);
+        async move { organization_of(&store, &auth).map(|_| ()) }
+    };
+    let join = move |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
         let store = Arc::clone(&store);
         async move {
-            let token = auth.get("token").and_then(|t| t.as_str()).unwrap_or_default();
-            let organization = if token.is_empty() { Ok(None) } else { store.organization_of_key(&hash_key(token)) };
-            match organization {
-                Ok(Some(org)) => socket.join(org.id),
-                _ => {
-                    tracing::debug!("socket.io connection without a valid key refused");
+            match organization_of(&store, &auth) {
+                Ok(organization) => socket.join(organization),
+                // The key was revoked between the middleware and here.
+                Err(refused) => {
+                    tracing::debug!(%refused, "socket.io connection closed");
                     let _ = socket.disconnect();
                 }
             }
         }
-    });
+    };
+    io.ns("/", join.with(authenticate));
     let mut receiver = events.subscribe();
     let forwarder = tokio::spawn(async move {
         loop {
@@ -44,4 +52,31 @@ pub fn gateway(store: Arc<Store>, events: &Events) -> (SocketIoLayer, tokio::tas
         }
     });
     (layer, forwarder)
+}
+
+/// Why a Socket.IO client was refused at CONNECT (the client sees the message in CONNECT_ERROR).
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("no API key in the CONNECT auth (send {{\"token\": \"<key>\"}})")]
+    NoKey,
+    #[error("invalid API key")]
+    UnknownKey,
+    #[error("the key could not be checked: the state store failed")]
+    Store,
+}
+
+/// The organization whose room a client with this CONNECT `auth` joins.
+fn organization_of(store: &Store, auth: &serde_json::Value) -> Result<String, Refused> {
+    let token = auth.get("token").and_then(|t| t.as_str()).unwrap_or_default();
+    if token.is_empty() {
+        return Err(Refused::NoKey);
+    }
+    match store.organization_of_key(&hash_key(token)) {
+        Ok(Some(organization)) => Ok(organization.id),
+        Ok(None) => Err(Refused::UnknownKey),
+        Err(error) => {
+            tracing::error!(error = %error, "socket.io key check failed");
+            Err(Refused::Store)
+        }
+    }
 }
