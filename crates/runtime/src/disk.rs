@@ -112,15 +112,11 @@ pub(crate) fn referenced_bytes(path: &Path) -> Option<u64> {
 }
 
 fn require_tool(tool: &str) -> Result<(), Error> {
-    if crate::image::build::on_path(tool) {
-        return Ok(());
-    }
-    tracing::info!("{tool} is missing: installing btrfs-progs with apt-get");
-    let install =
-        || run(Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends", "btrfs-progs"]));
-    install()
-        .or_else(|_| run(Command::new("apt-get").args(["update", "-q"])).and_then(|()| install()))
-        .map_err(Error::image("install btrfs-progs with apt-get (install it by hand on non-Debian hosts)".to_string()))
+    crate::host_tools::ensure(tool, "btrfs-progs", &mut ()).map_err(|tail| Error::HostTool {
+        tool: tool.into(),
+        package: "btrfs-progs".into(),
+        output_tail: tail,
+    })
 }
 
 fn run(command: &mut Command) -> std::io::Result<()> {

@@ -110,6 +110,16 @@ pub enum Error {
         /// The last lines the failing command printed.
         output_tail: String,
     },
+    /// A tool the runtime needs is missing and could not be installed.
+    #[error("{tool} is missing and installing {package} failed{}", tail_suffix(.output_tail))]
+    HostTool {
+        /// The missing program.
+        tool: String,
+        /// The Debian package that provides it.
+        package: String,
+        /// What the install printed last.
+        output_tail: String,
+    },
 }
 
 fn tail_suffix(tail: &str) -> String {

@@ -26,6 +26,7 @@ mod cgroup;
 mod disk;
 pub mod env;
 mod error;
+mod host_tools;
 mod image;
 mod pool;
 mod process;

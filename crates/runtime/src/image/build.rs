@@ -92,20 +92,8 @@ fn build_in(
         output_tail: tail,
     };
 
-    if !on_path("debootstrap") {
-        progress.step("debootstrap is not installed: installing it with apt-get");
-        run(Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends", "debootstrap"]), progress)
-            .or_else(|_| {
-                run(Command::new("apt-get").args(["update", "-q"]), progress)?;
-                run(
-                    Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends", "debootstrap"]),
-                    progress,
-                )
-            })
-            .map_err(|tail| {
-                fail("installing debootstrap with apt-get (install it by hand on non-Debian hosts)", tail)
-            })?;
-    }
+    crate::host_tools::ensure("debootstrap", "debootstrap", progress)
+        .map_err(|tail| fail("installing debootstrap with apt-get (install it by hand on non-Debian hosts)", tail))?;
     progress.step(&format!("debootstrap {SUITE} (minbase) from {mirror}"));
     run(Command::new("debootstrap").args(["--variant=minbase", SUITE, &rootfs_str, mirror]), progress)
         .map_err(|tail| fail("running debootstrap (is the debootstrap package installed?)", tail))?;
@@ -210,7 +198,7 @@ fn run_in_chroot(rootfs: &Path, script: &str, progress: &mut dyn BuildProgress) 
 }
 
 /// Runs a command, streaming its merged output to `progress`; on failure returns its last lines.
-fn run(command: &mut Command, progress: &mut dyn BuildProgress) -> Result<(), String> {
+pub(crate) fn run(command: &mut Command, progress: &mut dyn BuildProgress) -> Result<(), String> {
     let (reader, writer) = std::io::pipe().map_err(|e| format!("create pipe: {e}"))?;
     let writer_clone = writer.try_clone().map_err(|e| format!("clone pipe: {e}"))?;
     let mut child = command
@@ -242,11 +230,4 @@ fn run(command: &mut Command, progress: &mut dyn BuildProgress) -> Result<(), St
 fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
-
-/// Whether `program` is on PATH (or in the sbin directories, which root's PATH may lack).
-pub(crate) fn on_path(program: &str) -> bool {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path.split(':').chain(["/usr/sbin", "/sbin"]).any(|dir| Path::new(dir).join(program).is_file());
-    found
 }
