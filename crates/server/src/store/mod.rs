@@ -1,5 +1,5 @@
-//! All state access: one SQLite database (WAL) behind typed methods. SQL text lives only here,
-//! and stays within what PostgreSQL also accepts (TEXT/INTEGER columns, ISO timestamps as text,
+//! All state access: one SQLite database (WAL) behind typed methods. SQL text lives only here
+//! and in `migrations/`, and stays within what PostgreSQL also accepts (TEXT/INTEGER columns, ISO timestamps as text,
 //! partial unique indexes, `?N` placeholders that map to `$N`), for the later cluster mode.
 //!
 //! Calls are short (well under a millisecond) and run inline under a `std::sync::Mutex` that is
@@ -10,88 +10,13 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE organizations (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE api_keys (
-    id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL REFERENCES organizations(id),
-    name TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
-    prefix TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-CREATE TABLE sandboxes (
-    id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL REFERENCES organizations(id),
-    name TEXT NOT NULL,
-    snapshot TEXT NOT NULL,
-    os_user TEXT NOT NULL,
-    env TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    public INTEGER NOT NULL,
-    network_block_all INTEGER NOT NULL,
-    network_allow_list TEXT,
-    domain_allow_list TEXT,
-    target TEXT NOT NULL,
-    cpu INTEGER NOT NULL,
-    gpu INTEGER NOT NULL,
-    memory INTEGER NOT NULL,
-    disk INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    desired_state TEXT NOT NULL,
-    error_reason TEXT,
-    recoverable INTEGER,
-    auto_stop_interval INTEGER,
-    auto_archive_interval INTEGER,
-    auto_delete_interval INTEGER,
-    auto_pause_interval INTEGER,
-    volumes TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    last_activity_at TEXT NOT NULL,
-    state_changed_at TEXT NOT NULL
-);
-CREATE UNIQUE INDEX sandboxes_live_name ON sandboxes (organization_id, name) WHERE state <> 'destroyed';
-CREATE TABLE volumes (
-    id TEXT PRIMARY KEY,
-    organization_id TEXT NOT NULL REFERENCES organizations(id),
-    name TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    last_used_at TEXT
-);
-CREATE UNIQUE INDEX volumes_name ON volumes (organization_id, name);
-CREATE TABLE snapshots (
-    id TEXT PRIMARY KEY,
-    organization_id TEXT,
-    name TEXT NOT NULL,
-    image TEXT NOT NULL,
-    state TEXT NOT NULL,
-    general INTEGER NOT NULL,
-    cpu INTEGER NOT NULL,
-    gpu INTEGER NOT NULL,
-    mem INTEGER NOT NULL,
-    disk INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    last_used_at TEXT
-);
-CREATE UNIQUE INDEX snapshots_name ON snapshots (COALESCE(organization_id, ''), name);
-"#,
-    r#"
-ALTER TABLE sandboxes ADD COLUMN signing_key TEXT;
-"#,
-    r#"
-ALTER TABLE snapshots ADD COLUMN source_sandbox_id TEXT;
-"#,
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Each is a
+/// numbered file in `migrations/` (`NNNN_what.sql`), written in SQL that PostgreSQL also accepts,
+/// so a second backend runs the same files. A migration is never edited once it has landed.
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial", include_str!("migrations/0001_initial.sql")),
+    ("0002_sandbox_signing_key", include_str!("migrations/0002_sandbox_signing_key.sql")),
+    ("0003_snapshot_source_sandbox", include_str!("migrations/0003_snapshot_source_sandbox.sql")),
 ];
 
 /// Why a store call failed.
@@ -111,6 +36,23 @@ pub enum StoreError {
     Conflict {
         /// What collided, for the message.
         what: String,
+    },
+    /// A schema migration failed; the database stays at the version before it.
+    #[error("database migration {name} failed")]
+    Migration {
+        /// The migration's file name, without `.sql`.
+        name: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer Sandbar (more migrations than this one knows).
+    #[error("the database has schema version {found}, newer than this sandbar knows ({known}); upgrade sandbar")]
+    NewerSchema {
+        /// Migrations the database records.
+        found: usize,
+        /// Migrations this build has.
+        known: usize,
     },
     /// A stored JSON column could not be read back.
     #[error("stored {column} of {id} is corrupt")]
@@ -164,9 +106,17 @@ impl Store {
             .map_err(sql("configure"))?;
         let version: i64 =
             connection.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql("read schema version"))?;
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            connection.execute_batch(migration).map_err(sql("migrate"))?;
-            connection.execute_batch(&format!("PRAGMA user_version = {}", index + 1)).map_err(sql("migrate"))?;
+        let applied = usize::try_from(version).unwrap_or(0);
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::NewerSchema { found: applied, known: MIGRATIONS.len() });
+        }
+        for (index, (name, migration)) in MIGRATIONS.iter().enumerate().skip(applied) {
+            // One transaction per migration: a crash halfway leaves the previous version intact.
+            let batch = format!("BEGIN; {migration}\nPRAGMA user_version = {}; COMMIT;", index + 1);
+            if let Err(source) = connection.execute_batch(&batch) {
+                let _ = connection.execute_batch("ROLLBACK");
+                return Err(StoreError::Migration { name, source });
+            }
         }
         Ok(Store { connection: Mutex::new(connection) })
     }
@@ -585,3 +535,6 @@ fn read_snapshot(r: &Row<'_>) -> rusqlite::Result<SnapshotRow> {
         last_used_at: r.get(12)?,
     })
 }
+
+#[cfg(test)]
+mod tests;
