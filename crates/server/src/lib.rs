@@ -11,6 +11,7 @@ pub mod events;
 pub mod http;
 pub mod lifecycle;
 pub mod model;
+pub mod node;
 pub mod reaper;
 pub mod service;
 pub mod signing;
