@@ -65,13 +65,18 @@ try:
 except Exception as error:  # reported as a failure, the run goes on
     check("socket.io round trip", False, repr(error))
 
-# A wrong key is refused at CONNECT: the client gets CONNECT_ERROR (python-socketio raises
-# ConnectionError with the server's message) and never holds a connection.
+# A wrong key is refused at CONNECT: the server answers CONNECT_ERROR with its reason
+# (python-socketio raises ConnectionError and hands the reason to the connect_error handler), so
+# the client never holds a connection.
 intruder = socketio.Client()
+refusals = []
+intruder.on("connect_error", lambda data: refusals.append(data))
 try:
     intruder.connect(origin, socketio_path=socket_path, transports=["websocket"], auth={"token": "not-a-key"}, wait_timeout=5)
     check("a wrong key is refused at connect", False, f"connected (connected={intruder.connected})")
     intruder.disconnect()
 except socketio.exceptions.ConnectionError as error:
-    check("a wrong key is refused at connect", "invalid API key" in str(error), repr(error))
+    reasons = [r.get("message") if isinstance(r, dict) else r for r in refusals]
+    check("a wrong key is refused at connect", not intruder.connected and "invalid API key" in reasons,
+          f"{error!r}, reasons {reasons}")
 steps.finish()

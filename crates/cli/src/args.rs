@@ -64,6 +64,16 @@ pub struct ServeArgs {
     /// recorded but not enforced.
     #[arg(long, env = "SANDBAR_DISK_SIZE", value_parser = parse_size)]
     pub disk_size: Option<u64>,
+    /// Open HTTP connections at most, all clients together; more are answered 503 and closed.
+    #[arg(long, default_value_t = 8192)]
+    pub max_connections: usize,
+    /// Open HTTP connections at most from one client address.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections_per_client: usize,
+    /// Seconds a connection may take to send a request's headers, and may stay idle between
+    /// requests, before it is closed.
+    #[arg(long, default_value_t = 15)]
+    pub header_timeout_seconds: u64,
 }
 
 /// `64G`, `512M`, `1T` or a number of bytes.

@@ -10,6 +10,7 @@ pub mod dto;
 pub mod events;
 pub mod http;
 pub mod lifecycle;
+pub mod listen;
 pub mod model;
 pub mod node;
 pub mod reaper;

@@ -40,6 +40,8 @@ pub struct ServerSettings {
     /// Size of the btrfs data disk that enforces sandbox disk limits; `None` leaves them
     /// unenforced.
     pub disk_size: Option<u64>,
+    /// Connection limits and timeouts of the HTTP listener.
+    pub connections: crate::listen::ConnectionLimits,
 }
 
 /// File in the data directory that holds a generated admin key (mode 0600).
@@ -128,7 +130,7 @@ pub async fn serve(
         );
     }
 
-    let served = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown).await;
+    let served = crate::listen::serve(listener, http::router(state), settings.connections, shutdown).await;
     reaper.abort();
     tracing::info!("shutting down: stopping running sandboxes");
     plane.stop_all().await;

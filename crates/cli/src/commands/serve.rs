@@ -2,6 +2,7 @@
 
 use crate::args::{GlobalArgs, ServeArgs};
 use crate::progress::TerminalProgress;
+use sandbar_server::listen::ConnectionLimits;
 use sandbar_server::ServerSettings;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,6 +17,12 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         rate_limit_per_second: args.rate_limit.max(1),
         reaper_period: Duration::from_secs(args.reaper_seconds.max(1)),
         disk_size: args.disk_size,
+        connections: ConnectionLimits {
+            max_connections: args.max_connections.max(1),
+            max_per_client: args.max_connections_per_client.max(1),
+            header_read_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
+            ..ConnectionLimits::default()
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
