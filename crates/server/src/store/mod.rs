@@ -54,6 +54,15 @@ pub enum StoreError {
         /// Migrations this build has.
         known: usize,
     },
+    /// The database file could not be created or made private.
+    #[error("make {} private (mode 0600)", path.display())]
+    Permissions {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored JSON column could not be read back.
     #[error("stored {column} of {id} is corrupt")]
     Corrupt {
@@ -67,6 +76,14 @@ pub enum StoreError {
 /// The database.
 pub struct Store {
     connection: Mutex<Connection>,
+}
+
+/// Creates `path` empty with mode 0600 if it is missing, and makes an existing one 0600.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let private = |source| StoreError::Permissions { path: path.to_path_buf(), source };
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(private)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(private)
 }
 
 fn sql(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -89,10 +106,21 @@ const SANDBOX_COLUMNS: &str = "id, organization_id, name, snapshot, os_user, env
      created_at, updated_at, last_activity_at, state_changed_at";
 
 impl Store {
-    /// Opens (creating and migrating) the database at `path`.
+    /// Opens (creating and migrating) the database at `path`. The database holds every
+    /// sandbox's environment and signing key, so it and its WAL files are readable by the
+    /// server's user only (0600; SQLite gives the WAL files the database file's mode).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        private_file(path)?;
         let connection = Connection::open(path).map_err(sql("open"))?;
-        Store::init(connection)
+        let store = Store::init(connection)?;
+        for suffix in ["-wal", "-shm"] {
+            let side =
+                path.with_file_name(format!("{}{suffix}", path.file_name().unwrap_or_default().to_string_lossy()));
+            if side.exists() {
+                private_file(&side)?;
+            }
+        }
+        Ok(store)
     }
 
     /// An in-memory database, for tests.

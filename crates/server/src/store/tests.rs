@@ -312,3 +312,19 @@ fn migration_files_are_numbered_in_order() {
     let files = std::fs::read_dir(&dir).unwrap().count();
     assert_eq!(files, MIGRATIONS.len(), "every file in {} is listed in MIGRATIONS", dir.display());
 }
+
+#[test]
+fn the_database_and_its_wal_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    // An existing database left world-readable by an older sandbar is made private too.
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open(&path).unwrap();
+    store.ensure_organization("acme", NOW).unwrap();
+    let mode = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("private.db"), 0o600);
+    assert_eq!(mode("private.db-wal"), 0o600, "the WAL holds the same rows");
+    assert_eq!(mode("private.db-shm"), 0o600);
+}
