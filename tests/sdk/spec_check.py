@@ -606,7 +606,8 @@ class SpecChecker:
         media = (content_type or "").split(";", 1)[0].strip().lower()
 
         def check_content_type(text_ok: bool = False) -> None:
-            if content_type and body is not None and "json" not in media and not (text_ok and media.startswith("text/")):
+            text = text_ok and media.startswith("text/")
+            if content_type and body is not None and "json" not in media and not text:
                 found.append(f"content-type {content_type!r} is not JSON (the generated clients only parse "
                              "application/json)")
 
