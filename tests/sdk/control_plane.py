@@ -6,10 +6,10 @@ Run with the python of one of the venvs made by setup-python.sh, against a runni
 
 Every control-plane response the SDK receives is captured below the SDK (the generated client's
 `daytona_api_client.rest.RESTClientObject.request`; nothing in the SDK is modified) and validated
-with spec_check.py against Daytona's OpenAPI spec. Each flow prints `ok <step>`, `FAIL <step>:
-<reason>` or `skip <step>: <reason>`; the last line is `N passed, M failed`. Everything the run
-creates carries a per-run label and is deleted at the end, also on failure. The exit status is
-non-zero when a step failed or a spec violation was recorded.
+with spec_check.py against that generated client itself (its operations and models). Each flow
+prints `ok <step>`, `FAIL <step>: <reason>` or `skip <step>: <reason>`; the last line is `N passed,
+M failed`. Everything the run creates carries a per-run label and is deleted at the end, also on
+failure. The exit status is non-zero when a step failed or a spec violation was recorded.
 
 Set SANDBAR_SDK_TRACE=1 to print every captured exchange.
 """
@@ -86,7 +86,7 @@ class Exchange:
 
 
 class Capture:
-    """Records every response of the generated control-plane client and checks it against the spec.
+    """Records every response of the generated control-plane client and checks it with spec_check.
 
     The hook wraps `RESTClientObject.request` of `daytona_api_client` (the sync control-plane
     client; the toolbox client is a separate package and is not touched). It reads the body once;

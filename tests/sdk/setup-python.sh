@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Creates the Python virtualenvs the SDK conformance suite runs in: one per pinned version of the
-# official `daytona` package, plus pyyaml for spec_check.py. Usage: setup-python.sh <cache dir>.
-# Idempotent: a venv that already imports the pinned version (and yaml) is left alone, so a warm
-# run only costs two interpreter starts per venv.
+# official `daytona` package. spec_check.py validates responses against the generated clients that
+# package pins and installs with it (daytona-api-client and daytona-toolbox-api-client, same version),
+# so each venv must also import those at that version. Usage: setup-python.sh <cache dir>.
+# Idempotent: a venv that already has the pinned versions is left alone, so a warm run only costs
+# two interpreter starts per venv.
 set -euo pipefail
 
 if [ "$#" -ne 1 ] || [ -z "$1" ]; then
@@ -18,14 +20,23 @@ command -v "$python" >/dev/null || { echo "setup-python.sh: $python is not insta
   || { echo "setup-python.sh: $python is older than 3.9" >&2; exit 2; }
 mkdir -p "$cache"
 
-# Prints the installed daytona version of a venv, or nothing when the venv is unusable.
+# Prints the installed daytona version of a venv when its generated clients (spec_check.py's source of
+# truth) import at that same version; "daytona X, <client> Y" when they differ; nothing when the venv
+# is unusable.
 installed_version() {
   local venv="$1"
   [ -x "$venv/bin/python" ] || return 0
   "$venv/bin/python" - <<'PY' 2>/dev/null || true
+import importlib
 import importlib.metadata as m
-import yaml  # noqa: F401  (spec_check.py needs it)
-print(m.version("daytona"))
+version = m.version("daytona")
+for dist, module in (("daytona-api-client", "daytona_api_client"),
+                     ("daytona-toolbox-api-client", "daytona_toolbox_api_client")):
+    importlib.import_module(module)
+    if m.version(dist) != version:
+        version = f"daytona {version}, {dist} {m.version(dist)}"
+        break
+print(version)
 PY
 }
 
@@ -43,10 +54,12 @@ for version in "${versions[@]}"; do
   fi
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "daytona==$version" pyyaml
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "daytona==$version" \
+    "daytona-api-client==$version" "daytona-toolbox-api-client==$version"
   have="$(installed_version "$venv")"
   if [ "$have" != "$version" ]; then
-    echo "setup-python.sh: $venv has daytona '${have:-none}' after install, wanted $version" >&2
+    echo "setup-python.sh: $venv has '${have:-no daytona or no generated clients}' after install, wanted daytona," \
+      "daytona-api-client and daytona-toolbox-api-client $version" >&2
     exit 1
   fi
 done

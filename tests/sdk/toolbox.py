@@ -2,9 +2,9 @@
 the info calls, against a real `sandbar serve`. Run with a venv's Python and DAYTONA_API_URL /
 DAYTONA_API_KEY set. Each step prints `ok`/`FAIL` (the step runner is flow.py). Every response
 the SDK receives is recorded below the SDK (toolbox_capture.py) and checked with spec_check.py:
-toolbox responses against the toolbox spec, control-plane ones against the control-plane spec; the
-run then prints `N spec violations in T toolbox responses and C control-plane responses` and one
-line per distinct violation. The last line is `N passed, M failed`; the exit status is 1 if a step
+toolbox responses against the generated toolbox client, control-plane ones against the generated
+control-plane client (both those of the SDK in the running venv); the run then prints `N spec
+violations in T toolbox responses and C control-plane responses` and one line per distinct violation. The last line is `N passed, M failed`; the exit status is 1 if a step
 failed or a spec violation was recorded.
 """
 import importlib.metadata

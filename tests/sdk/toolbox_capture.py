@@ -1,8 +1,8 @@
 """Records every HTTP response the official Python SDK receives in the toolbox flows (toolbox.py,
-toolbox_v226.py) and checks them with spec_check.py: toolbox responses against the toolbox spec
-(`toolbox-swagger.yaml`, daemon path = request path minus `{toolboxProxyUrl}/{sandboxId}`),
-control-plane responses (creating, forking, snapshotting the sandboxes) against the control-plane
-spec.
+toolbox_v226.py) and checks them with spec_check.py: toolbox responses against the generated toolbox
+client (`daytona_toolbox_api_client`, daemon path = request path minus `{toolboxProxyUrl}/{sandboxId}`),
+control-plane responses (creating, forking, snapshotting the sandboxes) against the generated
+control-plane client (`daytona_api_client`), both as installed with the SDK in the running venv.
 
 Nothing in the SDK is modified. The hooks (flow.hook) wrap, below the SDK, the three places its
 sync client sends requests through:

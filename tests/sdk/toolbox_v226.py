@@ -6,8 +6,8 @@ set_upstream, shallow clone) and the entrypoint session. Git remotes are local r
 the sandbox (sandboxes only have loopback networking). Run with the 0.226.1 venv's Python and
 DAYTONA_API_URL / DAYTONA_API_KEY set. Each step prints `ok`/`FAIL` (the step runner is flow.py).
 Every response the SDK receives, and every response to the plain urllib requests of the signed-URL
-steps, is recorded (toolbox_capture.py) and checked with spec_check.py against the toolbox and
-control-plane specs; the run prints `N spec violations in T toolbox responses and C control-plane
+steps, is recorded (toolbox_capture.py) and checked with spec_check.py against the generated toolbox
+and control-plane clients of SDK 0.226.1; the run prints `N spec violations in T toolbox responses and C control-plane
 responses` and one line per distinct violation. The last line is `N passed, M failed`; the exit
 status is 1 if any step failed or a spec violation was recorded (2 if the SDK is not 0.226.1).
 """

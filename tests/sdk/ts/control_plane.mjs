@@ -14,7 +14,8 @@
 // through the wrapper, which records method, URL, status, content type and the raw body text
 // (before axios parses it). Nothing in the SDK is modified. At the end the exchanges are written
 // to a JSON file and checked once by `python spec_check.py --check-file` (interpreter:
-// $SANDBAR_SPEC_PYTHON, default python3; it needs pyyaml).
+// $SANDBAR_SPEC_PYTHON, default python3; it must have the generated clients of the pinned Python SDK,
+// e.g. <cache>/venv-daytona-0.226.1/bin/python).
 //
 // Each flow prints `ok <step>`, `FAIL <step>: <reason>` or `skip <step>: <reason>`; the last line is
 // `N passed, M failed`. Everything the run creates carries a per-run label and is deleted at the
@@ -28,7 +29,7 @@ import crypto from 'node:crypto';
 
 import {
   RUN_LABEL, Capture as BaseCapture, Skip, Suite as BaseSuite, apiFromEnv, bodyText, checkSpecSetup, dispose,
-  expect, headerValue, loadSdk as loadPinnedSdk, oneLine, runMain, sleep, specFile,
+  expect, headerValue, loadSdk as loadPinnedSdk, oneLine, runMain, sleep,
 } from './flow.mjs';
 
 const LANGUAGE_LABEL = 'code-toolbox-language';
@@ -1026,11 +1027,9 @@ async function deleteVolumeWithRetry(client, name, timeoutS = 30) {
 
 // ---- main ----------------------------------------------------------------------------------------
 
-const SPEC = ['SANDBAR_DAYTONA_SPEC', 'daytona-openapi.yaml'];
-
 async function main() {
   const { apiUrl, apiKey } = apiFromEnv();
-  checkSpecSetup([SPEC]);
+  const specSource = checkSpecSetup();
   loadSdk();
 
   const capture = new Capture(apiUrl);
@@ -1038,7 +1037,7 @@ async function main() {
   const client = new Daytona({ apiKey, apiUrl });
   const suite = new Suite(apiUrl, apiKey, capture, client);
   suite.watchUnhandled();
-  console.log(`@daytonaio/sdk ${SDK_VERSION} against ${apiUrl}, run ${suite.runId}, spec ${specFile(...SPEC)}`);
+  console.log(`@daytonaio/sdk ${SDK_VERSION} against ${apiUrl}, run ${suite.runId}, spec ${specSource}`);
 
   const s = suite.step.bind(suite);
   try {

@@ -13,9 +13,10 @@
 //   one `spec_check.py --check-file` run over the recorded exchanges (its summary line and one line per
 //   distinct violation), `S skipped`, the last line `N passed, M failed` and the exit status (1 when a step
 //   failed or a spec violation was recorded).
-// - checkSpecSetup(): the configuration checks for that spec check ($SANDBAR_SPEC_PYTHON must import yaml;
-//   the spec files must exist); configError() and runMain(): exit status 2 for a configuration error, 1 for a
-//   crash, each message prefixed with the script's file name.
+// - checkSpecSetup(): the configuration check for that spec check ($SANDBAR_SPEC_PYTHON must have the
+//   generated clients spec_check.py checks against; `spec_check.py --check-setup` names them); configError()
+//   and runMain(): exit status 2 for a configuration error, 1 for a crash, each message prefixed with the
+//   script's file name.
 // - Small helpers both flows use: expect, oneLine, sleep, withTimeout, dispose, fullUrl, headerValue, bodyText.
 
 import { spawnSync } from 'node:child_process';
@@ -29,7 +30,6 @@ import { fileURLToPath } from 'node:url';
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const RUN_LABEL = 'sandbar-suite-run';
 const SCRIPT = path.basename(process.argv[1] || 'flow.mjs');
-const SPECS = path.resolve(here, '..', '..', '..', '..', 'shared', 'spec');
 
 export function configError(message) {
   console.error(`${SCRIPT}: ${message}`);
@@ -263,22 +263,15 @@ function specPython() {
   return process.env.SANDBAR_SPEC_PYTHON || 'python3';
 }
 
-// The spec file spec_check.py reads: $env or ../../../../shared/spec/<file>.
-export function specFile(env, file) {
-  return process.env[env] || path.join(SPECS, file);
-}
-
-// `specs` lists [env, file] of the spec files the flow needs.
-export function checkSpecSetup(specs) {
-  const r = spawnSync(specPython(), ['-c', 'import yaml'], { encoding: 'utf8' });
+// Checks that $SANDBAR_SPEC_PYTHON has the generated clients spec_check.py validates against; returns
+// their names and versions (what `spec_check.py --check-setup` prints).
+export function checkSpecSetup() {
+  const r = spawnSync(specPython(), [path.join(here, '..', 'spec_check.py'), '--check-setup'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
-    configError(`${specPython()} cannot import yaml (${r.error?.message || r.stderr.trim().split('\n').pop() || `exit status ${r.status}`}); ` +
-      'set SANDBAR_SPEC_PYTHON to a python with pyyaml, e.g. <cache>/venv-daytona-0.226.1/bin/python');
+    configError(`${specPython()} cannot run spec_check.py (${r.error?.message || (r.stderr || '').trim().split('\n').pop() || `exit status ${r.status}`}); ` +
+      'set SANDBAR_SPEC_PYTHON to a venv made by setup-python.sh, e.g. <cache>/venv-daytona-0.226.1/bin/python');
   }
-  for (const [env, file] of specs) {
-    const p = specFile(env, file);
-    if (!fs.existsSync(p)) configError(`spec ${p} not found (set ${env})`);
-  }
+  return r.stdout.trim();
 }
 
 // Writes capture.toFile() to a temporary file (or $SANDBAR_SDK_EXCHANGES, kept) and checks it. Returns

@@ -26,10 +26,11 @@
 //   the `ws` class the SDK gets through isomorphic-ws is wrapped, recording the handshake response of its
 //   'upgrade' (101) and 'unexpected-response' events (status only).
 // At the end the exchanges go to a temporary JSON file checked once by `python spec_check.py --check-file`
-// (interpreter: $SANDBAR_SPEC_PYTHON, default python3; it needs pyyaml): toolbox responses against the
-// toolbox spec (daemon path = URL minus `{toolboxProxyUrl}/{sandboxId}`), control-plane ones against the
-// control-plane spec. It prints `N spec violations in T toolbox responses and C control-plane responses`
-// and one line per distinct violation. SANDBAR_SDK_TRACE=1 prints every captured exchange;
+// (interpreter: $SANDBAR_SPEC_PYTHON, default python3; it must have the generated clients of the pinned
+// Python SDK): toolbox responses against daytona_toolbox_api_client (daemon path = URL minus
+// `{toolboxProxyUrl}/{sandboxId}`), control-plane ones against daytona_api_client. It prints
+// `N spec violations in T toolbox responses and C control-plane responses` and one line per distinct
+// violation. SANDBAR_SDK_TRACE=1 prints every captured exchange;
 // SANDBAR_SDK_EXCHANGES=<file> keeps the exchange file there. Every sandbox the run creates is deleted at
 // the end, also on failure. Exit status: 0 when every step passed and no spec violation was recorded, 1
 // otherwise, 2 for a configuration error.
@@ -799,7 +800,7 @@ class Suite extends BaseSuite {
 
 async function main() {
   const { apiUrl, apiKey } = apiFromEnv();
-  checkSpecSetup([['SANDBAR_DAYTONA_SPEC', 'daytona-openapi.yaml'], ['SANDBAR_TOOLBOX_SPEC', 'toolbox-swagger.yaml']]);
+  checkSpecSetup();
   loadSdk();
   const capture = new Capture(apiUrl);
   capture.install();
