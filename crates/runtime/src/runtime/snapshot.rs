@@ -1,0 +1,271 @@
+//! Snapshots, forks and snapshot images: a sandbox's files become an image layer, or a second
+//! sandbox; crash recovery for both.
+
+use super::adopt::RUNNING_MARKER;
+use super::{sync_dir, Record, Runtime};
+use crate::image::remove_tree;
+use crate::spec::SandboxId;
+use crate::{Error, ImageManifest};
+use std::path::Path;
+
+/// With a data disk, snapshots of sandboxes are subvolume snapshots kept here (in the sandboxes
+/// directory); the image store's layer is a symlink to the snapshot's `upper/`.
+pub(crate) const SNAPSHOTS_DIR: &str = ".snapshots";
+/// Names the layer a stopped sandbox's `upper/` is being turned into; see `recover_snapshot`.
+pub(crate) const SNAPSHOT_INTENT: &str = "snapshot-intent.json";
+
+impl Runtime {
+    /// Makes the sandbox's files a new image named `image_name` and returns it.
+    ///
+    /// A stopped sandbox's writable layer *becomes* the image's top layer (a rename, O(1)) and the
+    /// sandbox continues on top of it with an empty writable layer, so its files do not change.
+    /// A running sandbox is frozen while its writable layer is copied, then thawed.
+    pub fn snapshot(&self, id: &SandboxId, image_name: &str) -> Result<ImageManifest, Error> {
+        let lock = self.lock_of(id);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let limit = self.record(id)?.spec.limits.disk_bytes;
+        // Its bookkeeping (intent, record, a fresh writable layer) must work at the limit too.
+        self.with_disk_limit_lifted(id, limit, || self.snapshot_locked(id, image_name))
+    }
+
+    pub(crate) fn snapshot_locked(&self, id: &SandboxId, image_name: &str) -> Result<ImageManifest, Error> {
+        let mut record = self.record(id)?;
+        self.restore_locked(id)?;
+        let layer_id = format!("snap-{}", random_hex());
+        let layer = self.images.layer_path(&layer_id);
+        let dir = self.dir(id);
+        let mut layers = record.image.layers.clone();
+        match self.running_entry(id) {
+            // On a data disk the sandbox directory is a subvolume: a btrfs snapshot of it is an
+            // O(1) copy whether the sandbox runs (frozen for the moment) or not, and the sandbox
+            // keeps its own writable layer.
+            running if self.disk.is_some() => {
+                let snapshots = self.sandboxes_dir.join(SNAPSHOTS_DIR);
+                std::fs::create_dir_all(&snapshots)
+                    .map_err(Error::sandbox(id, format!("create {}", snapshots.display())))?;
+                let target = snapshots.join(&layer_id);
+                let was_paused = running.as_ref().is_some_and(|r| r.is_paused());
+                if let Some(running) = &running {
+                    running.cgroup.freeze(id, true)?;
+                }
+                let made = crate::disk::snapshot_subvolume(&dir, &target);
+                if let (Some(running), false) = (&running, was_paused) {
+                    running.cgroup.freeze(id, false)?;
+                }
+                made.map_err(Error::sandbox(id, format!("snapshot {} to {}", dir.display(), target.display())))?;
+                std::os::unix::fs::symlink(target.join("upper"), &layer).map_err(|e| {
+                    let _ = remove_tree(&target);
+                    Error::sandbox(id, format!("link {} to the snapshot", layer.display()))(e)
+                })?;
+            }
+            None => {
+                let upper = dir.join("upper");
+                // Written (and synced) before the rename, so a crash in between can be undone.
+                let intent = dir.join(SNAPSHOT_INTENT);
+                std::fs::write(&intent, &layer_id)
+                    .and_then(|()| sync_dir(&dir))
+                    .map_err(Error::sandbox(id, format!("write {}", intent.display())))?;
+                if let Err(e) = std::fs::rename(&upper, &layer) {
+                    let _ = std::fs::remove_file(&intent);
+                    // Another file system (EXDEV): copy, then keep the sandbox as it was.
+                    copy_tree(&upper, &layer)
+                        .map_err(|copy| Error::sandbox(id, format!("copy {} ({e})", upper.display()))(copy))?;
+                } else {
+                    // The sandbox goes on over the new layer with a fresh writable layer.
+                    let work = dir.join("work");
+                    remove_tree(&work)?;
+                    for fresh in [&upper, &work] {
+                        std::fs::create_dir(fresh)
+                            .map_err(Error::sandbox(id, format!("create {}", fresh.display())))?;
+                    }
+                    record.image.layers.push(layer_id.clone());
+                    // The commit point: the record names the layer from here on.
+                    self.write_record(id, &record)?;
+                    let _ = std::fs::remove_file(&intent);
+                }
+            }
+            Some(running) => {
+                let was_paused = running.is_paused();
+                running.cgroup.freeze(id, true)?;
+                // Copied beside the layer and renamed when complete: a crash leaves only a
+                // `.partial-` directory, which recovery removes.
+                let partial = self.images.layer_path(&format!(".partial-{}-{layer_id}", std::process::id()));
+                let copied = copy_tree(&dir.join("upper"), &partial);
+                if !was_paused {
+                    running.cgroup.freeze(id, false)?;
+                }
+                copied.and_then(|()| std::fs::rename(&partial, &layer)).map_err(|e| {
+                    let _ = remove_tree(&partial);
+                    Error::sandbox(id, format!("copy {} into a layer", dir.join("upper").display()))(e)
+                })?;
+            }
+        }
+        layers.push(layer_id);
+        let manifest = ImageManifest {
+            name: image_name.to_string(),
+            layers,
+            env: record.image.env.clone(),
+            user: record.image.user.clone(),
+            workdir: record.image.workdir.clone(),
+            recipe: 0,
+        };
+        self.images.put_manifest(&manifest)?;
+        Ok(manifest)
+    }
+
+    /// Creates `target` as a copy of `source`: the same read-only layers and a copy of its
+    /// writable layer (a running source is frozen while it is copied). The two never see each
+    /// other's later writes. The fork is created stopped.
+    pub fn fork(&self, source: &SandboxId, target: &SandboxId) -> Result<(), Error> {
+        let lock = self.lock_of(source);
+        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let record = self.record(source)?;
+        self.with_disk_limit_lifted(source, record.spec.limits.disk_bytes, || self.restore_locked(source))?;
+        if self.dir(target).exists() {
+            return Err(Error::AlreadyExists { id: target.clone() });
+        }
+        let staging = self.sandboxes_dir.join(format!(".creating-{target}"));
+        remove_tree(&staging)?;
+        let result = (|| {
+            let upper = self.dir(source).join("upper");
+            let running = self.running_entry(source);
+            let was_paused = running.as_ref().is_some_and(|r| r.is_paused());
+            if let Some(running) = &running {
+                running.cgroup.freeze(source, true)?;
+            }
+            let copied = if self.disk.is_some() {
+                // On a data disk the whole sandbox directory is a subvolume: its snapshot is an
+                // O(1) copy; what belongs to the source's run is dropped from it below.
+                crate::disk::snapshot_subvolume(&self.dir(source), &staging)
+            } else {
+                self.make_sandbox_dir(target, &staging, None)
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .and_then(|()| copy_tree(&upper, &staging.join("upper")))
+            };
+            if let (Some(running), false) = (&running, was_paused) {
+                running.cgroup.freeze(source, false)?;
+            }
+            copied.map_err(Error::sandbox(target, format!("copy {}", upper.display())))?;
+            for leftover in [RUNNING_MARKER, "init.sock", SNAPSHOT_INTENT, "work", "rootfs"] {
+                remove_tree(&staging.join(leftover))?;
+            }
+            for sub in ["work", "rootfs"] {
+                let path = staging.join(sub);
+                std::fs::create_dir_all(&path).map_err(Error::sandbox(target, format!("create {}", path.display())))?;
+            }
+            self.apply_disk_limit(target, &staging, record.spec.limits.disk_bytes)?;
+            let mut record = record.clone();
+            record.spec.hostname = None;
+            let bytes = serde_json::to_vec_pretty(&record)
+                .map_err(|e| Error::sandbox(target, "encode record")(std::io::Error::other(e)))?;
+            std::fs::write(staging.join("sandbox.json"), bytes)
+                .map_err(Error::sandbox(target, "write sandbox.json"))?;
+            std::fs::rename(&staging, self.dir(target)).map_err(Error::sandbox(target, "move the fork into place"))
+        })();
+        if result.is_err() {
+            let _ = remove_tree(&staging);
+        }
+        result
+    }
+
+    /// Deletes an image made by [`snapshot`](Self::snapshot) and every snapshot layer of it that
+    /// no other image and no sandbox uses. Base layers (content-addressed) are never removed here.
+    /// Refuses (and changes nothing) while a sandbox was created from the image.
+    pub fn delete_image(&self, name: &str) -> Result<(), Error> {
+        let manifest = self.images.require(name)?;
+        let mut used = std::collections::HashSet::new();
+        for (id, _) in self.list()? {
+            let record = self.record(&id)?;
+            if record.image.name == name {
+                return Err(Error::InvalidSpec { what: format!("image {name:?} is used by sandbox {id}") });
+            }
+            used.extend(record.image.layers);
+        }
+        for other in self.images.list()? {
+            if other.name != name {
+                used.extend(other.layers);
+            }
+        }
+        self.images.remove_manifest(name)?;
+        for layer in manifest.layers.iter().filter(|l| l.starts_with("snap-") && !used.contains(*l)) {
+            let path = self.images.layer_path(layer);
+            // A layer on the data disk is a link to a snapshot subvolume's upper/: both go.
+            let snapshot = std::fs::read_link(&path).ok().and_then(|upper| upper.parent().map(Path::to_path_buf));
+            remove_tree(&path)?;
+            if let Some(snapshot) = snapshot {
+                remove_tree(&snapshot)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes a snapshot of a stopped sandbox that a crash interrupted before its record named
+    /// the new layer: the layer goes back to being the sandbox's `upper/`. One that committed only
+    /// loses its intent file. Also removes partial layer copies of runtime processes that died.
+    pub(crate) fn recover_snapshot(&self, dir: &Path) -> Result<(), Error> {
+        let intent = dir.join(SNAPSHOT_INTENT);
+        let Ok(layer_id) = std::fs::read_to_string(&intent) else { return Ok(()) };
+        let step = |what: &str| Error::image(format!("recover the snapshot in {}: {what}", dir.display()));
+        let record: Record = std::fs::read(dir.join("sandbox.json"))
+            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(std::io::Error::other))
+            .map_err(step("read sandbox.json"))?;
+        let layer = self.images.layer_path(layer_id.trim());
+        if !record.image.layers.iter().any(|l| l == layer_id.trim()) && layer.is_dir() {
+            tracing::warn!(sandbox = %dir.display(), "rolling back a snapshot a crash interrupted");
+            for fresh in ["upper", "work"] {
+                remove_tree(&dir.join(fresh))?;
+            }
+            std::fs::rename(&layer, dir.join("upper")).map_err(step("move the layer back"))?;
+            std::fs::create_dir(dir.join("work")).map_err(step("create work"))?;
+        }
+        std::fs::remove_file(&intent).map_err(step("remove the intent"))
+    }
+
+    /// Removes snapshot subvolumes no layer of the image store links to (a crash between the
+    /// snapshot and the link, or an image deleted while its link could not be read).
+    pub(crate) fn remove_orphan_snapshots(&self) {
+        let snapshots = self.sandboxes_dir.join(SNAPSHOTS_DIR);
+        for entry in std::fs::read_dir(&snapshots).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if std::fs::symlink_metadata(self.images.layer_path(&name)).is_err() {
+                if let Err(e) = remove_tree(&entry.path()) {
+                    tracing::warn!(snapshot = %entry.path().display(), error = %e, "could not remove an orphan snapshot");
+                }
+            }
+        }
+    }
+
+    /// Removes `.partial-<pid>-*` layer copies whose runtime process is gone (the image store is
+    /// shared: a live process's copy may be in progress).
+    pub(crate) fn remove_dead_partial_layers(&self) {
+        let layers = self.images.layer_path("");
+        for entry in std::fs::read_dir(&layers).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix(".partial-").and_then(|rest| rest.split('-').next()) else { continue };
+            let alive = pid.parse::<i32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if !alive {
+                if let Err(e) = remove_tree(&entry.path()) {
+                    tracing::warn!(layer = %entry.path().display(), error = %e, "could not remove a partial layer");
+                }
+            }
+        }
+    }
+}
+
+/// Copies a writable layer with everything overlayfs keeps in it (owners, modes, xattrs such as
+/// `trusted.overlay.*`, whiteout device nodes, hard links), sharing blocks where the file system
+/// can (`--reflink=auto`).
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let output = std::process::Command::new("cp").args(["-a", "--reflink=auto", "--"]).arg(from).arg(to).output()?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let _ = std::fs::remove_dir_all(to);
+        Err(std::io::Error::other(format!("cp failed: {}", String::from_utf8_lossy(&output.stderr).trim())))
+    }
+}
+
+pub(crate) fn random_hex() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:x}{:x}", nanos, std::process::id())
+}
