@@ -31,6 +31,7 @@ mod pool;
 mod process;
 mod runtime;
 mod spec;
+mod sync;
 mod sys;
 mod usage;
 

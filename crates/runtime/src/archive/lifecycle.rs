@@ -25,8 +25,7 @@ impl Runtime {
     /// then is the writable layer removed. [`recover_orphans`](Self::recover_orphans) finishes or
     /// rolls back whatever a crash interrupted.
     pub fn archive(&self, id: &SandboxId) -> Result<Option<crate::archive::Packed>, Error> {
-        let lock = self.lock_of(id);
-        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.locked(id);
         self.record(id)?;
         if self.running_entry(id).is_some() {
             return Err(Error::Running { id: id.clone() });

@@ -7,6 +7,7 @@ use crate::archive::recover_archive_state;
 use crate::image::remove_tree;
 use crate::process;
 use crate::spec::SandboxId;
+use crate::sync::lock;
 use crate::Error;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -105,8 +106,7 @@ impl Runtime {
         }
         self.remove_dead_partial_layers();
         self.remove_orphan_snapshots();
-        let adopted: Vec<PathBuf> =
-            self.running.lock().expect("running table lock").values().flat_map(|r| r.cgroup.dirs()).collect();
+        let adopted: Vec<PathBuf> = lock(&self.running).values().flat_map(|r| r.cgroup.dirs()).collect();
         for dir in self.cgroups.children().into_iter().filter(|dir| !adopted.contains(dir)) {
             if let Err(e) = std::fs::remove_dir(&dir) {
                 tracing::warn!(cgroup = %dir.display(), error = %e, "could not remove a leftover cgroup");
@@ -142,7 +142,7 @@ impl Runtime {
             record,
             env,
         };
-        self.running.lock().expect("running table lock").insert(id.clone(), Arc::new(running));
+        lock(&self.running).insert(id.clone(), Arc::new(running));
         Ok(())
     }
 }

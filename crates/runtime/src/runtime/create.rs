@@ -10,8 +10,7 @@ impl Runtime {
     pub fn create(&self, id: &SandboxId, spec: &SandboxSpec) -> Result<(), Error> {
         validate(spec)?;
         let image = self.images.require(&spec.image)?;
-        let lock = self.lock_of(id);
-        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.locked(id);
         let dir = self.dir(id);
         if dir.exists() {
             return Err(Error::AlreadyExists { id: id.clone() });

@@ -3,6 +3,7 @@
 use super::{validate_env_key, Runtime};
 use crate::process::{self, Process};
 use crate::spec::{ExecSpec, SandboxId};
+use crate::sync::lock;
 use crate::Error;
 use sandbar_init::Request;
 
@@ -17,7 +18,7 @@ impl Runtime {
         let image = &running.record.image;
         let base = match &exec.base_env {
             Some(base) => merge_env(Vec::new(), base)?,
-            None => running.env.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            None => lock(&running.env).clone(),
         };
         let env = merge_env(base, &exec.env)?;
         let user = exec.user.clone().or_else(|| spec.user.clone()).unwrap_or_else(|| image.user.clone());
@@ -28,7 +29,7 @@ impl Runtime {
     /// The environment processes started now get (before their own additions).
     pub fn env(&self, id: &SandboxId) -> Result<Vec<(String, String)>, Error> {
         let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
-        let env = running.env.lock().unwrap_or_else(|p| p.into_inner());
+        let env = lock(&running.env);
         Ok(env
             .iter()
             .map(|kv| kv.split_once('=').unwrap_or((kv.as_str(), "")))
@@ -51,7 +52,7 @@ impl Runtime {
         for key in unset {
             validate_env_key(key)?;
         }
-        let mut env = running.env.lock().unwrap_or_else(|p| p.into_inner());
+        let mut env = lock(&running.env);
         let mut next: Vec<String> = env
             .iter()
             .filter(|kv| {

@@ -8,8 +8,7 @@ impl Runtime {
     /// Freezes every process of a running sandbox (cgroup freezer): they keep their memory, open
     /// files and connections but get no CPU. Pausing a paused sandbox does nothing.
     pub fn pause(&self, id: &SandboxId) -> Result<(), Error> {
-        let lock = self.lock_of(id);
-        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.locked(id);
         let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
         if !running.is_paused() {
             running.cgroup.freeze(id, true)?;
@@ -20,8 +19,7 @@ impl Runtime {
 
     /// Thaws a paused sandbox; resuming a running one does nothing.
     pub fn resume(&self, id: &SandboxId) -> Result<(), Error> {
-        let lock = self.lock_of(id);
-        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.locked(id);
         let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
         if running.is_paused() {
             running.cgroup.freeze(id, false)?;

@@ -91,8 +91,7 @@ impl Runtime {
     /// Changes a sandbox's cgroup limits: recorded for later starts and, when it runs, applied
     /// to its cgroup at once. Memory below what the sandbox uses now is refused by the kernel.
     pub fn update_limits(&self, id: &SandboxId, limits: &Limits) -> Result<(), Error> {
-        let lock = self.lock_of(id);
-        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.locked(id);
         let mut record = self.record(id)?;
         let mut candidate = record.spec.clone();
         candidate.limits = limits.clone();

@@ -26,6 +26,7 @@ use crate::cgroup::{CgroupTree, SandboxCgroup};
 use crate::image::ImageStore;
 use crate::pool::Pool;
 use crate::spec::{SandboxId, SandboxSpec};
+use crate::sync::{lock, OwnedGuard, OwnedLock};
 use crate::sys;
 use crate::{Error, ImageManifest};
 use adopt::is_same_live_process;
@@ -108,7 +109,7 @@ pub struct Runtime {
     init_memfd: OwnedFd,
     null: OwnedFd,
     running: Mutex<HashMap<SandboxId, Arc<Running>>>,
-    locks: Mutex<HashMap<SandboxId, Arc<Mutex<()>>>>,
+    locks: Mutex<HashMap<SandboxId, Arc<OwnedLock>>>,
     disk: Option<DiskState>,
 }
 
@@ -215,7 +216,7 @@ impl Runtime {
     }
 
     pub(crate) fn running_entry(&self, id: &SandboxId) -> Option<Arc<Running>> {
-        let mut table = self.running.lock().expect("running table lock");
+        let mut table = lock(&self.running);
         let running = table.get(id)?.clone();
         // An init that died on its own (killed from outside) leaves a zombie: reap it and
         // clean up, so the sandbox reads as stopped instead of hanging every request.
@@ -254,9 +255,10 @@ impl Runtime {
         self.sandboxes_dir.join(id.as_str())
     }
 
-    /// The per-sandbox lock; hold `lock_of(id).lock()` for the whole operation.
-    pub(crate) fn lock_of(&self, id: &SandboxId) -> Arc<Mutex<()>> {
-        self.locks.lock().expect("lock table lock").entry(id.clone()).or_default().clone()
+    /// Takes the per-sandbox lock; hold the guard for the whole operation.
+    pub(crate) fn locked(&self, id: &SandboxId) -> OwnedGuard {
+        let sandbox = lock(&self.locks).entry(id.clone()).or_default().clone();
+        sandbox.acquire()
     }
 }
 

@@ -21,8 +21,7 @@ impl Runtime {
     /// sandbox continues on top of it with an empty writable layer, so its files do not change.
     /// A running sandbox is frozen while its writable layer is copied, then thawed.
     pub fn snapshot(&self, id: &SandboxId, image_name: &str) -> Result<ImageManifest, Error> {
-        let lock = self.lock_of(id);
-        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.locked(id);
         let limit = self.record(id)?.spec.limits.disk_bytes;
         // Its bookkeeping (intent, record, a fresh writable layer) must work at the limit too.
         self.with_disk_limit_lifted(id, limit, || self.snapshot_locked(id, image_name))
@@ -117,8 +116,7 @@ impl Runtime {
     /// writable layer (a running source is frozen while it is copied). The two never see each
     /// other's later writes. The fork is created stopped.
     pub fn fork(&self, source: &SandboxId, target: &SandboxId) -> Result<(), Error> {
-        let lock = self.lock_of(source);
-        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.locked(source);
         let record = self.record(source)?;
         self.with_disk_limit_lifted(source, record.spec.limits.disk_bytes, || self.restore_locked(source))?;
         if self.dir(target).exists() {

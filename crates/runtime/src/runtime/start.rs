@@ -6,6 +6,7 @@ use super::exec::merge_env;
 use super::stop::teardown;
 use super::{Record, Running, Runtime};
 use crate::spec::{NetworkMode, SandboxId};
+use crate::sync::lock;
 use crate::sys::{self, InitLaunch};
 use crate::Error;
 use nix::sys::signal::{kill, Signal};
@@ -26,8 +27,7 @@ const DEFAULT_TMPFS_BYTES: u64 = 1 << 30;
 impl Runtime {
     /// Starts a created or stopped sandbox. Starting a running sandbox does nothing.
     pub fn start(&self, id: &SandboxId) -> Result<(), Error> {
-        let lock = self.lock_of(id);
-        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.locked(id);
         if self.running_entry(id).is_some() {
             return Ok(());
         }
@@ -54,7 +54,7 @@ impl Runtime {
                 }
             }
         })?;
-        self.running.lock().expect("running table lock").insert(id.clone(), Arc::new(running));
+        lock(&self.running).insert(id.clone(), Arc::new(running));
         Ok(())
     }
 

@@ -5,6 +5,7 @@ use super::{Running, Runtime};
 use crate::image::remove_tree;
 use crate::process;
 use crate::spec::SandboxId;
+use crate::sync::lock;
 use crate::Error;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -17,8 +18,7 @@ impl Runtime {
     /// Stops a sandbox: SIGTERM to every process, SIGKILL after `grace`, files kept.
     /// Stopping a stopped sandbox does nothing.
     pub fn stop(&self, id: &SandboxId, grace: Duration) -> Result<(), Error> {
-        let lock = self.lock_of(id);
-        let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.locked(id);
         self.stop_locked(id, grace)
     }
 
@@ -26,8 +26,7 @@ impl Runtime {
     /// sandbox succeeds, so a retried delete never fails.
     pub fn delete(&self, id: &SandboxId) -> Result<(), Error> {
         {
-            let lock = self.lock_of(id);
-            let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let _guard = self.locked(id);
             self.stop_locked(id, Duration::ZERO)?;
             let dir = self.dir(id);
             if dir.exists() {
@@ -37,7 +36,7 @@ impl Runtime {
                 remove_tree(&doomed)?;
             }
         }
-        self.locks.lock().expect("lock table lock").remove(id);
+        lock(&self.locks).remove(id);
         Ok(())
     }
 
@@ -60,7 +59,7 @@ impl Runtime {
     }
 
     pub(crate) fn stop_locked(&self, id: &SandboxId, grace: Duration) -> Result<(), Error> {
-        let Some(running) = self.running.lock().expect("running table lock").remove(id) else {
+        let Some(running) = lock(&self.running).remove(id) else {
             return Ok(());
         };
         if running.is_paused() {
