@@ -24,6 +24,7 @@ impl Runtime {
     /// Crash safety: the archive is written under a temporary name, synced and renamed; only
     /// then is the writable layer removed. [`recover_orphans`](Self::recover_orphans) finishes or
     /// rolls back whatever a crash interrupted.
+    #[tracing::instrument(skip_all, fields(sandbox_id = %id))]
     pub fn archive(&self, id: &SandboxId) -> Result<Option<crate::archive::Packed>, Error> {
         let _guard = self.locked(id);
         self.record(id)?;

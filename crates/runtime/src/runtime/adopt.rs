@@ -13,7 +13,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use sandbar_init::Request;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,24 @@ pub(crate) struct RunningMarker {
     pub(crate) cgroup: Option<PathBuf>,
 }
 
+impl RunningMarker {
+    /// The marker of a sandbox this runtime process just started.
+    pub(crate) fn of(running: &Running) -> RunningMarker {
+        RunningMarker {
+            init_pid: running.init_pid,
+            start_time: process_start_time(running.init_pid),
+            cgroup: Some(running.cgroup.path().to_path_buf()),
+        }
+    }
+
+    /// Writes the marker into sandbox directory `dir`.
+    pub(crate) fn write(&self, id: &SandboxId, dir: &Path) -> Result<(), Error> {
+        let path = dir.join(RUNNING_MARKER);
+        let bytes = serde_json::to_vec(self).map_err(|source| Error::Record { path: path.clone(), source })?;
+        std::fs::write(&path, bytes).map_err(Error::sandbox(id, format!("write {}", path.display())))
+    }
+}
+
 /// Field 22 of `/proc/<pid>/stat`.
 pub(crate) fn process_start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -59,7 +77,7 @@ impl Runtime {
     pub fn recover_orphans(&self) -> Result<Recovered, Error> {
         let mut recovered = Recovered::default();
         let entries = std::fs::read_dir(&self.sandboxes_dir)
-            .map_err(Error::image(format!("list {}", self.sandboxes_dir.display())))?;
+            .map_err(Error::host(format!("list {}", self.sandboxes_dir.display())))?;
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().to_string();
@@ -71,11 +89,13 @@ impl Runtime {
                 }
                 continue;
             }
+            // What is not named like a sandbox (the data disk's `.snapshots/`) is none.
+            let Ok(id) = SandboxId::new(name) else { continue };
             // One damaged sandbox directory must not keep the server from starting.
             if let Err(e) = recover_archive_state(&path) {
                 tracing::error!(sandbox = %path.display(), error = %e, "could not recover an interrupted archive");
             }
-            if let Err(e) = self.recover_snapshot(&path) {
+            if let Err(e) = self.recover_snapshot(&id) {
                 tracing::error!(sandbox = %path.display(), error = %e, "could not recover an interrupted snapshot");
             }
             let marker_path = path.join(RUNNING_MARKER);
@@ -83,13 +103,11 @@ impl Runtime {
                 let _ = std::fs::remove_file(path.join("init.sock"));
                 continue;
             };
-            let marker = serde_json::from_slice::<RunningMarker>(&bytes).ok();
-            let id = SandboxId::new(name.clone()).ok();
-            if let (Some(marker), Some(id)) = (&marker, &id) {
-                if self.running_entry(id).is_some() {
+            if let Ok(marker) = serde_json::from_slice::<RunningMarker>(&bytes) {
+                if self.running_entry(&id).is_some() {
                     continue;
                 }
-                match self.adopt(id, marker) {
+                match self.adopt(&id, &marker) {
                     Ok(()) => {
                         tracing::info!(sandbox_id = %id, init_pid = marker.init_pid, "re-adopted a running sandbox");
                         recovered.adopted += 1;
@@ -97,7 +115,7 @@ impl Runtime {
                     }
                     Err(e) => tracing::warn!(sandbox_id = %id, error = %e, "cannot re-adopt; stopping it, files kept"),
                 }
-                if kill_orphan(marker) {
+                if kill_orphan(&marker) {
                     recovered.stopped += 1;
                 }
             }
@@ -119,7 +137,7 @@ impl Runtime {
     /// the process the marker names, its cgroup must exist under this runtime's parent, and
     /// init must answer on its control socket.
     pub(crate) fn adopt(&self, id: &SandboxId, marker: &RunningMarker) -> Result<(), Error> {
-        let refused = |why: &str| Error::sandbox(id, format!("adopt: {why}"))(std::io::ErrorKind::NotFound.into());
+        let refused = |reason: &str| Error::AdoptRefused { id: id.clone(), reason: reason.to_string() };
         let comm = std::fs::read_to_string(format!("/proc/{}/comm", marker.init_pid)).unwrap_or_default();
         if comm.trim() != "sandbar-init" || !is_same_live_process(marker.init_pid, marker.start_time) {
             return Err(refused("its init is gone"));

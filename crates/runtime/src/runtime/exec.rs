@@ -1,16 +1,17 @@
 //! Processes in a running sandbox: exec, signals, pids, and the environment new ones start with.
 
-use super::{validate_env_key, Runtime};
+use super::Runtime;
 use crate::process::{self, Process};
-use crate::spec::{ExecSpec, SandboxId};
+use crate::spec::{validate_env, validate_env_name, ExecSpec, SandboxId};
 use crate::sync::lock;
 use crate::Error;
 use sandbar_init::Request;
 
 impl Runtime {
     /// Starts a process in a running sandbox.
+    #[tracing::instrument(level = "debug", skip_all, fields(sandbox_id = %id))]
     pub fn exec(&self, id: &SandboxId, exec: &ExecSpec) -> Result<Process, Error> {
-        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        let running = self.running(id)?;
         if running.is_paused() {
             return Err(Error::Paused { id: id.clone() });
         }
@@ -28,7 +29,7 @@ impl Runtime {
 
     /// The environment processes started now get (before their own additions).
     pub fn env(&self, id: &SandboxId) -> Result<Vec<(String, String)>, Error> {
-        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        let running = self.running(id)?;
         let env = lock(&running.env);
         Ok(env
             .iter()
@@ -48,9 +49,9 @@ impl Runtime {
         unset: &[String],
         unset_value_prefix: Option<&str>,
     ) -> Result<Vec<(String, String)>, Error> {
-        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        let running = self.running(id)?;
         for key in unset {
-            validate_env_key(key)?;
+            validate_env_name(key)?;
         }
         let mut env = lock(&running.env);
         let mut next: Vec<String> = env
@@ -72,29 +73,26 @@ impl Runtime {
 
     /// Sends `signal` to process `pid` (or its process group) in a running sandbox.
     pub fn kill(&self, id: &SandboxId, pid: i32, signal: i32, group: bool) -> Result<(), Error> {
-        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        let running = self.running(id)?;
         process::request(id, &running.socket, &Request::Signal { pid, signal, group })
     }
 
     /// Host pids of every process in a running sandbox's cgroup (init included).
     pub fn pids(&self, id: &SandboxId) -> Result<Vec<i32>, Error> {
-        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        let running = self.running(id)?;
         running.cgroup.pids(id)
     }
 
     /// Host pid of a running sandbox's init.
     pub fn init_pid(&self, id: &SandboxId) -> Result<i32, Error> {
-        Ok(self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?.init_pid)
+        Ok(self.running(id)?.init_pid)
     }
 }
 
 /// `base` (`KEY=value` strings) with each of `extra` set, replacing an earlier value of the name.
 pub(crate) fn merge_env(mut base: Vec<String>, extra: &[(String, String)]) -> Result<Vec<String>, Error> {
     for (key, value) in extra {
-        validate_env_key(key)?;
-        if value.contains('\0') {
-            return Err(Error::InvalidSpec { what: format!("the value of {key} contains a NUL byte") });
-        }
+        validate_env(key, value)?;
         base.retain(|kv| kv.split('=').next() != Some(key.as_str()));
         base.push(format!("{key}={value}"));
     }

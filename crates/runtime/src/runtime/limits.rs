@@ -1,7 +1,7 @@
 //! Resource limits and usage: cgroup limits, the per-sandbox disk limit on a data disk, and
 //! the readings `/system/metrics` reports.
 
-use super::{sync_dir, validate, Runtime};
+use super::{sync_dir, write_record, Runtime};
 use crate::spec::{Limits, SandboxId};
 use crate::Error;
 use std::path::Path;
@@ -52,13 +52,13 @@ impl Runtime {
     /// CPU time a running sandbox's processes used since it started, in nanoseconds (the cheap
     /// first reading of a CPU-use sample; [`usage`](Self::usage) takes the second).
     pub fn cpu_time_ns(&self, id: &SandboxId) -> Result<u64, Error> {
-        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        let running = self.running(id)?;
         Ok(running.cgroup.stats(id)?.cpu.usage.usage_total)
     }
 
     /// What a running sandbox uses right now. CPU use is cumulative: callers sample twice.
     pub fn usage(&self, id: &SandboxId) -> Result<crate::Usage, Error> {
-        let running = self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })?;
+        let running = self.running(id)?;
         let limits = self.record(id)?.spec.limits;
         let stats = running.cgroup.stats(id)?;
         let host_memory = crate::usage::host_memory().unwrap_or(u64::MAX);
@@ -90,12 +90,13 @@ impl Runtime {
 
     /// Changes a sandbox's cgroup limits: recorded for later starts and, when it runs, applied
     /// to its cgroup at once. Memory below what the sandbox uses now is refused by the kernel.
+    #[tracing::instrument(skip_all, fields(sandbox_id = %id))]
     pub fn update_limits(&self, id: &SandboxId, limits: &Limits) -> Result<(), Error> {
         let _guard = self.locked(id);
         let mut record = self.record(id)?;
         let mut candidate = record.spec.clone();
         candidate.limits = limits.clone();
-        validate(&candidate)?;
+        candidate.validate()?;
         if let Some(running) = self.running_entry(id) {
             running.cgroup.apply(id, limits)?;
         }
@@ -103,12 +104,6 @@ impl Runtime {
             self.apply_disk_limit(id, &self.dir(id), limits.disk_bytes)?;
         }
         record.spec = candidate;
-        let path = self.dir(id).join("sandbox.json");
-        let staging = self.dir(id).join("sandbox.json.new");
-        serde_json::to_vec_pretty(&record)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&staging, bytes))
-            .and_then(|()| std::fs::rename(&staging, &path))
-            .map_err(Error::sandbox(id, format!("write {}", path.display())))
+        write_record(id, &self.dir(id), &record)
     }
 }

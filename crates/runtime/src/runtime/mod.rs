@@ -132,7 +132,7 @@ impl Runtime {
     /// Opens a runtime over `config.data_dir`. Needs root.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, Error> {
         let sandboxes_dir = config.data_dir.join("sandboxes");
-        std::fs::create_dir_all(&sandboxes_dir).map_err(Error::image(format!("create {}", sandboxes_dir.display())))?;
+        std::fs::create_dir_all(&sandboxes_dir).map_err(Error::host(format!("create {}", sandboxes_dir.display())))?;
         let disk = match &config.disk {
             Some(disk) => {
                 crate::disk::ensure_mounted(disk, &sandboxes_dir)?;
@@ -140,9 +140,9 @@ impl Runtime {
             }
             None => None,
         };
-        let cgroups = CgroupTree::detect(&config.cgroup_parent).map_err(|what| Error::InvalidSpec { what })?;
-        let init_memfd = sys::sealed_init_memfd().map_err(Error::image("seal the init binary in a memfd"))?;
-        let null = std::fs::File::open("/dev/null").map_err(Error::image("open /dev/null"))?.into();
+        let cgroups = CgroupTree::detect(&config.cgroup_parent).map_err(|what| Error::CgroupSetup { what })?;
+        let init_memfd = sys::sealed_init_memfd().map_err(Error::host("seal the init binary in a memfd"))?;
+        let null = std::fs::File::open("/dev/null").map_err(Error::host("open /dev/null"))?.into();
         let networks = Pool::new("network namespace", 2, 2, || Ok(sys::new_network_namespace()?));
         Ok(Runtime {
             sandboxes_dir,
@@ -177,7 +177,7 @@ impl Runtime {
         if let Some(running) = self.running_entry(id) {
             return Ok(if running.is_paused() { SandboxState::Paused } else { SandboxState::Running });
         }
-        if self.dir(id).join("sandbox.json").is_file() {
+        if self.dir(id).join(RECORD).is_file() {
             Ok(SandboxState::Stopped)
         } else {
             Err(Error::NotFound { id: id.clone() })
@@ -188,7 +188,7 @@ impl Runtime {
     pub fn list(&self) -> Result<Vec<(SandboxId, SandboxState)>, Error> {
         let mut sandboxes = Vec::new();
         let entries = std::fs::read_dir(&self.sandboxes_dir)
-            .map_err(Error::image(format!("list {}", self.sandboxes_dir.display())))?;
+            .map_err(Error::host(format!("list {}", self.sandboxes_dir.display())))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             let Ok(id) = SandboxId::new(name) else { continue };
@@ -203,16 +203,6 @@ impl Runtime {
     /// The spec a sandbox was created with.
     pub fn spec(&self, id: &SandboxId) -> Result<SandboxSpec, Error> {
         Ok(self.record(id)?.spec)
-    }
-
-    pub(crate) fn write_record(&self, id: &SandboxId, record: &Record) -> Result<(), Error> {
-        let path = self.dir(id).join("sandbox.json");
-        let staging = self.dir(id).join("sandbox.json.new");
-        serde_json::to_vec_pretty(record)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&staging, bytes))
-            .and_then(|()| std::fs::rename(&staging, &path))
-            .map_err(Error::sandbox(id, format!("write {}", path.display())))
     }
 
     pub(crate) fn running_entry(&self, id: &SandboxId) -> Option<Arc<Running>> {
@@ -240,15 +230,14 @@ impl Runtime {
         }
     }
 
+    /// The running entry of sandbox `id`; [`Error::NotRunning`] when it does not run.
+    pub(crate) fn running(&self, id: &SandboxId) -> Result<Arc<Running>, Error> {
+        self.running_entry(id).ok_or_else(|| Error::NotRunning { id: id.clone() })
+    }
+
+    /// The record of sandbox `id`; [`Error::NotFound`] when it has none.
     pub(crate) fn record(&self, id: &SandboxId) -> Result<Record, Error> {
-        let path = self.dir(id).join("sandbox.json");
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound { id: id.clone() }),
-            Err(e) => return Err(Error::sandbox(id, format!("read {}", path.display()))(e)),
-        };
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::sandbox(id, format!("parse {}", path.display()))(std::io::Error::other(e)))
+        read_record(id, &self.dir(id))
     }
 
     pub(crate) fn dir(&self, id: &SandboxId) -> PathBuf {
@@ -262,56 +251,35 @@ impl Runtime {
     }
 }
 
-pub(crate) fn validate(spec: &SandboxSpec) -> Result<(), Error> {
-    let invalid = |what: String| Err(Error::InvalidSpec { what });
-    for (key, _) in &spec.env {
-        validate_env_key(key)?;
-    }
-    for mount in &spec.mounts {
-        if !mount.source.is_absolute() || !mount.source.exists() {
-            return invalid(format!("mount source {} must be an existing absolute path", mount.source.display()));
-        }
-        let clean = mount
-            .target
-            .components()
-            .all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_)));
-        if !mount.target.is_absolute() || !clean || mount.target == Path::new("/") {
-            return invalid(format!(
-                "mount target {} must be an absolute path below / without '..'",
-                mount.target.display()
-            ));
-        }
-    }
-    if let Some(bytes) = spec.limits.memory_bytes {
-        if bytes < 8 << 20 {
-            return invalid(format!("memory limit {bytes} bytes is below the 8 MiB minimum"));
-        }
-    }
-    if spec.limits.cpu_millis == Some(0) {
-        return invalid("cpu limit must be above 0".to_string());
-    }
-    if let Some(pids) = spec.limits.pids {
-        if pids < 2 {
-            return invalid(format!("pids limit {pids} leaves no room for a process beside init"));
-        }
-    }
-    if let Some(hostname) = &spec.hostname {
-        if hostname.is_empty() || hostname.len() > 64 {
-            return invalid(format!("hostname {hostname:?} must be 1-64 bytes"));
-        }
-    }
-    Ok(())
+/// The record file in a sandbox directory.
+const RECORD: &str = "sandbox.json";
+/// A record being written; renamed over [`RECORD`] once complete and synced.
+const RECORD_NEW: &str = "sandbox.json.new";
+
+/// Writes the record of sandbox `id` into its directory `dir` (or the staging directory that
+/// becomes it) atomically: a temporary file is written and synced, then renamed over
+/// `sandbox.json`, so a reader, or a crash, sees the old record or the new one, never a part.
+pub(crate) fn write_record(id: &SandboxId, dir: &Path, record: &Record) -> Result<(), Error> {
+    let (path, new) = (dir.join(RECORD), dir.join(RECORD_NEW));
+    let bytes = serde_json::to_vec_pretty(record).map_err(|source| Error::Record { path: path.clone(), source })?;
+    let written = std::fs::File::create(&new)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&new, &path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&new);
+        Error::sandbox(id, format!("write {}", path.display()))(e)
+    })
 }
 
-pub(crate) fn validate_env_key(key: &str) -> Result<(), Error> {
-    let valid = !key.is_empty()
-        && !key.starts_with(|c: char| c.is_ascii_digit())
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::InvalidSpec { what: format!("environment variable name {key:?} must match [A-Za-z_][A-Za-z0-9_]*") })
-    }
+/// Reads the record of sandbox `id` from its directory `dir`; [`Error::NotFound`] without one.
+pub(crate) fn read_record(id: &SandboxId, dir: &Path) -> Result<Record, Error> {
+    let path = dir.join(RECORD);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound { id: id.clone() }),
+        Err(e) => return Err(Error::sandbox(id, format!("read {}", path.display()))(e)),
+    };
+    serde_json::from_slice(&bytes).map_err(|source| Error::Record { path, source })
 }
 
 /// Syncs the file system holding `dir` (entries, renames and file data alike).
@@ -323,35 +291,52 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::BindMount;
+
+    fn record(image: &str) -> Record {
+        let manifest = ImageManifest {
+            name: image.to_string(),
+            layers: vec!["base".to_string()],
+            env: vec!["PATH=/bin".to_string()],
+            user: "root".to_string(),
+            workdir: "/".to_string(),
+            recipe: 0,
+        };
+        Record { spec: SandboxSpec::new(image), image: manifest }
+    }
 
     #[test]
-    fn env_names_are_checked() {
-        assert!(validate_env_key("PATH").is_ok());
-        assert!(validate_env_key("_x1").is_ok());
-        for bad in ["", "1A", "A-B", "A=B", "A B"] {
-            assert!(matches!(validate_env_key(bad), Err(Error::InvalidSpec { .. })), "{bad:?} accepted");
+    fn a_written_record_reads_back_and_replaces_the_old_one() {
+        let (id, scratch) = (SandboxId::new("rec").unwrap(), tempfile::tempdir().unwrap());
+        let dir = scratch.path();
+        assert!(matches!(read_record(&id, dir), Err(Error::NotFound { .. })));
+        write_record(&id, dir, &record("first")).unwrap();
+        write_record(&id, dir, &record("second")).unwrap();
+        let read = read_record(&id, dir).unwrap();
+        assert_eq!(read.spec, SandboxSpec::new("second"));
+        assert_eq!(read.image.name, "second");
+        assert!(!dir.join(RECORD_NEW).exists(), "the temporary file stays behind");
+    }
+
+    #[test]
+    fn a_leftover_temporary_record_does_not_break_reading_or_writing() {
+        let (id, scratch) = (SandboxId::new("rec").unwrap(), tempfile::tempdir().unwrap());
+        let dir = scratch.path();
+        write_record(&id, dir, &record("kept")).unwrap();
+        // What a crash in the middle of a write leaves: a half-written temporary file.
+        std::fs::write(dir.join(RECORD_NEW), b"{\"spec\": {\"ima").unwrap();
+        assert_eq!(read_record(&id, dir).unwrap().image.name, "kept");
+        write_record(&id, dir, &record("next")).unwrap();
+        assert_eq!(read_record(&id, dir).unwrap().image.name, "next");
+    }
+
+    #[test]
+    fn a_damaged_record_is_a_record_error_naming_the_file() {
+        let (id, scratch) = (SandboxId::new("rec").unwrap(), tempfile::tempdir().unwrap());
+        let dir = scratch.path();
+        std::fs::write(dir.join(RECORD), b"not json").unwrap();
+        match read_record(&id, dir) {
+            Err(Error::Record { path, .. }) => assert_eq!(path, dir.join(RECORD)),
+            other => panic!("expected a record error, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn mounts_must_stay_below_root() {
-        let mut spec = SandboxSpec::new("default");
-        spec.mounts.push(BindMount { source: "/tmp".into(), target: "/work/../etc".into(), read_only: false });
-        assert!(matches!(validate(&spec), Err(Error::InvalidSpec { .. })));
-        spec.mounts[0].target = "relative".into();
-        assert!(matches!(validate(&spec), Err(Error::InvalidSpec { .. })));
-        spec.mounts[0].target = "/work".into();
-        assert!(validate(&spec).is_ok());
-    }
-
-    #[test]
-    fn limits_below_usable_are_rejected() {
-        let mut spec = SandboxSpec::new("default");
-        spec.limits.memory_bytes = Some(1024);
-        assert!(matches!(validate(&spec), Err(Error::InvalidSpec { .. })));
-        spec.limits.memory_bytes = None;
-        spec.limits.pids = Some(1);
-        assert!(matches!(validate(&spec), Err(Error::InvalidSpec { .. })));
     }
 }

@@ -2,7 +2,8 @@
 //! sandbox; crash recovery for both.
 
 use super::adopt::RUNNING_MARKER;
-use super::{sync_dir, Record, Runtime};
+use super::freeze::frozen;
+use super::{read_record, sync_dir, write_record, Runtime};
 use crate::image::remove_tree;
 use crate::spec::SandboxId;
 use crate::{Error, ImageManifest};
@@ -20,6 +21,7 @@ impl Runtime {
     /// A stopped sandbox's writable layer *becomes* the image's top layer (a rename, O(1)) and the
     /// sandbox continues on top of it with an empty writable layer, so its files do not change.
     /// A running sandbox is frozen while its writable layer is copied, then thawed.
+    #[tracing::instrument(skip_all, fields(sandbox_id = %id, image = image_name))]
     pub fn snapshot(&self, id: &SandboxId, image_name: &str) -> Result<ImageManifest, Error> {
         let _guard = self.locked(id);
         let limit = self.record(id)?.spec.limits.disk_bytes;
@@ -27,7 +29,7 @@ impl Runtime {
         self.with_disk_limit_lifted(id, limit, || self.snapshot_locked(id, image_name))
     }
 
-    pub(crate) fn snapshot_locked(&self, id: &SandboxId, image_name: &str) -> Result<ImageManifest, Error> {
+    fn snapshot_locked(&self, id: &SandboxId, image_name: &str) -> Result<ImageManifest, Error> {
         let mut record = self.record(id)?;
         self.restore_locked(id)?;
         let layer_id = format!("snap-{}", random_hex());
@@ -43,15 +45,8 @@ impl Runtime {
                 std::fs::create_dir_all(&snapshots)
                     .map_err(Error::sandbox(id, format!("create {}", snapshots.display())))?;
                 let target = snapshots.join(&layer_id);
-                let was_paused = running.as_ref().is_some_and(|r| r.is_paused());
-                if let Some(running) = &running {
-                    running.cgroup.freeze(id, true)?;
-                }
-                let made = crate::disk::snapshot_subvolume(&dir, &target);
-                if let (Some(running), false) = (&running, was_paused) {
-                    running.cgroup.freeze(id, false)?;
-                }
-                made.map_err(Error::sandbox(id, format!("snapshot {} to {}", dir.display(), target.display())))?;
+                frozen(id, running.as_deref(), || crate::disk::snapshot_subvolume(&dir, &target))?
+                    .map_err(Error::sandbox(id, format!("snapshot {} to {}", dir.display(), target.display())))?;
                 std::os::unix::fs::symlink(target.join("upper"), &layer).map_err(|e| {
                     let _ = remove_tree(&target);
                     Error::sandbox(id, format!("link {} to the snapshot", layer.display()))(e)
@@ -79,20 +74,15 @@ impl Runtime {
                     }
                     record.image.layers.push(layer_id.clone());
                     // The commit point: the record names the layer from here on.
-                    self.write_record(id, &record)?;
+                    write_record(id, &dir, &record)?;
                     let _ = std::fs::remove_file(&intent);
                 }
             }
             Some(running) => {
-                let was_paused = running.is_paused();
-                running.cgroup.freeze(id, true)?;
                 // Copied beside the layer and renamed when complete: a crash leaves only a
                 // `.partial-` directory, which recovery removes.
                 let partial = self.images.layer_path(&format!(".partial-{}-{layer_id}", std::process::id()));
-                let copied = copy_tree(&dir.join("upper"), &partial);
-                if !was_paused {
-                    running.cgroup.freeze(id, false)?;
-                }
+                let copied = frozen(id, Some(&running), || copy_tree(&dir.join("upper"), &partial))?;
                 copied.and_then(|()| std::fs::rename(&partial, &layer)).map_err(|e| {
                     let _ = remove_tree(&partial);
                     Error::sandbox(id, format!("copy {} into a layer", dir.join("upper").display()))(e)
@@ -115,34 +105,25 @@ impl Runtime {
     /// Creates `target` as a copy of `source`: the same read-only layers and a copy of its
     /// writable layer (a running source is frozen while it is copied). The two never see each
     /// other's later writes. The fork is created stopped.
+    #[tracing::instrument(skip_all, fields(sandbox_id = %source, target = %target))]
     pub fn fork(&self, source: &SandboxId, target: &SandboxId) -> Result<(), Error> {
         let _guard = self.locked(source);
-        let record = self.record(source)?;
+        let mut record = self.record(source)?;
         self.with_disk_limit_lifted(source, record.spec.limits.disk_bytes, || self.restore_locked(source))?;
         if self.dir(target).exists() {
             return Err(Error::AlreadyExists { id: target.clone() });
         }
-        let staging = self.sandboxes_dir.join(format!(".creating-{target}"));
-        remove_tree(&staging)?;
-        let result = (|| {
-            let upper = self.dir(source).join("upper");
-            let running = self.running_entry(source);
-            let was_paused = running.as_ref().is_some_and(|r| r.is_paused());
-            if let Some(running) = &running {
-                running.cgroup.freeze(source, true)?;
-            }
+        self.stage_dir(target, |staging| {
+            let (source_dir, running) = (self.dir(source), self.running_entry(source));
+            let upper = source_dir.join("upper");
             let copied = if self.disk.is_some() {
                 // On a data disk the whole sandbox directory is a subvolume: its snapshot is an
                 // O(1) copy; what belongs to the source's run is dropped from it below.
-                crate::disk::snapshot_subvolume(&self.dir(source), &staging)
+                frozen(source, running.as_deref(), || crate::disk::snapshot_subvolume(&source_dir, staging))?
             } else {
-                self.make_sandbox_dir(target, &staging, None)
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-                    .and_then(|()| copy_tree(&upper, &staging.join("upper")))
+                self.make_sandbox_dir(target, staging, None)?;
+                frozen(source, running.as_deref(), || copy_tree(&upper, &staging.join("upper")))?
             };
-            if let (Some(running), false) = (&running, was_paused) {
-                running.cgroup.freeze(source, false)?;
-            }
             copied.map_err(Error::sandbox(target, format!("copy {}", upper.display())))?;
             for leftover in [RUNNING_MARKER, "init.sock", SNAPSHOT_INTENT, "work", "rootfs"] {
                 remove_tree(&staging.join(leftover))?;
@@ -151,19 +132,10 @@ impl Runtime {
                 let path = staging.join(sub);
                 std::fs::create_dir_all(&path).map_err(Error::sandbox(target, format!("create {}", path.display())))?;
             }
-            self.apply_disk_limit(target, &staging, record.spec.limits.disk_bytes)?;
-            let mut record = record.clone();
+            self.apply_disk_limit(target, staging, record.spec.limits.disk_bytes)?;
             record.spec.hostname = None;
-            let bytes = serde_json::to_vec_pretty(&record)
-                .map_err(|e| Error::sandbox(target, "encode record")(std::io::Error::other(e)))?;
-            std::fs::write(staging.join("sandbox.json"), bytes)
-                .map_err(Error::sandbox(target, "write sandbox.json"))?;
-            std::fs::rename(&staging, self.dir(target)).map_err(Error::sandbox(target, "move the fork into place"))
-        })();
-        if result.is_err() {
-            let _ = remove_tree(&staging);
-        }
-        result
+            write_record(target, staging, &record)
+        })
     }
 
     /// Deletes an image made by [`snapshot`](Self::snapshot) and every snapshot layer of it that
@@ -175,7 +147,7 @@ impl Runtime {
         for (id, _) in self.list()? {
             let record = self.record(&id)?;
             if record.image.name == name {
-                return Err(Error::InvalidSpec { what: format!("image {name:?} is used by sandbox {id}") });
+                return Err(Error::InUse { what: format!("image {name:?} is used by sandbox {id}") });
             }
             used.extend(record.image.layers);
         }
@@ -200,16 +172,15 @@ impl Runtime {
     /// Undoes a snapshot of a stopped sandbox that a crash interrupted before its record named
     /// the new layer: the layer goes back to being the sandbox's `upper/`. One that committed only
     /// loses its intent file. Also removes partial layer copies of runtime processes that died.
-    pub(crate) fn recover_snapshot(&self, dir: &Path) -> Result<(), Error> {
+    pub(crate) fn recover_snapshot(&self, id: &SandboxId) -> Result<(), Error> {
+        let dir = self.dir(id);
         let intent = dir.join(SNAPSHOT_INTENT);
         let Ok(layer_id) = std::fs::read_to_string(&intent) else { return Ok(()) };
-        let step = |what: &str| Error::image(format!("recover the snapshot in {}: {what}", dir.display()));
-        let record: Record = std::fs::read(dir.join("sandbox.json"))
-            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(std::io::Error::other))
-            .map_err(step("read sandbox.json"))?;
+        let step = |what: &str| Error::sandbox(id, format!("recover the snapshot: {what}"));
+        let record = read_record(id, &dir)?;
         let layer = self.images.layer_path(layer_id.trim());
         if !record.image.layers.iter().any(|l| l == layer_id.trim()) && layer.is_dir() {
-            tracing::warn!(sandbox = %dir.display(), "rolling back a snapshot a crash interrupted");
+            tracing::warn!(sandbox_id = %id, "rolling back a snapshot a crash interrupted");
             for fresh in ["upper", "work"] {
                 remove_tree(&dir.join(fresh))?;
             }

@@ -1,7 +1,7 @@
 //! Starting a sandbox: clone init into new namespaces, place it in its cgroup, and wait for it
 //! to build the root. Every failure undoes what was done.
 
-use super::adopt::{process_start_time, RunningMarker, RUNNING_MARKER};
+use super::adopt::RunningMarker;
 use super::exec::merge_env;
 use super::stop::teardown;
 use super::{Record, Running, Runtime};
@@ -26,27 +26,24 @@ const DEFAULT_TMPFS_BYTES: u64 = 1 << 30;
 
 impl Runtime {
     /// Starts a created or stopped sandbox. Starting a running sandbox does nothing.
+    #[tracing::instrument(skip_all, fields(sandbox_id = %id))]
     pub fn start(&self, id: &SandboxId) -> Result<(), Error> {
         let _guard = self.locked(id);
         if self.running_entry(id).is_some() {
             return Ok(());
         }
         let record = self.record(id)?;
+        self.start_locked(id, record)
+    }
+
+    /// Starts the stopped sandbox `record` describes (unpacking an archived one first) and
+    /// enters it in the running table. Call under its lock.
+    pub(crate) fn start_locked(&self, id: &SandboxId, record: Record) -> Result<(), Error> {
         let limit = record.spec.limits.disk_bytes;
         let running = self.with_disk_limit_lifted(id, limit, || {
             self.restore_locked(id)?;
             let running = self.launch(id, record)?;
-            let marker = RunningMarker {
-                init_pid: running.init_pid,
-                start_time: process_start_time(running.init_pid),
-                cgroup: Some(running.cgroup.path().to_path_buf()),
-            };
-            let path = self.dir(id).join(RUNNING_MARKER);
-            let written = serde_json::to_vec(&marker)
-                .map_err(std::io::Error::other)
-                .and_then(|bytes| std::fs::write(&path, bytes))
-                .map_err(Error::sandbox(id, format!("write {}", path.display())));
-            match written {
+            match RunningMarker::of(&running).write(id, &self.dir(id)) {
                 Ok(()) => Ok(running),
                 Err(error) => {
                     let _ = teardown(id, &running);
@@ -65,9 +62,7 @@ impl Runtime {
         for layer in &record.image.layers {
             let path = self.images.layer_path(layer);
             if !path.is_dir() {
-                return Err(Error::sandbox(id, format!("find image layer {}", path.display()))(
-                    std::io::ErrorKind::NotFound.into(),
-                ));
+                return Err(Error::LayerMissing { id: id.clone(), path });
             }
         }
         let socket_path = dir.join("init.sock");
@@ -77,11 +72,9 @@ impl Runtime {
         let (host_end, init_end) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
             .map_err(|e| Error::sandbox(id, "create setup channel")(e.into()))?;
         let network = match record.spec.network {
-            NetworkMode::Loopback => Some(
-                self.networks
-                    .take()
-                    .map_err(|e| Error::sandbox(id, "create network namespace")(std::io::Error::other(e)))?,
-            ),
+            NetworkMode::Loopback => {
+                Some(self.networks.take().map_err(|source| Error::Network { id: id.clone(), source })?)
+            }
         };
         // The pool usually has a manager ready; when it does not, open one while cloning.
         let (cgroup, cloned) = std::thread::scope(|scope| {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 impl Runtime {
     /// Stops a sandbox: SIGTERM to every process, SIGKILL after `grace`, files kept.
     /// Stopping a stopped sandbox does nothing.
+    #[tracing::instrument(skip_all, fields(sandbox_id = %id))]
     pub fn stop(&self, id: &SandboxId, grace: Duration) -> Result<(), Error> {
         let _guard = self.locked(id);
         self.stop_locked(id, grace)
@@ -24,6 +25,7 @@ impl Runtime {
 
     /// Deletes a sandbox: stops it, then removes its cgroup and directory. Deleting an unknown
     /// sandbox succeeds, so a retried delete never fails.
+    #[tracing::instrument(skip_all, fields(sandbox_id = %id))]
     pub fn delete(&self, id: &SandboxId) -> Result<(), Error> {
         {
             let _guard = self.locked(id);
