@@ -54,11 +54,7 @@ pub struct Output {
 impl Pty {
     /// Sets the terminal size; the process gets SIGWINCH.
     pub fn resize(&self, rows: u16, cols: u16) -> std::io::Result<()> {
-        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        nix::ioctl_write_ptr_bad!(set_window_size, libc::TIOCSWINSZ, libc::winsize);
-        #[allow(unsafe_code)]
-        // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer on an open PTY master.
-        unsafe { set_window_size(self.master.as_raw_fd(), &size) }.map(drop).map_err(Into::into)
+        crate::sys::set_window_size(self.master.as_fd(), rows, cols)
     }
 }
 
