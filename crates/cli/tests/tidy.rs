@@ -1,5 +1,6 @@
 //! Repository rules that are cheaper to enforce than to review: every Rust file explains why it
-//! exists in a `//!` line, and no test is silently ignored.
+//! exists in a `//!` line, no test is silently ignored, and `unsafe` stays in the few files
+//! allowed to hold it, each use with the reason it is sound.
 
 use std::path::{Path, PathBuf};
 
@@ -45,4 +46,49 @@ fn no_test_is_ignored_without_a_reason() {
         .filter(|path| std::fs::read_to_string(path).unwrap().lines().any(|l| l.trim() == concat!("#[", "ignore]")))
         .collect();
     assert!(bare.is_empty(), "bare #[ignore] in {bare:?}");
+}
+
+/// The only files that may allow `unsafe_code` (the workspace denies it): the runtime's system
+/// calls, the init binary, and the init crate's file that declares the fd-passing channel module.
+const UNSAFE_ALLOWED: [&str; 3] = ["crates/runtime/src/sys.rs", "crates/init/src/main.rs", "crates/init/src/lib.rs"];
+
+fn relative(path: &Path) -> String {
+    path.strip_prefix(workspace()).unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn unsafe_code_is_allowed_only_in_the_allow_list() {
+    let allow = concat!("allow(", "unsafe_code)");
+    let strays: Vec<_> = all_rust_files()
+        .into_iter()
+        .filter(|path| std::fs::read_to_string(path).unwrap().lines().any(|l| l.contains(allow)))
+        .map(|path| relative(&path))
+        .filter(|path| !UNSAFE_ALLOWED.contains(&path.as_str()))
+        .collect();
+    assert!(strays.is_empty(), "{allow} outside {UNSAFE_ALLOWED:?}: {strays:?}");
+}
+
+#[test]
+fn every_unsafe_block_says_why_it_is_sound() {
+    let uses = [concat!("unsafe", " {"), concat!("unsafe", " fn"), concat!("unsafe", " impl")];
+    let mut unexplained = Vec::new();
+    for path in all_rust_files() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if !uses.iter().any(|u| code.contains(u)) {
+                continue;
+            }
+            // `// SAFETY:` for a block or impl; an `unsafe fn` may instead document its contract
+            // in a `# Safety` section, as rustdoc and clippy expect.
+            let explained = lines[index.saturating_sub(3)..index].iter().any(|above| {
+                above.contains("// SAFETY:") || (code.contains(uses[1]) && above.contains("/// # Safety"))
+            });
+            if !explained {
+                unexplained.push(format!("{}:{}", relative(&path), index + 1));
+            }
+        }
+    }
+    assert!(unexplained.is_empty(), "unsafe without a SAFETY: comment in the 3 lines above: {unexplained:?}");
 }

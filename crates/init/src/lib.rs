@@ -150,7 +150,27 @@ pub enum Reply {
     Failed {
         /// What failed, with the OS error.
         error: String,
+        /// Why a spawn failed ([`SpawnErrorKind::Other`] for other requests). Absent in
+        /// replies of an older init, which a restarted runtime may have adopted.
+        #[serde(default)]
+        kind: SpawnErrorKind,
     },
+}
+
+/// Why a process could not be started, so callers can act on it without reading the text.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum SpawnErrorKind {
+    /// The program is not there (`execve` gave `ENOENT`/`ENOTDIR` for every candidate).
+    NotFound,
+    /// The program may not be executed (`EACCES`, `EPERM`).
+    PermissionDenied,
+    /// The working directory cannot be entered (or is not a valid path).
+    BadCwd,
+    /// The user is unknown, or switching to its ids failed.
+    BadUser,
+    /// Anything else: a malformed request, a resource limit, a timeout.
+    #[default]
+    Other,
 }
 
 /// How a process ended.

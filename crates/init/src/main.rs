@@ -21,7 +21,9 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{accept4, SockFlag};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use sandbar_init::{channel, ExitStatus, Placed, Reply, Request, Setup, SetupReply, LISTEN_FD, SETUP_FD};
+use sandbar_init::{
+    channel, ExitStatus, Placed, Reply, Request, Setup, SetupReply, SpawnErrorKind, LISTEN_FD, SETUP_FD,
+};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
@@ -185,7 +187,7 @@ fn handle(
     connection: usize,
     children: &mut HashMap<i32, Child>,
 ) -> Option<(Reply, Vec<OwnedFd>)> {
-    let failed = |error: String| Some((Reply::Failed { error }, Vec::new()));
+    let failed = |error: String| Some((Reply::Failed { error, kind: SpawnErrorKind::Other }, Vec::new()));
     match request {
         Request::Ping => Some((Reply::Pong, Vec::new())),
         Request::Spawn(spawn) => match spawn::spawn(&spawn, fds) {
@@ -193,7 +195,7 @@ fn handle(
                 children.insert(pid, Child { watcher: Some(connection) });
                 Some((Reply::Spawned { pid }, pty_master.into_iter().collect()))
             }
-            Err(error) => failed(error),
+            Err(spawn::SpawnError { kind, message }) => Some((Reply::Failed { error: message, kind }, Vec::new())),
         },
         Request::Signal { pid, signal, group } => {
             if pid <= 1 {

@@ -2,18 +2,52 @@
 //!
 //! Init is single-threaded, so the forked child may allocate freely before `execve`. A
 //! close-on-exec pipe carries the reason back when the child fails before `execve`, so callers
-//! get "chdir /nope: ENOENT" instead of a mysterious exit code 127.
+//! get "chdir /nope: ENOENT" instead of a mysterious exit code 127, and a [`SpawnErrorKind`]
+//! to act on.
 
 use nix::fcntl::OFlag;
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, Winsize};
 use nix::sys::signal::{signal, SigHandler, SigSet, Signal};
 use nix::unistd::{dup2, fork, setgid, setgroups, setsid, setuid, ForkResult, Gid, Uid};
-use sandbar_init::{Spawn, Stdio};
+use sandbar_init::{Spawn, SpawnErrorKind, Stdio};
 use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Why a spawn failed: a kind the host can act on, and the text for people.
+pub(crate) struct SpawnError {
+    pub(crate) kind: SpawnErrorKind,
+    pub(crate) message: String,
+}
+
+impl From<String> for SpawnError {
+    fn from(message: String) -> SpawnError {
+        SpawnError { kind: SpawnErrorKind::Other, message }
+    }
+}
+
+/// The one byte that carries a child's failure kind through the exec status pipe, before the text.
+fn kind_tag(kind: SpawnErrorKind) -> u8 {
+    match kind {
+        SpawnErrorKind::NotFound => b'n',
+        SpawnErrorKind::PermissionDenied => b'p',
+        SpawnErrorKind::BadCwd => b'c',
+        SpawnErrorKind::BadUser => b'u',
+        SpawnErrorKind::Other => b'o',
+    }
+}
+
+fn kind_of_tag(tag: u8) -> SpawnErrorKind {
+    match tag {
+        b'n' => SpawnErrorKind::NotFound,
+        b'p' => SpawnErrorKind::PermissionDenied,
+        b'c' => SpawnErrorKind::BadCwd,
+        b'u' => SpawnErrorKind::BadUser,
+        _ => SpawnErrorKind::Other,
+    }
+}
 
 /// A resolved OS user.
 struct User {
@@ -25,11 +59,11 @@ struct User {
 }
 
 /// Spawns the process; returns its pid and, for a PTY, the master side.
-pub(crate) fn spawn(request: &Spawn, fds: Vec<OwnedFd>) -> Result<(i32, Option<OwnedFd>), String> {
+pub(crate) fn spawn(request: &Spawn, fds: Vec<OwnedFd>) -> Result<(i32, Option<OwnedFd>), SpawnError> {
     if request.argv.is_empty() {
-        return Err("argv is empty".to_string());
+        return Err("argv is empty".to_string().into());
     }
-    let user = resolve_user(&request.user)?;
+    let user = resolve_user(&request.user).map_err(|message| SpawnError { kind: SpawnErrorKind::BadUser, message })?;
     let env = build_env(&request.env, &user);
     let path_var = env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH).to_string();
     let candidates = candidates(&request.argv[0], &path_var)?;
@@ -40,12 +74,13 @@ pub(crate) fn spawn(request: &Spawn, fds: Vec<OwnedFd>) -> Result<(i32, Option<O
         None if std::path::Path::new(&user.home).is_dir() => user.home.clone(),
         None => "/".to_string(),
     };
-    let cwd_c = CString::new(cwd.clone()).map_err(|_| "cwd contains a NUL byte".to_string())?;
+    let cwd_c = CString::new(cwd.clone())
+        .map_err(|_| SpawnError { kind: SpawnErrorKind::BadCwd, message: "cwd contains a NUL byte".to_string() })?;
 
     let (stdio, pty) = match &request.stdio {
         Stdio::Fds => {
             if fds.len() != 3 {
-                return Err(format!("expected 3 stdio fds, got {}", fds.len()));
+                return Err(format!("expected 3 stdio fds, got {}", fds.len()).into());
             }
             (fds, None)
         }
@@ -61,9 +96,9 @@ pub(crate) fn spawn(request: &Spawn, fds: Vec<OwnedFd>) -> Result<(i32, Option<O
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop(error_read);
-            let failure = child(&stdio, &user, &cwd_c, &candidates, &argv, &envp, error_write.as_raw_fd());
+            let (kind, failure) = child(&stdio, &user, &cwd_c, &candidates, &argv, &envp, error_write.as_raw_fd());
             let mut pipe = std::fs::File::from(error_write);
-            let _ = pipe.write_all(failure.as_bytes());
+            let _ = pipe.write_all(&[&[kind_tag(kind)], failure.as_bytes()].concat());
             // SAFETY: _exit skips atexit handlers and buffered-IO flushing that belong to init.
             unsafe { libc::_exit(127) };
         }
@@ -72,28 +107,29 @@ pub(crate) fn spawn(request: &Spawn, fds: Vec<OwnedFd>) -> Result<(i32, Option<O
             drop(stdio);
             // Wait for execve (EOF) or the failure text, but never forever: a child stopped
             // before it execs must not wedge init for every later request.
-            let mut message = String::new();
+            let mut message = Vec::new();
             let mut fds = [nix::poll::PollFd::new(error_read.as_fd(), nix::poll::PollFlags::POLLIN)];
             match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)) {
                 Ok(0) => {
                     let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                    return Err("the process did not start within 10 s and was killed".to_string());
+                    return Err("the process did not start within 10 s and was killed".to_string().into());
                 }
                 _ => {
-                    let _ = std::fs::File::from(error_read).read_to_string(&mut message);
+                    let _ = std::fs::File::from(error_read).read_to_end(&mut message);
                 }
             }
-            if message.is_empty() {
-                Ok((child.as_raw(), pty))
-            } else {
+            match message.split_first() {
+                None => Ok((child.as_raw(), pty)),
                 // The child exits on its own; the SIGCHLD loop reaps it.
-                Err(message)
+                Some((tag, text)) => {
+                    Err(SpawnError { kind: kind_of_tag(*tag), message: String::from_utf8_lossy(text).into_owned() })
+                }
             }
         }
     }
 }
 
-/// Runs in the forked child; returns only on failure, with the reason.
+/// Runs in the forked child; returns only on failure, with the kind and the reason.
 fn child(
     stdio: &[OwnedFd],
     user: &User,
@@ -102,7 +138,8 @@ fn child(
     argv: &[CString],
     envp: &[CString],
     error_fd: i32,
-) -> String {
+) -> (SpawnErrorKind, String) {
+    use SpawnErrorKind::{BadCwd, BadUser, NotFound, Other, PermissionDenied};
     // Init blocks these and Rust's runtime ignores SIGPIPE; a fresh process gets neither.
     let _ = SigSet::all().thread_unblock();
     for sig in [Signal::SIGPIPE, Signal::SIGTERM, Signal::SIGINT, Signal::SIGCHLD] {
@@ -110,12 +147,12 @@ fn child(
         let _ = unsafe { signal(sig, SigHandler::SigDfl) };
     }
     if let Err(e) = setsid() {
-        return format!("setsid: {e}");
+        return (Other, format!("setsid: {e}"));
     }
     if stdio.len() == 1 {
         // SAFETY: TIOCSCTTY on the PTY slave this session leader just opened.
         if unsafe { libc::ioctl(stdio[0].as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
-            return format!("make the pty the controlling terminal: {}", std::io::Error::last_os_error());
+            return (Other, format!("make the pty the controlling terminal: {}", std::io::Error::last_os_error()));
         }
     }
     // Move the stdio fds out of the way first so dup2 onto 0..2 never clobbers one of them.
@@ -123,27 +160,27 @@ fn child(
     for fd in stdio {
         match nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10)) {
             Ok(raw) => moved.push(raw),
-            Err(e) => return format!("duplicate stdio: {e}"),
+            Err(e) => return (Other, format!("duplicate stdio: {e}")),
         }
     }
     for target in 0..3 {
         let source = if moved.len() == 1 { moved[0] } else { moved[target] };
         if let Err(e) = dup2(source, target as i32) {
-            return format!("dup2 stdio {target}: {e}");
+            return (Other, format!("dup2 stdio {target}: {e}"));
         }
     }
     close_other_fds(error_fd);
     if let Err(e) = setgroups(&user.groups.iter().map(|g| Gid::from_raw(*g)).collect::<Vec<_>>()) {
-        return format!("setgroups for {}: {e}", user.name);
+        return (BadUser, format!("setgroups for {}: {e}", user.name));
     }
     if let Err(e) = setgid(Gid::from_raw(user.gid)) {
-        return format!("setgid {}: {e}", user.gid);
+        return (BadUser, format!("setgid {}: {e}", user.gid));
     }
     if let Err(e) = setuid(Uid::from_raw(user.uid)) {
-        return format!("setuid {}: {e}", user.uid);
+        return (BadUser, format!("setuid {}: {e}", user.uid));
     }
     if let Err(e) = nix::unistd::chdir(cwd.as_c_str()) {
-        return format!("chdir {}: {e}", cwd.to_string_lossy());
+        return (BadCwd, format!("chdir {}: {e}", cwd.to_string_lossy()));
     }
     let mut last = nix::errno::Errno::ENOENT;
     for program in candidates {
@@ -153,7 +190,12 @@ fn child(
             Ok(never) => match never {},
         }
     }
-    format!("exec {}: {last}", argv[0].to_string_lossy())
+    let kind = match last {
+        nix::errno::Errno::ENOENT => NotFound,
+        nix::errno::Errno::EACCES | nix::errno::Errno::EPERM => PermissionDenied,
+        _ => Other,
+    };
+    (kind, format!("exec {}: {last}", argv[0].to_string_lossy()))
 }
 
 fn close_other_fds(keep: i32) {

@@ -1,7 +1,8 @@
 //! The runtime's one error type: every variant names the sandbox or image and the step that failed.
 
-use crate::SandboxId;
+use crate::{SandboxId, SpawnErrorKind};
 use std::io;
+use std::path::PathBuf;
 
 /// A boxed error from a library the runtime drives (cgroups).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -88,8 +89,66 @@ pub enum Error {
     Request {
         /// The sandbox.
         id: SandboxId,
+        /// Why a spawn failed, for callers that act on it ([`SpawnErrorKind::Other`] for every
+        /// other request and for a connection that broke).
+        kind: SpawnErrorKind,
         /// What init said.
         error: String,
+    },
+    /// A sandbox's state file (`sandbox.json`, `running.json`) did not encode or decode.
+    #[error("sandbox state file {}: invalid JSON", path.display())]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// serde's reason.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A sandbox an earlier runtime process left running cannot be taken over.
+    #[error("sandbox {id}: cannot adopt it: {reason}")]
+    AdoptRefused {
+        /// The sandbox.
+        id: SandboxId,
+        /// Which check failed.
+        reason: String,
+    },
+    /// Something is still in use and cannot go (an image a sandbox was created from).
+    #[error("{what}")]
+    InUse {
+        /// What is used, and by what.
+        what: String,
+    },
+    /// A layer of the sandbox's image is not in the image store.
+    #[error("sandbox {id}: image layer {} is missing", path.display())]
+    LayerMissing {
+        /// The sandbox.
+        id: SandboxId,
+        /// Where the layer should be.
+        path: PathBuf,
+    },
+    /// The sandbox got no network namespace.
+    #[error("sandbox {id}: create network namespace")]
+    Network {
+        /// The sandbox.
+        id: SandboxId,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+    /// The host's cgroups cannot hold sandboxes (unknown layout, own cgroup not found).
+    #[error("cgroup setup: {what}")]
+    CgroupSetup {
+        /// What was wrong.
+        what: String,
+    },
+    /// A host-side step of the runtime itself (not of one sandbox, not of the image store).
+    #[error("runtime: {step}")]
+    Host {
+        /// What was being done, with the path involved.
+        step: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
     },
     /// An image store operation failed.
     #[error("image store: {step}")]
@@ -135,6 +194,16 @@ impl Error {
         let id = id.clone();
         let step = step.into();
         move |source| Error::Sandbox { id, step, source }
+    }
+
+    pub(crate) fn host(step: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+        let step = step.into();
+        move |source| Error::Host { step, source }
+    }
+
+    /// A failed request to init that is not a spawn failure.
+    pub(crate) fn request(id: &SandboxId, error: impl Into<String>) -> Error {
+        Error::Request { id: id.clone(), kind: SpawnErrorKind::Other, error: error.into() }
     }
 
     pub(crate) fn image(step: impl Into<String>) -> impl FnOnce(io::Error) -> Error {

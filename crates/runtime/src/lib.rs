@@ -32,6 +32,7 @@ mod pool;
 mod process;
 mod runtime;
 mod spec;
+mod sync;
 mod sys;
 mod usage;
 
@@ -40,6 +41,8 @@ pub use error::Error;
 pub use image::{BuildProgress, ImageManifest, ImageStore, DEFAULT_IMAGE};
 pub use process::{Collected, Output, Process, Pty};
 pub use runtime::{Leftovers, Recovered, Runtime, RuntimeConfig, SandboxState};
-pub use sandbar_init::ExitStatus;
-pub use spec::{BindMount, ExecSpec, ExecStdio, Limits, NetworkMode, SandboxId, SandboxSpec, DEFAULT_STOP_GRACE};
+pub use sandbar_init::{ExitStatus, SpawnErrorKind};
+pub use spec::{
+    validate_env_name, BindMount, ExecSpec, ExecStdio, Limits, NetworkMode, SandboxId, SandboxSpec, DEFAULT_STOP_GRACE,
+};
 pub use usage::Usage;

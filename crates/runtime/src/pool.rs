@@ -2,6 +2,7 @@
 //! network namespaces), refilled on a background thread so sandbox starts rarely wait for them.
 
 use crate::error::BoxError;
+use crate::sync::lock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -46,7 +47,7 @@ impl<T: Send + 'static> Pool<T> {
     /// A ready item, or a freshly made one when the pool is empty.
     pub(crate) fn take(&self) -> Result<T, BoxError> {
         let (item, low) = {
-            let mut items = self.shared.items.lock().expect("pool lock");
+            let mut items = lock(&self.shared.items);
             (items.pop(), items.len() < self.shared.low)
         };
         if low {
@@ -60,7 +61,7 @@ impl<T: Send + 'static> Pool<T> {
 
     /// Returns a reusable item.
     pub(crate) fn give_back(&self, item: T) {
-        let mut items = self.shared.items.lock().expect("pool lock");
+        let mut items = lock(&self.shared.items);
         if items.len() < self.shared.max {
             items.push(item);
         }
@@ -74,9 +75,9 @@ impl<T: Send + 'static> Pool<T> {
         }
         let shared = Arc::clone(&self.shared);
         std::thread::spawn(move || {
-            while shared.items.lock().expect("pool lock").len() < shared.low {
+            while lock(&shared.items).len() < shared.low {
                 match (shared.make)() {
-                    Ok(item) => shared.items.lock().expect("pool lock").push(item),
+                    Ok(item) => lock(&shared.items).push(item),
                     Err(e) => {
                         tracing::debug!(error = %e, what = shared.what, "pre-making failed; starts make their own");
                         break;

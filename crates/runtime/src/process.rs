@@ -54,11 +54,7 @@ pub struct Output {
 impl Pty {
     /// Sets the terminal size; the process gets SIGWINCH.
     pub fn resize(&self, rows: u16, cols: u16) -> std::io::Result<()> {
-        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        nix::ioctl_write_ptr_bad!(set_window_size, libc::TIOCSWINSZ, libc::winsize);
-        #[allow(unsafe_code)]
-        // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer on an open PTY master.
-        unsafe { set_window_size(self.master.as_raw_fd(), &size) }.map(drop).map_err(Into::into)
+        crate::sys::set_window_size(self.master.as_fd(), rows, cols)
     }
 }
 
@@ -69,16 +65,13 @@ impl Process {
             match channel::recv::<Reply>(self.connection.as_fd()) {
                 Ok(Some((Reply::Exited(status), _))) => return Ok(status),
                 Ok(Some((other, _))) => {
-                    return Err(Error::Request {
-                        id: self.sandbox.clone(),
-                        error: format!("unexpected reply {other:?}"),
-                    })
+                    return Err(Error::request(&self.sandbox, format!("unexpected reply {other:?}")))
                 }
                 Ok(None) => {
-                    return Err(Error::Request {
-                        id: self.sandbox.clone(),
-                        error: format!("sandbox stopped before process {} reported its exit", self.pid),
-                    })
+                    return Err(Error::request(
+                        &self.sandbox,
+                        format!("sandbox stopped before process {} reported its exit", self.pid),
+                    ))
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::sandbox(&self.sandbox, format!("wait for process {}", self.pid))(e)),
@@ -180,10 +173,7 @@ impl Process {
         if exited {
             self.wait()
         } else {
-            Err(Error::Request {
-                id: self.sandbox.clone(),
-                error: format!("process {} did not end after SIGKILL", self.pid),
-            })
+            Err(Error::request(&self.sandbox, format!("process {} did not end after SIGKILL", self.pid)))
         }
     }
 
@@ -369,9 +359,7 @@ pub(crate) fn spawn(
                 .map_err(|e| Error::sandbox(id, "clear the reply timeout")(e.into()))?;
             let pty = match exec.stdio {
                 ExecStdio::Pty { .. } => {
-                    let master = fds
-                        .pop()
-                        .ok_or_else(|| Error::Request { id: id.clone(), error: "init sent no pty master".into() })?;
+                    let master = fds.pop().ok_or_else(|| Error::request(id, "init sent no pty master"))?;
                     Some(Pty { master: File::from(master) })
                 }
                 ExecStdio::Pipes | ExecStdio::Merged => None,
@@ -387,9 +375,9 @@ pub(crate) fn spawn(
                 connection,
             })
         }
-        Ok(Some((Reply::Failed { error }, _))) => Err(Error::Request { id: id.clone(), error }),
-        Ok(Some((other, _))) => Err(Error::Request { id: id.clone(), error: format!("unexpected reply {other:?}") }),
-        Ok(None) => Err(Error::Request { id: id.clone(), error: "init closed the connection".into() }),
+        Ok(Some((Reply::Failed { error, kind }, _))) => Err(Error::Request { id: id.clone(), kind, error }),
+        Ok(Some((other, _))) => Err(Error::request(id, format!("unexpected reply {other:?}"))),
+        Ok(None) => Err(Error::request(id, "init closed the connection")),
         Err(e) => Err(Error::sandbox(id, "read spawn reply")(e)),
     }
 }
@@ -400,9 +388,9 @@ pub(crate) fn request(id: &SandboxId, socket_path: &Path, request: &Request) -> 
     channel::send(connection.as_fd(), request, &[]).map_err(Error::sandbox(id, "send request to init"))?;
     match channel::recv::<Reply>(connection.as_fd()) {
         Ok(Some((Reply::Done | Reply::Pong, _))) => Ok(()),
-        Ok(Some((Reply::Failed { error }, _))) => Err(Error::Request { id: id.clone(), error }),
-        Ok(Some((other, _))) => Err(Error::Request { id: id.clone(), error: format!("unexpected reply {other:?}") }),
-        Ok(None) => Err(Error::Request { id: id.clone(), error: "init closed the connection".into() }),
+        Ok(Some((Reply::Failed { error, kind }, _))) => Err(Error::Request { id: id.clone(), kind, error }),
+        Ok(Some((other, _))) => Err(Error::request(id, format!("unexpected reply {other:?}"))),
+        Ok(None) => Err(Error::request(id, "init closed the connection")),
         Err(e) => Err(Error::sandbox(id, "read reply from init")(e)),
     }
 }

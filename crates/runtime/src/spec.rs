@@ -1,6 +1,6 @@
 //! What a sandbox is and what a process in it is: plain data, validated before anything runs.
 
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 /// A sandbox id: 1-64 characters of `[A-Za-z0-9_.-]`, not starting with `.` or `-`.
@@ -71,6 +71,72 @@ impl SandboxSpec {
             hostname: None,
         }
     }
+
+    /// Checks everything about the spec that can be checked before anything runs: environment
+    /// names, mount paths (an existing absolute source; a target below `/` without
+    /// `..`), limits a sandbox could not start or run under, and the hostname. The runtime
+    /// calls it on create and on a limit change; callers may call it earlier to answer a
+    /// request without touching a sandbox.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let invalid = |what: String| Err(crate::Error::InvalidSpec { what });
+        for (key, _) in &self.env {
+            validate_env_name(key)?;
+        }
+        for mount in &self.mounts {
+            if !mount.source.is_absolute() || !mount.source.exists() {
+                return invalid(format!("mount source {} must be an existing absolute path", mount.source.display()));
+            }
+            let clean = mount.target.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+            if !mount.target.is_absolute() || !clean || mount.target == Path::new("/") {
+                return invalid(format!(
+                    "mount target {} must be an absolute path below / without '..'",
+                    mount.target.display()
+                ));
+            }
+        }
+        if let Some(bytes) = self.limits.memory_bytes {
+            if bytes < 8 << 20 {
+                return invalid(format!("memory limit {bytes} bytes is below the 8 MiB minimum"));
+            }
+        }
+        if self.limits.cpu_millis == Some(0) {
+            return invalid("cpu limit must be above 0".to_string());
+        }
+        if let Some(pids) = self.limits.pids {
+            if pids < 2 {
+                return invalid(format!("pids limit {pids} leaves no room for a process beside init"));
+            }
+        }
+        if let Some(hostname) = &self.hostname {
+            if hostname.is_empty() || hostname.len() > 64 {
+                return invalid(format!("hostname {hostname:?} must be 1-64 bytes"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks an environment variable name: `[A-Za-z_][A-Za-z0-9_]*`, what a shell can expand.
+pub fn validate_env_name(name: &str) -> Result<(), crate::Error> {
+    let valid = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(crate::Error::InvalidSpec {
+            what: format!("environment variable name {name:?} must match [A-Za-z_][A-Za-z0-9_]*"),
+        })
+    }
+}
+
+/// Checks one environment variable: its name, and a value without NUL (which `execve` cannot carry).
+pub(crate) fn validate_env(name: &str, value: &str) -> Result<(), crate::Error> {
+    validate_env_name(name)?;
+    if value.contains('\0') {
+        return Err(crate::Error::InvalidSpec { what: format!("the value of {name} contains a NUL byte") });
+    }
+    Ok(())
 }
 
 /// cgroup limits; `None` means unlimited.
@@ -156,3 +222,46 @@ pub enum ExecStdio {
 
 /// How long `stop` waits for processes to exit after SIGTERM before killing them.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    #[test]
+    fn env_names_are_checked() {
+        assert!(validate_env_name("PATH").is_ok());
+        assert!(validate_env_name("_x1").is_ok());
+        for bad in ["", "1A", "A-B", "A=B", "A B"] {
+            assert!(matches!(validate_env_name(bad), Err(Error::InvalidSpec { .. })), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn env_values_may_not_hold_nul() {
+        assert!(matches!(validate_env("A", "x\0y"), Err(Error::InvalidSpec { .. })));
+        assert!(matches!(validate_env("1A", "x"), Err(Error::InvalidSpec { .. })));
+        assert!(validate_env("A", "x y").is_ok());
+    }
+
+    #[test]
+    fn mounts_must_stay_below_root() {
+        let mut spec = SandboxSpec::new("default");
+        spec.mounts.push(BindMount { source: "/tmp".into(), target: "/work/../etc".into(), read_only: false });
+        assert!(matches!(spec.validate(), Err(Error::InvalidSpec { .. })));
+        spec.mounts[0].target = "relative".into();
+        assert!(matches!(spec.validate(), Err(Error::InvalidSpec { .. })));
+        spec.mounts[0].target = "/work".into();
+        assert!(spec.validate().is_ok());
+    }
+
+    #[test]
+    fn limits_below_usable_are_rejected() {
+        let mut spec = SandboxSpec::new("default");
+        spec.limits.memory_bytes = Some(1024);
+        assert!(matches!(spec.validate(), Err(Error::InvalidSpec { .. })));
+        spec.limits.memory_bytes = None;
+        spec.limits.pids = Some(1);
+        assert!(matches!(spec.validate(), Err(Error::InvalidSpec { .. })));
+    }
+}

@@ -1,5 +1,5 @@
-//! The runtime's unsafe corner: the sealed init memfd, cloning init into new namespaces, and the
-//! two btrfs ioctls of per-sandbox disk limits.
+//! The runtime's unsafe corner: the sealed init memfd, cloning init into new namespaces, the
+//! two btrfs ioctls of per-sandbox disk limits, and the PTY resize ioctl.
 //!
 //! Everything the cloned child touches is prepared before `clone`, because the parent is
 //! multi-threaded: between `clone` and `execveat` the child makes raw syscalls only, with no
@@ -9,7 +9,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// `MFD_EXEC` (Linux 6.3): executable even where `vm.memfd_noexec` makes memfds noexec by default.
 const MFD_EXEC: libc::c_uint = 0x0010;
@@ -228,4 +228,15 @@ pub(crate) fn snapshot_subvolume(source: &std::fs::File, parent: &std::fs::File,
     let args = vol_args(i64::from(source.as_raw_fd()), name)?;
     // SAFETY: as for create_subvolume; `fd` names the source subvolume, open for the call.
     unsafe { btrfs_snap_create(parent.as_raw_fd(), &args) }.map(drop).map_err(io::Error::from)
+}
+
+nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+
+/// Sets the size of the terminal whose PTY master is `master`; its foreground process group
+/// gets SIGWINCH.
+pub(crate) fn set_window_size(master: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads a winsize from a pointer valid for the call, on a descriptor the
+    // borrow keeps open.
+    unsafe { tiocswinsz(master.as_raw_fd(), &size) }.map(drop).map_err(io::Error::from)
 }

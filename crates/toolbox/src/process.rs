@@ -6,7 +6,7 @@ use crate::{Target, ToolboxError};
 use axum::body::Bytes;
 use axum::{Extension, Json};
 use sandbar_api::toolbox::{Artifacts, CodeRunRequest, CodeRunResponse, ExecuteRequest, ExecuteResponse};
-use sandbar_runtime::{Collected, Error as RuntimeError, ExecSpec, ExecStdio};
+use sandbar_runtime::{Collected, Error as RuntimeError, ExecSpec, ExecStdio, SpawnErrorKind};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
@@ -116,7 +116,7 @@ async fn run(
     let outcome = tokio::task::spawn_blocking(move || -> Result<Result<Collected, String>, RuntimeError> {
         let started = match warm.map(Ok).unwrap_or_else(|| target.runtime.exec(&target.id, &exec)) {
             // An image without bash: run the same input with sh.
-            Err(RuntimeError::Request { error, .. }) if exec.argv == [SHELL] && error.starts_with("exec bash:") => {
+            Err(RuntimeError::Request { kind: SpawnErrorKind::NotFound, .. }) if exec.argv == [SHELL] => {
                 let mut fallback = exec.clone();
                 fallback.argv = vec![FALLBACK_SHELL.to_string()];
                 target.runtime.exec(&target.id, &fallback)

@@ -1,7 +1,7 @@
 //! Processes in a running sandbox: stdio, PTYs, exit statuses, signals, concurrency, detach.
 
 use crate::common::{stdout, Fixture};
-use sandbar_runtime::{Error, ExecSpec, ExecStdio, ExitStatus};
+use sandbar_runtime::{Error, ExecSpec, ExecStdio, ExitStatus, SpawnErrorKind};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,33 @@ fn signals_are_reported_and_delivered() {
     assert!(matches!(err, Error::Request { .. }), "init refuses to signal itself: {err}");
     let err = fx.runtime.exec(&id, &ExecSpec::new(["/no/such/program"])).unwrap_err().to_string();
     assert!(err.contains("exec /no/such/program") && err.contains("ENOENT"), "{err}");
+}
+
+#[test]
+fn a_failed_spawn_says_why_as_a_kind() {
+    let fx = Fixture::new("spawnkind");
+    let id = fx.default_sandbox("a");
+    let kind_of = |exec: ExecSpec| match fx.runtime.exec(&id, &exec) {
+        Err(Error::Request { kind, error, .. }) => (kind, error),
+        other => panic!("expected a refused spawn, got {other:?}"),
+    };
+    let (kind, error) = kind_of(ExecSpec::new(["no-such-program"]));
+    assert_eq!(kind, SpawnErrorKind::NotFound, "{error}");
+    assert!(error.starts_with("exec no-such-program:"), "{error}");
+    fx.sh(&id, "printf '#!/bin/sh\\n' > /tmp/plain; chmod 644 /tmp/plain");
+    let (kind, error) = kind_of(ExecSpec::new(["/tmp/plain"]));
+    assert_eq!(kind, SpawnErrorKind::PermissionDenied, "{error}");
+    let mut exec = ExecSpec::new(["true"]);
+    exec.cwd = Some("/no/such/dir".into());
+    let (kind, error) = kind_of(exec);
+    assert_eq!(kind, SpawnErrorKind::BadCwd, "{error}");
+    assert!(error.starts_with("chdir /no/such/dir:"), "{error}");
+    let mut exec = ExecSpec::new(["true"]);
+    exec.user = Some("nobody-here".into());
+    let (kind, error) = kind_of(exec);
+    assert_eq!(kind, SpawnErrorKind::BadUser, "{error}");
+    let err = fx.runtime.kill(&id, 1, libc::SIGKILL, false).unwrap_err();
+    assert!(matches!(err, Error::Request { kind: SpawnErrorKind::Other, .. }), "{err}");
 }
 
 #[test]

@@ -1,12 +1,5 @@
-//! A writable layer packed into one zstd-compressed tar file and back, byte for byte: contents,
-//! owners, modes (set-id bits included), modification times, extended attributes (overlayfs keeps
-//! `trusted.overlay.*` ones on directories), symlinks, hard links, and the character devices
-//! overlayfs uses as whiteouts. Sockets are skipped: nothing can reconnect to them after a stop.
-//!
-//! The `tar` crate writes and reads the entries; what it leaves out is done here: hard links are
-//! recognised by inode on the way in, xattrs travel as `SCHILY.xattr.*` PAX records and are set
-//! on every kind of entry on the way out, device nodes are made with `mknod`, and directory times
-//! are set last (creating their children changes them).
+//! The archive format: a writable layer to one zstd-compressed tar file and back, with what
+//! tar-rs leaves out (see the module documentation of `archive`).
 
 use std::collections::HashMap;
 use std::fs::File;
