@@ -26,7 +26,7 @@ pub(crate) fn ensure(tool: &str, package: &'static str, progress: &mut dyn Build
         return Ok(());
     }
     // Held for the whole install: a second caller in this process waits, then reads the result.
-    let mut attempts = ATTEMPTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut attempts = crate::sync::lock(&ATTEMPTS);
     let attempts = attempts.get_or_insert_with(HashMap::new);
     if let Some(result) = attempts.get(package) {
         return result.clone();
@@ -103,7 +103,7 @@ mod tests {
     fn a_present_tool_needs_no_install() {
         // `sh` is on every host's PATH: nothing is attempted, nothing recorded.
         assert_eq!(ensure("sh", "dash", &mut ()), Ok(()));
-        let attempts = ATTEMPTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let attempts = crate::sync::lock(&ATTEMPTS);
         assert!(attempts.as_ref().is_none_or(|map| !map.contains_key("dash")));
     }
 

@@ -137,6 +137,7 @@ impl Inner {
         if self.sandboxes.contains_key(id) {
             return Err(Error::AlreadyExists { id: id.clone() });
         }
+        spec.validate()?;
         if !self.images.contains(&spec.image) {
             return Err(Error::ImageNotFound { name: spec.image.clone() });
         }
@@ -252,7 +253,7 @@ impl Node for FakeNode {
             return Err(Error::ImageNotFound { name: name.to_string() });
         }
         if let Some((id, _)) = inner.sandboxes.iter().find(|(_, s)| s.spec.image == name) {
-            return Err(Error::InvalidSpec { what: format!("image {name:?} is used by sandbox {id}") });
+            return Err(Error::InUse { what: format!("image {name:?} is used by sandbox {id}") });
         }
         inner.images.remove(name);
         Ok(())

@@ -86,11 +86,7 @@ impl LocalNode {
 impl Node for LocalNode {
     async fn create_and_start(&self, id: &SandboxId, spec: &SandboxSpec) -> Result<(), Error> {
         let (id, spec) = (id.clone(), spec.clone());
-        self.run(move |runtime| {
-            runtime.create(&id, &spec)?;
-            runtime.start(&id)
-        })
-        .await
+        self.run(move |runtime| runtime.create_and_start(&id, &spec)).await
     }
 
     async fn create(&self, id: &SandboxId, spec: &SandboxSpec) -> Result<(), Error> {
