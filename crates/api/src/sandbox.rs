@@ -240,3 +240,22 @@ pub struct Url {
     /// The URL.
     pub url: String,
 }
+
+/// `POST /api/sandbox/{id}/fork` body (Daytona's `ForkSandbox`) → 200 with the new sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ForkSandbox {
+    /// The fork's name; generated when absent.
+    pub name: Option<String>,
+}
+
+/// `POST /api/sandbox/{id}/snapshot` body (Daytona's `CreateSandboxSnapshot`) → 200 with the
+/// sandbox. `name` is required (400 without it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateSandboxSnapshot {
+    /// The snapshot's name.
+    pub name: Option<String>,
+    /// VM sandboxes only; containers (all of Sandbar's) have no memory snapshots.
+    pub include_memory: Option<bool>,
+}
