@@ -7,6 +7,7 @@
 //! `sandbar_runtime::Runtime::exec`, inside the sandbox's namespaces and cgroup.
 
 mod error;
+mod file_info;
 mod file_url;
 mod files;
 mod git;

@@ -27,7 +27,8 @@ pub struct FileInfo {
     pub group: String,
     /// Modification time, RFC 3339.
     pub modified_at: String,
-    /// The same in Go's `time.Time.String()` layout (`2026-12-07 10:00:00.5 +0000 UTC`).
+    /// The same in Go's `time.Time.String()` layout with nine fraction digits
+    /// (`2026-12-07 10:00:00.500000000 +0000 UTC`).
     pub mod_time: String,
 }
 
