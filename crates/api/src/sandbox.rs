@@ -259,3 +259,19 @@ pub struct CreateSandboxSnapshot {
     /// VM sandboxes only; containers (all of Sandbar's) have no memory snapshots.
     pub include_memory: Option<bool>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fork_and_snapshot_bodies_take_what_the_sdks_send() {
+        assert_eq!(serde_json::from_value::<ForkSandbox>(json!({})).unwrap().name, None);
+        assert_eq!(serde_json::from_value::<ForkSandbox>(json!({ "name": "f" })).unwrap().name.as_deref(), Some("f"));
+        let snapshot: CreateSandboxSnapshot =
+            serde_json::from_value(json!({ "name": "s", "includeMemory": false })).unwrap();
+        assert_eq!((snapshot.name.as_deref(), snapshot.include_memory), (Some("s"), Some(false)));
+        assert_eq!(serde_json::from_value::<CreateSandboxSnapshot>(json!({})).unwrap().name, None);
+    }
+}

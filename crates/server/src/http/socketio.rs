@@ -6,6 +6,7 @@
 use super::auth::hash_key;
 use crate::events::Events;
 use crate::store::Store;
+use sandbar_api::events::SocketAuth;
 use socketioxide::extract::{Data, SocketRef};
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
@@ -17,8 +18,11 @@ pub fn gateway(store: Arc<Store>, events: &Events) -> (SocketIoLayer, tokio::tas
     io.ns("/", move |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
         let store = Arc::clone(&store);
         async move {
-            let token = auth.get("token").and_then(|t| t.as_str()).unwrap_or_default();
-            let organization = if token.is_empty() { Ok(None) } else { store.organization_of_key(&hash_key(token)) };
+            // Any JSON is accepted here (as before typing it): a missing or malformed token
+            // simply finds no organization.
+            let auth: SocketAuth = serde_json::from_value(auth).unwrap_or_default();
+            let token = auth.token.unwrap_or_default();
+            let organization = if token.is_empty() { Ok(None) } else { store.organization_of_key(&hash_key(&token)) };
             match organization {
                 Ok(Some(org)) => socket.join(org.id),
                 _ => {
@@ -33,7 +37,7 @@ pub fn gateway(store: Arc<Store>, events: &Events) -> (SocketIoLayer, tokio::tas
         loop {
             match receiver.recv().await {
                 Ok(event) => {
-                    if let Err(e) = io.to(event.organization_id).emit(event.name, &event.payload).await {
+                    if let Err(e) = io.to(event.organization_id).emit(event.event.name(), &event.event).await {
                         tracing::debug!(error = %e, "socket.io broadcast failed");
                     }
                 }
