@@ -20,3 +20,26 @@ pub struct ErrorBody {
     /// When, as an ISO datetime.
     pub timestamp: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_key_is_sent_for_both_sources() {
+        for source in ["DAYTONA_API", "DAYTONA_DAEMON"] {
+            let body = json!({
+                "statusCode": 408,
+                "error": "Request Timeout",
+                "message": "process timed out after 1 s and was killed with its process group",
+                "code": "PROCESS_EXECUTION_TIMEOUT",
+                "source": source,
+                "timestamp": "2026-12-07T10:00:00.123456789Z",
+            });
+            let parsed: ErrorBody = serde_json::from_value(body.clone()).unwrap();
+            assert_eq!(parsed.status_code, 408);
+            assert_eq!(serde_json::to_value(&parsed).unwrap(), body);
+        }
+    }
+}

@@ -240,3 +240,38 @@ pub struct Url {
     /// The URL.
     pub url: String,
 }
+
+/// `POST /api/sandbox/{id}/fork` body (Daytona's `ForkSandbox`) → 200 with the new sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ForkSandbox {
+    /// The fork's name; generated when absent.
+    pub name: Option<String>,
+}
+
+/// `POST /api/sandbox/{id}/snapshot` body (Daytona's `CreateSandboxSnapshot`) → 200 with the
+/// sandbox. `name` is required (400 without it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateSandboxSnapshot {
+    /// The snapshot's name.
+    pub name: Option<String>,
+    /// VM sandboxes only; containers (all of Sandbar's) have no memory snapshots.
+    pub include_memory: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fork_and_snapshot_bodies_take_what_the_sdks_send() {
+        assert_eq!(serde_json::from_value::<ForkSandbox>(json!({})).unwrap().name, None);
+        assert_eq!(serde_json::from_value::<ForkSandbox>(json!({ "name": "f" })).unwrap().name.as_deref(), Some("f"));
+        let snapshot: CreateSandboxSnapshot =
+            serde_json::from_value(json!({ "name": "s", "includeMemory": false })).unwrap();
+        assert_eq!((snapshot.name.as_deref(), snapshot.include_memory), (Some("s"), Some(false)));
+        assert_eq!(serde_json::from_value::<CreateSandboxSnapshot>(json!({})).unwrap().name, None);
+    }
+}

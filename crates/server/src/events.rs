@@ -4,6 +4,7 @@
 //! A broadcast channel decouples the two: publishing never waits for a slow socket, and a
 //! subscriber that falls behind loses old events (SDKs still poll as a safety net).
 
+use sandbar_api::events::{SandboxEvent, SandboxStateUpdated};
 use sandbar_api::Sandbox;
 use tokio::sync::broadcast;
 
@@ -12,10 +13,8 @@ use tokio::sync::broadcast;
 pub struct Event {
     /// Organization whose sockets receive it.
     pub organization_id: String,
-    /// Socket.IO event name (`sandbox.created`, `sandbox.state.updated`).
-    pub name: &'static str,
-    /// The JSON payload.
-    pub payload: serde_json::Value,
+    /// The event; its name is the Socket.IO event name.
+    pub event: SandboxEvent,
 }
 
 /// The publishing side, shared by the control plane.
@@ -38,21 +37,21 @@ impl Events {
 
     /// `sandbox.created` with the full DTO.
     pub fn created(&self, sandbox: &Sandbox) {
-        self.publish(sandbox.organization_id.clone(), "sandbox.created", serde_json::json!(sandbox));
+        self.publish(SandboxEvent::Created(sandbox.clone()));
     }
 
     /// `sandbox.state.updated` with `{sandbox, oldState, newState}`.
     pub fn state_updated(&self, sandbox: &Sandbox, old_state: &str) {
-        let payload = serde_json::json!({
-            "sandbox": sandbox,
-            "oldState": old_state,
-            "newState": sandbox.state.as_str(),
-        });
-        self.publish(sandbox.organization_id.clone(), "sandbox.state.updated", payload);
+        self.publish(SandboxEvent::StateUpdated(SandboxStateUpdated {
+            sandbox: sandbox.clone(),
+            old_state: old_state.to_string(),
+            new_state: sandbox.state.as_str().to_string(),
+        }));
     }
 
-    fn publish(&self, organization_id: String, name: &'static str, payload: serde_json::Value) {
+    fn publish(&self, event: SandboxEvent) {
+        let organization_id = event.sandbox().organization_id.clone();
         // No receiver (no gateway running) is fine: the event simply has no audience.
-        let _ = self.sender.send(Event { organization_id, name, payload });
+        let _ = self.sender.send(Event { organization_id, event });
     }
 }

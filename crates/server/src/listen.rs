@@ -111,12 +111,21 @@ pub async fn serve(
     Ok(())
 }
 
-/// Tells a client over its limit why, then closes (a plain close would look like a crash).
+/// Tells a client over its limit why (Daytona's error body), then closes; a plain close would
+/// look like a crash.
 async fn refuse(mut stream: TcpStream) {
-    const BODY: &str = r#"{"statusCode":503,"message":"too many open connections from this client or in total; close idle connections and retry","code":"TOO_MANY_CONNECTIONS"}"#;
+    let body = sandbar_api::ErrorBody {
+        status_code: 503,
+        error: "Service Unavailable".into(),
+        message: "too many open connections from this client or in total; close idle connections and retry".into(),
+        code: "TOO_MANY_CONNECTIONS".into(),
+        source: "DAYTONA_API".into(),
+        timestamp: crate::clock::iso(time::OffsetDateTime::now_utc()),
+    };
+    let body = serde_json::to_string(&body).unwrap_or_default();
     let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{BODY}",
-        BODY.len()
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\r\n{body}",
+        body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let _ = stream.write_all(response.as_bytes()).await;

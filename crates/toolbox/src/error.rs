@@ -3,6 +3,10 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use sandbar_api::ErrorBody;
+
+/// The `source` of every toolbox error body.
+pub(crate) const DAEMON: &str = "DAYTONA_DAEMON";
 
 /// A toolbox error answer.
 #[derive(Debug)]
@@ -60,15 +64,14 @@ impl ToolboxError {
 
 impl IntoResponse for ToolboxError {
     fn into_response(self) -> Response {
-        let now = time::OffsetDateTime::now_utc();
-        let body = serde_json::json!({
-            "statusCode": self.status.as_u16(),
-            "error": self.status.canonical_reason().unwrap_or("Error"),
-            "message": self.message,
-            "code": self.code,
-            "source": "DAYTONA_DAEMON",
-            "timestamp": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        });
+        let body = ErrorBody {
+            status_code: self.status.as_u16(),
+            error: self.status.canonical_reason().unwrap_or("Error").to_string(),
+            message: self.message,
+            code: self.code.to_string(),
+            source: DAEMON.to_string(),
+            timestamp: now(),
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -77,4 +80,9 @@ impl IntoResponse for ToolboxError {
 /// always send one); malformed JSON is a 400 that quotes serde's reason.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ToolboxError> {
     serde_json::from_slice(body).map_err(|e| ToolboxError::bad_request(format!("invalid request body: {e}")))
+}
+
+/// Now in RFC 3339, as the daemon's error bodies and records carry it.
+pub(crate) fn now() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

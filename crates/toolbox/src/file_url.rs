@@ -9,14 +9,9 @@ use axum::extract::{FromRequest, Multipart, Query, Request};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
+use sandbar_api::toolbox::fs::FileUploadResponse;
+use sandbar_api::toolbox::PathQuery;
 use std::sync::Arc;
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct PathQuery {
-    #[serde(default)]
-    path: String,
-}
 
 /// `GET /files/download?path=`: the file's bytes, named in `Content-Disposition`.
 pub(crate) async fn download(
@@ -59,7 +54,7 @@ pub(crate) async fn upload(
     Extension(target): Extension<Target>,
     Query(query): Query<PathQuery>,
     request: Request,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+) -> Result<Json<FileUploadResponse>, ToolboxError> {
     if query.path.is_empty() {
         return Err(ToolboxError::bad_request("path is required: name the destination file"));
     }
@@ -89,5 +84,5 @@ pub(crate) async fn upload(
     };
     stored.map_err(|e| ToolboxError::bad_request(format!("upload to {} failed: {e}", absolute.display())))?;
     let name = absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(Json(serde_json::json!({ "name": name, "path": absolute.display().to_string(), "type": "file" })))
+    Ok(Json(FileUploadResponse { name, path: absolute.display().to_string(), kind: "file".to_string() }))
 }

@@ -6,6 +6,7 @@
 //! and directories the toolbox creates belong to the sandbox's user, as if that user made them.
 
 use crate::error::parse_json;
+use crate::file_info::file_info;
 use crate::{Target, ToolboxError};
 use axum::extract::{Multipart, Query};
 use axum::http::StatusCode;
@@ -13,7 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use pathrs::flags::{OpenFlags, RenameFlags};
 use pathrs::Root;
-use serde::Deserialize;
+use sandbar_api::toolbox::fs::{
+    BulkUploadResponse, CreateFolderQuery, DeleteFileQuery, DownloadError, FileInfo, FilesDownloadRequest,
+    ListFilesQuery, Match, MoveQuery, PatternQuery, ReplaceRequest, ReplaceResult, SearchFilesResponse,
+    SetPermissionsQuery, UploadedFile,
+};
+use sandbar_api::toolbox::PathQuery;
 use std::fs::Permissions;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -39,25 +45,6 @@ impl Stat {
 
 /// The multipart boundary of bulk downloads, as the reference daemon uses it.
 const BOUNDARY: &str = "DAYTONA-FILE-BOUNDARY";
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct PathQuery {
-    #[serde(default)]
-    path: String,
-    depth: Option<u32>,
-    recursive: Option<String>,
-    mode: Option<String>,
-    owner: Option<String>,
-    group: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct MoveQuery {
-    #[serde(default)]
-    source: String,
-    #[serde(default)]
-    destination: String,
-}
 
 /// A sandbox's file system as seen from the host, for one request.
 pub(crate) struct SandboxFs {
@@ -176,8 +163,8 @@ impl SandboxFs {
 /// `GET /files?path=&depth=`.
 pub(crate) async fn list(
     Extension(target): Extension<Target>,
-    Query(query): Query<PathQuery>,
-) -> Result<Json<Vec<serde_json::Value>>, ToolboxError> {
+    Query(query): Query<ListFilesQuery>,
+) -> Result<Json<Vec<FileInfo>>, ToolboxError> {
     blocking(move || {
         let fs = SandboxFs::open(&target)?;
         let dir = fs.absolute(&query.path)?;
@@ -192,7 +179,7 @@ pub(crate) async fn list(
     .await
 }
 
-fn list_into(fs: &SandboxFs, dir: &Path, depth: u32, out: &mut Vec<serde_json::Value>) -> Result<(), ToolboxError> {
+fn list_into(fs: &SandboxFs, dir: &Path, depth: u32, out: &mut Vec<FileInfo>) -> Result<(), ToolboxError> {
     let handle = fs.root.resolve(dir).map_err(|e| fs_error(dir, &e))?;
     let file = handle.reopen(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY).map_err(|e| fs_error(dir, &e))?;
     let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
@@ -205,7 +192,7 @@ fn list_into(fs: &SandboxFs, dir: &Path, depth: u32, out: &mut Vec<serde_json::V
     for name in names {
         let path = dir.join(&name);
         let Ok(meta) = fs.metadata(&path) else { continue };
-        out.push(file_info(&name, &path, &meta));
+        out.push(file_info(&name, &path, &meta.0));
         if meta.is_dir() && depth > 1 {
             list_into(fs, &path, depth - 1, out)?;
         }
@@ -217,13 +204,13 @@ fn list_into(fs: &SandboxFs, dir: &Path, depth: u32, out: &mut Vec<serde_json::V
 pub(crate) async fn info(
     Extension(target): Extension<Target>,
     Query(query): Query<PathQuery>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+) -> Result<Json<FileInfo>, ToolboxError> {
     blocking(move || {
         let fs = SandboxFs::open(&target)?;
         let path = fs.absolute(&query.path)?;
         let meta = fs.metadata(&path)?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
-        Ok(Json(file_info(&name, &path, &meta)))
+        Ok(Json(file_info(&name, &path, &meta.0)))
     })
     .await
 }
@@ -231,7 +218,7 @@ pub(crate) async fn info(
 /// `POST /files/folder?path=&mode=` → 201.
 pub(crate) async fn create_folder(
     Extension(target): Extension<Target>,
-    Query(query): Query<PathQuery>,
+    Query(query): Query<CreateFolderQuery>,
 ) -> Result<StatusCode, ToolboxError> {
     blocking(move || {
         let fs = SandboxFs::open(&target)?;
@@ -246,7 +233,7 @@ pub(crate) async fn create_folder(
 /// `DELETE /files?path=&recursive=` → 204.
 pub(crate) async fn delete(
     Extension(target): Extension<Target>,
-    Query(query): Query<PathQuery>,
+    Query(query): Query<DeleteFileQuery>,
 ) -> Result<StatusCode, ToolboxError> {
     blocking(move || {
         let fs = SandboxFs::open(&target)?;
@@ -255,9 +242,8 @@ pub(crate) async fn delete(
             return Err(invalid_path("/", "is the sandbox root and cannot be deleted"));
         }
         let meta = fs.metadata(&path)?;
-        let recursive = query.recursive.as_deref() == Some("true");
         let result = if meta.is_dir() {
-            if !recursive {
+            if !query.recursive {
                 return Err(ToolboxError::bad_request(format!(
                     "{} is a directory: delete it with recursive=true",
                     path.display()
@@ -302,7 +288,7 @@ pub(crate) async fn move_file(
 /// `POST /files/permissions?path=&mode=&owner=&group=` (only the given ones change).
 pub(crate) async fn set_permissions(
     Extension(target): Extension<Target>,
-    Query(query): Query<PathQuery>,
+    Query(query): Query<SetPermissionsQuery>,
 ) -> Result<StatusCode, ToolboxError> {
     blocking(move || {
         let fs = SandboxFs::open(&target)?;
@@ -387,15 +373,16 @@ pub(crate) async fn bulk_upload(
             continue;
         }
         match upload_one(&fs, &destination, field).await {
-            Ok(bytes) => uploaded.push(serde_json::json!({ "path": destination, "bytes": bytes })),
+            Ok(bytes) => uploaded.push(UploadedFile { path: destination, bytes }),
             Err(error) => errors.push(format!("{destination}: {error}")),
         }
     }
     if errors.is_empty() {
-        Ok(Json(serde_json::json!({ "files": uploaded })).into_response())
+        Ok(Json(BulkUploadResponse { errors: None, files: uploaded }).into_response())
     } else {
         // The SDK raises with every message in `errors`; `files` says what did arrive.
-        Ok((StatusCode::BAD_REQUEST, Json(serde_json::json!({ "errors": errors, "files": uploaded }))).into_response())
+        let answer = BulkUploadResponse { errors: Some(errors), files: uploaded };
+        Ok((StatusCode::BAD_REQUEST, Json(answer)).into_response())
     }
 }
 
@@ -459,12 +446,6 @@ pub(crate) async fn upload_one<E: std::fmt::Display>(
     .map_err(|e| e.to_string())?
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct DownloadRequest {
-    #[serde(default)]
-    paths: Vec<String>,
-}
-
 /// `POST /files/bulk-download {"paths": [...]}` → a streamed `multipart/form-data` answer with one
 /// part per requested path, in order: the file (`name="file"`) or a JSON error (`name="error"`);
 /// the filename is the exact requested path (G9) and the closing boundary always ends it.
@@ -472,7 +453,7 @@ pub(crate) async fn bulk_download(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: DownloadRequest = parse_json(&body)?;
+    let request: FilesDownloadRequest = parse_json(&body)?;
     if request.paths.is_empty() {
         return Err(ToolboxError::bad_request("paths is empty: name at least one file to download"));
     }
@@ -498,18 +479,16 @@ pub(crate) async fn bulk_download(
                 );
             }
             Err((status, code, message)) => {
-                let body = serde_json::json!({
-                    "statusCode": status,
-                    "message": message,
-                    "code": code,
-                    "source": "DAYTONA_DAEMON",
-                    "timestamp": time::OffsetDateTime::now_utc()
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default(),
-                    "path": requested,
-                    "method": "POST",
-                })
-                .to_string();
+                let body = DownloadError {
+                    status_code: status,
+                    message,
+                    code: code.to_string(),
+                    source: crate::error::DAEMON.to_string(),
+                    timestamp: crate::error::now(),
+                    path: requested.clone(),
+                    method: "POST".to_string(),
+                };
+                let body = serde_json::to_string(&body).unwrap_or_default();
                 let stream: PartStream = Box::pin(futures_util::stream::once(async move {
                     Ok::<_, std::io::Error>(axum::body::Bytes::from(body))
                 }));
@@ -594,80 +573,6 @@ pub(crate) fn content_type_of(path: &Path) -> &'static str {
         "gz" | "tgz" => "application/gzip",
         _ => "application/octet-stream",
     }
-}
-
-/// The FileInfo object (both SDK versions: `modifiedAt` always, `path` for 0.226).
-fn file_info(name: &str, path: &Path, meta: &Stat) -> serde_json::Value {
-    let st = &meta.0;
-    let modified =
-        time::OffsetDateTime::from_unix_timestamp_nanos(st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    serde_json::json!({
-        "name": name,
-        "path": path.display().to_string(),
-        "size": st.st_size,
-        "mode": go_mode_string(st.st_mode),
-        "permissions": format!("{:04o}", st.st_mode & 0o7777),
-        "isDir": meta.is_dir(),
-        "owner": st.st_uid.to_string(),
-        "group": st.st_gid.to_string(),
-        "modifiedAt": modified.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "modTime": go_time_string(modified),
-    })
-}
-
-/// Go's `FileMode.String()`: type letters (or `-`) then `rwxrwxrwx`, as the reference daemon sends.
-fn go_mode_string(mode: u32) -> String {
-    let kind = mode & libc::S_IFMT;
-    let mut prefix = String::new();
-    if kind == libc::S_IFDIR {
-        prefix.push('d');
-    }
-    if kind == libc::S_IFLNK {
-        prefix.push('L');
-    }
-    if kind == libc::S_IFBLK || kind == libc::S_IFCHR {
-        prefix.push('D');
-    }
-    if kind == libc::S_IFIFO {
-        prefix.push('p');
-    }
-    if kind == libc::S_IFSOCK {
-        prefix.push('S');
-    }
-    if mode & libc::S_ISUID != 0 {
-        prefix.push('u');
-    }
-    if mode & libc::S_ISGID != 0 {
-        prefix.push('g');
-    }
-    if kind == libc::S_IFCHR {
-        prefix.push('c');
-    }
-    if mode & libc::S_ISVTX != 0 {
-        prefix.push('t');
-    }
-    if prefix.is_empty() {
-        prefix.push('-');
-    }
-    let bits = "rwxrwxrwx";
-    let perms: String =
-        bits.chars().enumerate().map(|(i, c)| if mode & (1 << (8 - i)) != 0 { c } else { '-' }).collect();
-    prefix + &perms
-}
-
-/// Go's `time.Time.String()` layout in UTC.
-fn go_time_string(at: time::OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:09} +0000 UTC",
-        at.year(),
-        at.month() as u8,
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.nanosecond()
-    )
 }
 
 fn parse_mode(mode: &str) -> Result<u32, ToolboxError> {
@@ -764,20 +669,12 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(|e| ToolboxError::internal(&e))?
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct PatternQuery {
-    #[serde(default)]
-    path: String,
-    #[serde(default)]
-    pattern: String,
-}
-
 /// `GET /files/find?path=&pattern=`: lines containing `pattern` (a literal substring) in every
 /// text file below `path`, found by `grep` inside the sandbox as its user.
 pub(crate) async fn find(
     Extension(target): Extension<Target>,
     Query(query): Query<PatternQuery>,
-) -> Result<Json<Vec<serde_json::Value>>, ToolboxError> {
+) -> Result<Json<Vec<Match>>, ToolboxError> {
     if query.pattern.is_empty() {
         return Err(ToolboxError::bad_request("pattern is empty"));
     }
@@ -793,7 +690,7 @@ pub(crate) async fn find(
         let rest = String::from_utf8_lossy(&record[nul + 1..]).into_owned();
         let Some((line, content)) = rest.split_once(':') else { continue };
         let Ok(line) = line.parse::<u64>() else { continue };
-        matches.push(serde_json::json!({ "file": file, "line": line, "content": content }));
+        matches.push(Match { file, line, content: content.to_string() });
     }
     Ok(Json(matches))
 }
@@ -802,7 +699,7 @@ pub(crate) async fn find(
 pub(crate) async fn search(
     Extension(target): Extension<Target>,
     Query(query): Query<PatternQuery>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+) -> Result<Json<SearchFilesResponse>, ToolboxError> {
     if query.pattern.is_empty() {
         return Err(ToolboxError::bad_request("pattern is empty"));
     }
@@ -811,18 +708,7 @@ pub(crate) async fn search(
     let output = run_in_sandbox(&target, argv).await?;
     let files: Vec<String> =
         output.split(|b| *b == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
-    Ok(Json(serde_json::json!({ "files": files })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ReplaceRequest {
-    #[serde(default)]
-    files: Vec<String>,
-    #[serde(default)]
-    pattern: String,
-    #[serde(default)]
-    new_value: String,
+    Ok(Json(SearchFilesResponse { files }))
 }
 
 /// `POST /files/replace`: replaces every literal occurrence of `pattern` in each file; reports
@@ -830,7 +716,7 @@ pub(crate) struct ReplaceRequest {
 pub(crate) async fn replace(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
-) -> Result<Json<Vec<serde_json::Value>>, ToolboxError> {
+) -> Result<Json<Vec<ReplaceResult>>, ToolboxError> {
     let request: ReplaceRequest = parse_json(&body)?;
     if request.pattern.is_empty() {
         return Err(ToolboxError::bad_request("pattern is empty"));
@@ -841,8 +727,8 @@ pub(crate) async fn replace(
             .files
             .iter()
             .map(|file| match replace_in(&fs, file, &request.pattern, &request.new_value) {
-                Ok(()) => serde_json::json!({ "file": file, "success": true }),
-                Err(error) => serde_json::json!({ "file": file, "success": false, "error": error }),
+                Ok(()) => ReplaceResult { file: file.clone(), success: true, error: None },
+                Err(error) => ReplaceResult { file: file.clone(), success: false, error: Some(error) },
             })
             .collect();
         Ok(Json(results))

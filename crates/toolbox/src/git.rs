@@ -11,18 +11,16 @@ use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use sandbar_api::toolbox::git::{
+    FileStatus, GitAddRequest, GitBranchRequest, GitCheckoutRequest, GitCloneRequest, GitCommitInfo, GitCommitRequest,
+    GitCommitResponse, GitInitRequest, GitRepoRequest, GitStatus, ListBranchResponse, Status,
+};
+use sandbar_api::toolbox::{Empty, PathQuery};
 use sandbar_runtime::ExecSpec;
-use serde::Deserialize;
 use std::time::Duration;
 
 /// Git operations that take longer are stopped.
 const GIT_TIMEOUT: Duration = Duration::from_secs(600);
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct PathQuery {
-    #[serde(default)]
-    path: String,
-}
 
 /// Runs `git -C <path> <args>` in the sandbox; returns stdout, or the daemon-style error.
 pub(crate) async fn git(
@@ -130,7 +128,12 @@ fn git_error(stderr: &str, stdout: &str) -> ToolboxError {
 }
 
 pub(crate) fn ok() -> Response {
-    (StatusCode::OK, Json(serde_json::json!({}))).into_response()
+    (StatusCode::OK, Json(Empty {})).into_response()
+}
+
+/// 201 with `{}`.
+pub(crate) fn created() -> Response {
+    (StatusCode::CREATED, Json(Empty {})).into_response()
 }
 
 /// Credentials go into the URL of a clone only through git's own credential helper input, never
@@ -150,25 +153,12 @@ fn credential_env(username: &Option<String>, password: &Option<String>) -> (Vec<
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct CloneRequest {
-    url: String,
-    path: String,
-    branch: Option<String>,
-    commit_id: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    #[serde(default)]
-    insecure_skip_tls: bool,
-    depth: Option<u32>,
-}
-
 /// `POST /git/clone`.
 pub(crate) async fn clone(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: CloneRequest = parse_json(&body)?;
+    let request: GitCloneRequest = parse_json(&body)?;
     if request.url.is_empty() || request.path.is_empty() {
         return Err(ToolboxError::bad_request("url and path are required"));
     }
@@ -197,7 +187,7 @@ pub(crate) async fn clone(
 pub(crate) async fn status(
     Extension(target): Extension<Target>,
     Query(query): Query<PathQuery>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+) -> Result<Json<GitStatus>, ToolboxError> {
     let out = git(&target, &query.path, &["status", "--porcelain=v1", "--branch", "-z"], Vec::new()).await?;
     let mut entries = out.split('\0').filter(|e| !e.is_empty());
     let header = entries.next().unwrap_or_default();
@@ -216,17 +206,20 @@ pub(crate) async fn status(
         let (x, y, name) = (&entry[0..1], &entry[1..2], &entry[3..]);
         // Renames and copies carry the old name as the next entry.
         let extra = if x == "R" || x == "C" { rest.pop().unwrap_or_default() } else { "" };
-        files.push(
-            serde_json::json!({ "name": name, "extra": extra, "staging": status_name(x), "worktree": status_name(y) }),
-        );
+        files.push(FileStatus {
+            name: name.to_string(),
+            extra: extra.to_string(),
+            staging: Status::from_porcelain(x),
+            worktree: Status::from_porcelain(y),
+        });
     }
-    Ok(Json(serde_json::json!({
-        "currentBranch": current_branch,
-        "fileStatus": files,
-        "branchPublished": tracking.is_some(),
-        "ahead": ahead.unwrap_or(0),
-        "behind": behind.unwrap_or(0),
-    })))
+    Ok(Json(GitStatus {
+        current_branch,
+        file_status: files,
+        branch_published: tracking.is_some(),
+        ahead: ahead.unwrap_or(0),
+        behind: behind.unwrap_or(0),
+    }))
 }
 
 fn number_after(text: &str, label: &str) -> Option<i64> {
@@ -234,32 +227,12 @@ fn number_after(text: &str, label: &str) -> Option<i64> {
     text[start..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
 }
 
-fn status_name(code: &str) -> &'static str {
-    match code {
-        "?" => "Untracked",
-        "M" => "Modified",
-        "A" => "Added",
-        "D" => "Deleted",
-        "R" => "Renamed",
-        "C" => "Copied",
-        "U" => "Updated but unmerged",
-        _ => "Unmodified",
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct AddRequest {
-    path: String,
-    #[serde(default)]
-    files: Vec<String>,
-}
-
 /// `POST /git/add`.
 pub(crate) async fn add(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: AddRequest = parse_json(&body)?;
+    let request: GitAddRequest = parse_json(&body)?;
     let mut args = vec!["add", "--"];
     if request.files.is_empty() {
         args.push(".");
@@ -269,22 +242,12 @@ pub(crate) async fn add(
     Ok(ok())
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct CommitRequest {
-    path: String,
-    message: String,
-    author: String,
-    email: String,
-    #[serde(default)]
-    allow_empty: bool,
-}
-
 /// `POST /git/commit` → `{"hash": ...}`.
 pub(crate) async fn commit(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
-    let request: CommitRequest = parse_json(&body)?;
+) -> Result<Json<GitCommitResponse>, ToolboxError> {
+    let request: GitCommitRequest = parse_json(&body)?;
     if request.message.is_empty() {
         return Err(ToolboxError::bad_request("commit message is empty"));
     }
@@ -299,23 +262,17 @@ pub(crate) async fn commit(
     }
     git(&target, &request.path, &args, env).await?;
     let hash = git(&target, &request.path, &["rev-parse", "HEAD"], Vec::new()).await?;
-    Ok(Json(serde_json::json!({ "hash": hash.trim() })))
+    Ok(Json(GitCommitResponse { hash: hash.trim().to_string() }))
 }
 
 /// `GET /git/branches?path=` → `{"branches": [...]}`.
 pub(crate) async fn branches(
     Extension(target): Extension<Target>,
     Query(query): Query<PathQuery>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+) -> Result<Json<ListBranchResponse>, ToolboxError> {
     let out = git(&target, &query.path, &["branch", "--format=%(refname:short)"], Vec::new()).await?;
-    let branches: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
-    Ok(Json(serde_json::json!({ "branches": branches })))
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct BranchRequest {
-    path: String,
-    name: String,
+    let branches = out.lines().filter(|l| !l.is_empty()).map(str::to_string).collect();
+    Ok(Json(ListBranchResponse { branches }))
 }
 
 /// `POST /git/branches` → 201.
@@ -323,9 +280,9 @@ pub(crate) async fn create_branch(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: BranchRequest = parse_json(&body)?;
+    let request: GitBranchRequest = parse_json(&body)?;
     git(&target, &request.path, &["branch", "--", request.name.as_str()], Vec::new()).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({}))).into_response())
+    Ok(created())
 }
 
 /// `DELETE /git/branches` with a JSON body (G16) → 204.
@@ -333,15 +290,9 @@ pub(crate) async fn delete_branch(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ToolboxError> {
-    let request: BranchRequest = parse_json(&body)?;
+    let request: GitBranchRequest = parse_json(&body)?;
     git(&target, &request.path, &["branch", "-D", "--", request.name.as_str()], Vec::new()).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct CheckoutRequest {
-    path: String,
-    branch: String,
 }
 
 /// `POST /git/checkout`.
@@ -349,20 +300,9 @@ pub(crate) async fn checkout(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: CheckoutRequest = parse_json(&body)?;
+    let request: GitCheckoutRequest = parse_json(&body)?;
     git(&target, &request.path, &["checkout", request.branch.as_str(), "--"], Vec::new()).await?;
     Ok(ok())
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct RemoteRequest {
-    path: String,
-    username: Option<String>,
-    password: Option<String>,
-    branch: Option<String>,
-    remote: Option<String>,
-    #[serde(default)]
-    set_upstream: bool,
 }
 
 /// `POST /git/push`.
@@ -370,7 +310,7 @@ pub(crate) async fn push(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: RemoteRequest = parse_json(&body)?;
+    let request: GitRepoRequest = parse_json(&body)?;
     let command: &[&str] = if request.set_upstream { &["push", "--set-upstream"] } else { &["push"] };
     sync_remote(&target, &request, command).await
 }
@@ -380,13 +320,13 @@ pub(crate) async fn pull(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: RemoteRequest = parse_json(&body)?;
+    let request: GitRepoRequest = parse_json(&body)?;
     sync_remote(&target, &request, &["pull", "--no-rebase"]).await
 }
 
 /// Runs a push or pull `command` with the request's credentials, remote and branch (the
 /// branch only counts with a remote, as git's own argument order requires).
-async fn sync_remote(target: &Target, request: &RemoteRequest, command: &[&str]) -> Result<Response, ToolboxError> {
+async fn sync_remote(target: &Target, request: &GitRepoRequest, command: &[&str]) -> Result<Response, ToolboxError> {
     let (mut args, env) = credential_env(&request.username, &request.password);
     args.extend(command);
     // A branch needs a remote before it on git's command line; the remote defaults to origin.
@@ -403,28 +343,24 @@ async fn sync_remote(target: &Target, request: &RemoteRequest, command: &[&str])
 pub(crate) async fn history(
     Extension(target): Extension<Target>,
     Query(query): Query<PathQuery>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+) -> Result<Json<Vec<GitCommitInfo>>, ToolboxError> {
     let out = git(&target, &query.path, &["log", "--format=%H%x1f%an%x1f%ae%x1f%s%x1f%aI%x1e"], Vec::new()).await?;
-    let commits: Vec<serde_json::Value> = out
+    let commits: Vec<GitCommitInfo> = out
         .split('\x1e')
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .filter_map(|record| {
             let fields: Vec<&str> = record.split('\x1f').collect();
-            (fields.len() == 5).then(|| {
-                serde_json::json!({ "hash": fields[0], "author": fields[1], "email": fields[2], "message": fields[3], "timestamp": fields[4] })
+            (fields.len() == 5).then(|| GitCommitInfo {
+                hash: fields[0].to_string(),
+                author: fields[1].to_string(),
+                email: fields[2].to_string(),
+                message: fields[3].to_string(),
+                timestamp: fields[4].to_string(),
             })
         })
         .collect();
-    Ok(Json(serde_json::json!(commits)))
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct InitRequest {
-    path: String,
-    #[serde(default)]
-    bare: bool,
-    initial_branch: Option<String>,
+    Ok(Json(commits))
 }
 
 /// `POST /git/init` → 201 (SDK 0.226).
@@ -432,7 +368,7 @@ pub(crate) async fn init(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: InitRequest = parse_json(&body)?;
+    let request: GitInitRequest = parse_json(&body)?;
     let mut args = vec!["init"];
     if request.bare {
         args.push("--bare");
@@ -443,5 +379,5 @@ pub(crate) async fn init(
     let destination = absolute(&target, &request.path);
     args.push(destination.as_str());
     git(&target, "", &args, Vec::new()).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({}))).into_response())
+    Ok(created())
 }

@@ -3,29 +3,24 @@
 //! sandbox's user, argv never through a shell, snake_case bodies, daemon error codes.
 
 use crate::error::parse_json;
-use crate::git::{git, git_with_input, ok};
+use crate::git::{created, git, git_with_input, ok};
 use crate::{Target, ToolboxError};
 use axum::extract::Query;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::{Extension, Json};
-use serde::Deserialize;
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct ResetRequest {
-    path: String,
-    mode: Option<String>,
-    target: Option<String>,
-    #[serde(default)]
-    files: Vec<String>,
-}
+use sandbar_api::toolbox::git::{
+    GitAddRemoteRequest, GitConfigQuery, GitConfigValue, GitCredentialsRequest, GitRemote, GitResetRequest,
+    GitRestoreRequest, GitSetConfigRequest, GitSetUserRequest, ListRemotesResponse,
+};
+use sandbar_api::toolbox::PathQuery;
 
 /// `POST /git/reset`: `git reset --<mode> [<target>] [-- <files>]`.
 pub(crate) async fn reset(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: ResetRequest = parse_json(&body)?;
+    let request: GitResetRequest = parse_json(&body)?;
     let mode = request.mode.as_deref().unwrap_or("mixed");
     if !["soft", "mixed", "hard", "merge", "keep"].contains(&mode) {
         return Err(ToolboxError::bad_request(format!(
@@ -50,23 +45,13 @@ pub(crate) async fn reset(
     Ok(ok())
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct RestoreRequest {
-    path: String,
-    #[serde(default)]
-    files: Vec<String>,
-    source: Option<String>,
-    staged: Option<bool>,
-    worktree: Option<bool>,
-}
-
 /// `POST /git/restore`: `git restore [--source=<rev>] [--staged] [--worktree] -- <files>`; the
 /// work tree is restored when neither is asked for.
 pub(crate) async fn restore(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: RestoreRequest = parse_json(&body)?;
+    let request: GitRestoreRequest = parse_json(&body)?;
     if request.files.is_empty() {
         return Err(ToolboxError::bad_request("files is empty: name the paths to restore"));
     }
@@ -87,38 +72,21 @@ pub(crate) async fn restore(
     Ok(ok())
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct RemotesQuery {
-    #[serde(default)]
-    path: String,
-}
-
 /// `GET /git/remotes?path=` → `{"remotes": [{"name", "url"}]}` (fetch URLs).
 pub(crate) async fn remotes(
     Extension(target): Extension<Target>,
-    Query(query): Query<RemotesQuery>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+    Query(query): Query<PathQuery>,
+) -> Result<Json<ListRemotesResponse>, ToolboxError> {
     let out = git(&target, &query.path, &["remote", "-v"], Vec::new()).await?;
-    let remotes: Vec<serde_json::Value> = out
+    let remotes: Vec<GitRemote> = out
         .lines()
         .filter_map(|line| {
             let (name, rest) = line.split_once('\t')?;
             let url = rest.strip_suffix(" (fetch)")?;
-            Some(serde_json::json!({ "name": name, "url": url }))
+            Some(GitRemote { name: name.to_string(), url: url.to_string() })
         })
         .collect();
-    Ok(Json(serde_json::json!({ "remotes": remotes })))
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct AddRemoteRequest {
-    path: String,
-    name: String,
-    url: String,
-    #[serde(default)]
-    fetch: bool,
-    #[serde(default)]
-    overwrite: bool,
+    Ok(Json(ListRemotesResponse { remotes }))
 }
 
 /// `POST /git/remotes` → 201: adds a remote (or, with `overwrite`, points an existing one at
@@ -127,7 +95,7 @@ pub(crate) async fn add_remote(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: AddRemoteRequest = parse_json(&body)?;
+    let request: GitAddRemoteRequest = parse_json(&body)?;
     if request.name.is_empty() || request.url.is_empty() {
         return Err(ToolboxError::bad_request("name and url are required"));
     }
@@ -151,7 +119,7 @@ pub(crate) async fn add_remote(
     if request.fetch {
         git(&target, &request.path, &["fetch", "--", &request.name], Vec::new()).await?;
     }
-    Ok((StatusCode::CREATED, Json(serde_json::json!({}))).into_response())
+    Ok(created())
 }
 
 /// `--global` (the default), `--local` or `--system`.
@@ -172,19 +140,11 @@ fn config_path<'a>(scope: &str, path: Option<&'a str>) -> Result<&'a str, Toolbo
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct ConfigQuery {
-    #[serde(default)]
-    key: String,
-    path: Option<String>,
-    scope: Option<String>,
-}
-
 /// `GET /git/config?key=&scope=[&path=]` → `{"value": ...}`, null when unset.
 pub(crate) async fn get_config(
     Extension(target): Extension<Target>,
-    Query(query): Query<ConfigQuery>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+    Query(query): Query<GitConfigQuery>,
+) -> Result<Json<GitConfigValue>, ToolboxError> {
     if query.key.is_empty() {
         return Err(ToolboxError::bad_request("key is required"));
     }
@@ -195,16 +155,7 @@ pub(crate) async fn get_config(
     const UNSET: &str = "\n<unset>";
     let out = git(&target, path, &["config", scope, "--default", UNSET, "--get", "--", &query.key], Vec::new()).await?;
     let value = out.strip_suffix('\n').unwrap_or(&out);
-    let value = if value == UNSET { serde_json::Value::Null } else { serde_json::Value::from(value) };
-    Ok(Json(serde_json::json!({ "value": value })))
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct SetConfigRequest {
-    key: String,
-    value: String,
-    path: Option<String>,
-    scope: Option<String>,
+    Ok(Json(GitConfigValue { value: (value != UNSET).then(|| value.to_string()) }))
 }
 
 /// `POST /git/config`.
@@ -212,7 +163,7 @@ pub(crate) async fn set_config(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: SetConfigRequest = parse_json(&body)?;
+    let request: GitSetConfigRequest = parse_json(&body)?;
     if request.key.is_empty() {
         return Err(ToolboxError::bad_request("key is required"));
     }
@@ -222,33 +173,17 @@ pub(crate) async fn set_config(
     Ok(ok())
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct UserRequest {
-    name: String,
-    email: String,
-    path: Option<String>,
-    scope: Option<String>,
-}
-
 /// `POST /git/config/user`: `user.name` and `user.email` in one call.
 pub(crate) async fn set_user(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: UserRequest = parse_json(&body)?;
+    let request: GitSetUserRequest = parse_json(&body)?;
     let scope = scope_flag(request.scope.as_deref())?;
     let path = config_path(scope, request.path.as_deref())?;
     git(&target, path, &["config", scope, "--", "user.name", &request.name], Vec::new()).await?;
     git(&target, path, &["config", scope, "--", "user.email", &request.email], Vec::new()).await?;
     Ok(ok())
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct CredentialsRequest {
-    username: String,
-    password: String,
-    host: Option<String>,
-    protocol: Option<String>,
 }
 
 /// `POST /git/credentials`: stores the pair with git's `store` helper (`~/.git-credentials`,
@@ -258,7 +193,7 @@ pub(crate) async fn credentials(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: CredentialsRequest = parse_json(&body)?;
+    let request: GitCredentialsRequest = parse_json(&body)?;
     let host = request.host.as_deref().unwrap_or("github.com");
     let protocol = request.protocol.as_deref().unwrap_or("https");
     let fields = [

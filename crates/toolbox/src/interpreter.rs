@@ -13,6 +13,11 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
+use sandbar_api::toolbox::interpreter::{
+    CreateContextRequest, InterpreterContext, InterpreterExecuteRequest, InterpreterMessage, InterpreterMessageType,
+    ListContextsResponse,
+};
+use sandbar_api::Message as MessageBody;
 use sandbar_runtime::{ExecSpec, ExecStdio};
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -39,12 +44,18 @@ struct Context {
     pid: i32,
     stdin: Mutex<std::fs::File>,
     /// Events of the driver; holding the lock means running code in this context.
-    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<serde_json::Value>>,
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<InterpreterMessage>>,
 }
 
 impl Context {
-    fn describe(&self) -> serde_json::Value {
-        serde_json::json!({ "id": self.id, "cwd": self.cwd, "createdAt": self.created_at, "active": true, "language": "python" })
+    fn describe(&self) -> InterpreterContext {
+        InterpreterContext {
+            id: self.id.clone(),
+            cwd: self.cwd.clone(),
+            created_at: self.created_at.clone(),
+            active: true,
+            language: "python".to_string(),
+        }
     }
 }
 
@@ -70,7 +81,7 @@ async fn start(target: &Target, id: String, cwd: Option<String>) -> Result<Arc<C
         .spawn(move || {
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
+                if let Ok(event) = serde_json::from_str::<InterpreterMessage>(&line) {
                     if sender.send(event).is_err() {
                         break;
                     }
@@ -81,7 +92,7 @@ async fn start(target: &Target, id: String, cwd: Option<String>) -> Result<Arc<C
         })
         .map_err(|e| ToolboxError::internal(&e))?;
     match tokio::time::timeout(Duration::from_secs(30), receiver.recv()).await {
-        Ok(Some(event)) if event["text"] == "ready" => {}
+        Ok(Some(event)) if event.kind == InterpreterMessageType::Control && event.text.as_deref() == Some("ready") => {}
         _ => {
             let _ = target.runtime.kill(&target.id, pid, libc::SIGKILL, true);
             return Err(ToolboxError::bad_request("the python3 interpreter did not start (is python3 in the image?)"));
@@ -90,9 +101,7 @@ async fn start(target: &Target, id: String, cwd: Option<String>) -> Result<Arc<C
     Ok(Arc::new(Context {
         id,
         cwd,
-        created_at: time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        created_at: crate::error::now(),
         pid,
         stdin: Mutex::new(stdin),
         events: tokio::sync::Mutex::new(receiver),
@@ -103,14 +112,13 @@ async fn start(target: &Target, id: String, cwd: Option<String>) -> Result<Arc<C
 pub(crate) async fn create(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
-    let request: serde_json::Value =
-        if body.iter().all(u8::is_ascii_whitespace) { serde_json::json!({}) } else { parse_json(&body)? };
+) -> Result<Json<InterpreterContext>, ToolboxError> {
+    let request: CreateContextRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { CreateContextRequest::default() } else { parse_json(&body)? };
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| ToolboxError::internal(&std::io::Error::other(e.to_string())))?;
     let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let cwd = request.get("cwd").and_then(|c| c.as_str()).map(str::to_string);
-    let context = start(&target, id.clone(), cwd).await?;
+    let context = start(&target, id.clone(), request.cwd).await?;
     if !target.interpreters.table.insert_new(Key::new(&target, &id)?, Arc::clone(&context)) {
         let _ = target.runtime.kill(&target.id, context.pid, libc::SIGKILL, true);
         return Err(ToolboxError::conflict(format!("interpreter context {id:?} already exists")));
@@ -119,8 +127,8 @@ pub(crate) async fn create(
 }
 
 /// `GET /process/interpreter/context` → `{"contexts": [...]}` without the default one.
-pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<serde_json::Value>, ToolboxError> {
-    let mut contexts: Vec<serde_json::Value> = target
+pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<ListContextsResponse>, ToolboxError> {
+    let mut contexts: Vec<InterpreterContext> = target
         .interpreters
         .table
         .list(&target)?
@@ -128,15 +136,15 @@ pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<se
         .filter(|context| context.id != DEFAULT_CONTEXT)
         .map(|context| context.describe())
         .collect();
-    contexts.sort_by(|a, b| a["createdAt"].as_str().cmp(&b["createdAt"].as_str()));
-    Ok(Json(serde_json::json!({ "contexts": contexts })))
+    contexts.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    Ok(Json(ListContextsResponse { contexts }))
 }
 
 /// `DELETE /process/interpreter/context/{id}` → 200 JSON object (G18); 400 for `default`.
 pub(crate) async fn delete(
     Extension(target): Extension<Target>,
     Path(params): Path<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+) -> Result<Json<MessageBody>, ToolboxError> {
     let id = params.get("context").cloned().unwrap_or_default();
     if id == DEFAULT_CONTEXT {
         return Err(ToolboxError::bad_request("the default context cannot be deleted"));
@@ -147,7 +155,7 @@ pub(crate) async fn delete(
         message: format!("interpreter context {id:?} not found"),
     })?;
     let _ = target.runtime.kill(&target.id, context.pid, libc::SIGKILL, true);
-    Ok(Json(serde_json::json!({ "message": format!("context {id} deleted") })))
+    Ok(Json(MessageBody::new(format!("context {id} deleted"))))
 }
 
 /// `GET /process/interpreter/execute` (WebSocket).
@@ -156,7 +164,7 @@ pub(crate) async fn execute(Extension(target): Extension<Target>, upgrade: WebSo
 }
 
 async fn run(mut socket: WebSocket, target: Target) {
-    let request: serde_json::Value = match socket.recv().await {
+    let request: InterpreterExecuteRequest = match socket.recv().await {
         Some(Ok(Message::Text(text))) => match serde_json::from_str(&text) {
             Ok(request) => request,
             Err(e) => return fail(socket, 1003, &format!("invalid request: {e}")).await,
@@ -167,17 +175,18 @@ async fn run(mut socket: WebSocket, target: Target) {
         },
         _ => return,
     };
-    let context_id = request.get("contextId").and_then(|c| c.as_str()).unwrap_or(DEFAULT_CONTEXT).to_string();
+    let context_id = request.context_id.clone().unwrap_or_else(|| DEFAULT_CONTEXT.to_string());
     let context = match context_for(&target, &context_id).await {
         Ok(context) => context,
         Err(e) => return fail(socket, 1011, &e.message).await,
     };
-    let timeout = match request.get("timeout").and_then(|t| t.as_u64()) {
+    let timeout = match request.timeout {
         Some(0) => None,
         Some(seconds) => Some(Duration::from_secs(seconds)),
         None => Some(DEFAULT_TIMEOUT),
     };
-    let line = serde_json::json!({ "code": request.get("code").cloned().unwrap_or_default(), "envs": request.get("envs").cloned() });
+    // The driver reads `code` and `envs` of the request line and ignores the rest.
+    let line = serde_json::to_string(&request).unwrap_or_default();
     let mut events = context.events.lock().await;
     // Events of an earlier run that ended abruptly are not this run's.
     while events.try_recv().is_ok() {}
@@ -210,10 +219,11 @@ async fn run(mut socket: WebSocket, target: Target) {
                 return fail(socket, 1011, "the interpreter context ended").await;
             }
             Ok(Some(event)) => {
-                if event["type"] == "control" {
+                if event.kind == InterpreterMessageType::Control {
                     break;
                 }
-                if socket.send(Message::Text(event.to_string().into())).await.is_err() {
+                let text = serde_json::to_string(&event).unwrap_or_default();
+                if socket.send(Message::Text(text.into())).await.is_err() {
                     return;
                 }
             }
@@ -255,8 +265,8 @@ fn forget(target: &Target, id: &str) {
 }
 
 async fn fail(mut socket: WebSocket, code: u16, message: &str) {
-    let event = serde_json::json!({ "type": "error", "name": "InterpreterError", "value": message, "traceback": "" });
-    let _ = socket.send(Message::Text(event.to_string().into())).await;
+    let event = InterpreterMessage::error("InterpreterError", message, "");
+    let _ = socket.send(Message::Text(serde_json::to_string(&event).unwrap_or_default().into())).await;
     let reason: String = message.chars().take(120).collect();
     let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
 }

@@ -7,6 +7,7 @@
 //! `sandbar_runtime::Runtime::exec`, inside the sandbox's namespaces and cgroup.
 
 mod error;
+mod file_info;
 mod file_url;
 mod files;
 mod git;
@@ -28,7 +29,7 @@ pub use error::ToolboxError;
 
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use sandbar_api::toolbox::Dir;
+use sandbar_api::toolbox::system::{Dir, Version};
 use sandbar_runtime::{Runtime, SandboxId};
 use std::sync::Arc;
 
@@ -122,6 +123,6 @@ async fn work_dir(Extension(target): Extension<Target>) -> Json<Dir> {
     Json(Dir { dir: target.workdir })
 }
 
-async fn version() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }))
+async fn version() -> Json<Version> {
+    Json(Version { version: env!("CARGO_PKG_VERSION").to_string() })
 }

@@ -5,7 +5,9 @@ use crate::error::parse_json;
 use crate::{Target, ToolboxError};
 use axum::body::Bytes;
 use axum::{Extension, Json};
-use sandbar_api::toolbox::{Artifacts, CodeRunRequest, CodeRunResponse, ExecuteRequest, ExecuteResponse};
+use sandbar_api::toolbox::process::{
+    CodeRunArtifacts, CodeRunRequest, CodeRunResponse, ExecuteRequest, ExecuteResponse,
+};
 use sandbar_runtime::{Collected, Error as RuntimeError, ExecSpec, ExecStdio, SpawnErrorKind};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -70,7 +72,7 @@ pub(crate) async fn code_run(
     let exec = spec(&target, argv, None, request.envs.as_ref())?;
     let (exit_code, output) = run(target, exec, None, code.into_bytes(), request.timeout).await?;
     let (result, charts) = split_artifacts(&output);
-    Ok(Json(CodeRunResponse { exit_code, result, artifacts: Artifacts { charts } }))
+    Ok(Json(CodeRunResponse { exit_code, result, artifacts: CodeRunArtifacts { charts } }))
 }
 
 fn spec(

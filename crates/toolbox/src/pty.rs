@@ -14,8 +14,12 @@ use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use sandbar_api::toolbox::pty::{
+    PtyControl, PtyCreateConnectQuery, PtyCreateRequest, PtyCreateResponse, PtyExit, PtyListResponse, PtyResizeRequest,
+    PtySessionInfo, PtyStatus,
+};
+use sandbar_api::Message as MessageBody;
 use sandbar_runtime::{ExecSpec, ExecStdio};
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
@@ -47,18 +51,18 @@ struct PtySession {
 }
 
 impl PtySession {
-    fn info(&self) -> serde_json::Value {
+    fn info(&self) -> PtySessionInfo {
         let (cols, rows) = *self.size.lock().unwrap_or_else(|p| p.into_inner());
-        serde_json::json!({
-            "id": self.id,
-            "cwd": self.cwd,
-            "envs": self.envs,
-            "cols": cols,
-            "rows": rows,
-            "createdAt": self.created_at,
-            "active": self.exit.borrow().is_none(),
-            "lazyStart": false,
-        })
+        PtySessionInfo {
+            id: self.id.clone(),
+            cwd: self.cwd.clone(),
+            envs: self.envs.clone(),
+            cols,
+            rows,
+            created_at: self.created_at.clone(),
+            active: self.exit.borrow().is_none(),
+            lazy_start: false,
+        }
     }
 }
 
@@ -70,18 +74,8 @@ fn find(target: &Target, id: &str) -> Result<Arc<PtySession>, ToolboxError> {
     })
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct CreatePty {
-    #[serde(default)]
-    id: String,
-    cwd: Option<String>,
-    envs: Option<BTreeMap<String, String>>,
-    cols: Option<u16>,
-    rows: Option<u16>,
-}
-
 /// Starts the shell and registers the session; 409 for a used id.
-async fn start(target: &Target, request: CreatePty) -> Result<Arc<PtySession>, ToolboxError> {
+async fn start(target: &Target, request: PtyCreateRequest) -> Result<Arc<PtySession>, ToolboxError> {
     let id = request.id.clone();
     if id.is_empty() || id.len() > 128 || id.contains('/') {
         return Err(ToolboxError::bad_request(format!("pty id {id:?} must be 1-128 characters without '/'")));
@@ -118,9 +112,7 @@ async fn start(target: &Target, request: CreatePty) -> Result<Arc<PtySession>, T
         id: id.clone(),
         cwd,
         envs,
-        created_at: time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        created_at: crate::error::now(),
         pid: process.pid,
         size: Mutex::new((cols, rows)),
         master: Mutex::new(pty.master),
@@ -179,30 +171,24 @@ pub(crate) async fn create(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<Response, ToolboxError> {
-    let request: CreatePty = parse_json(&body)?;
+    let request: PtyCreateRequest = parse_json(&body)?;
     let session = start(&target, request).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "sessionId": session.id }))).into_response())
+    Ok((StatusCode::CREATED, Json(PtyCreateResponse { session_id: session.id.clone() })).into_response())
 }
 
 /// `GET /process/pty`.
-pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<serde_json::Value>, ToolboxError> {
+pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<PtyListResponse>, ToolboxError> {
     let mut sessions = target.ptys.table.list(&target)?;
     sessions.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Json(serde_json::json!({ "sessions": sessions.iter().map(|s| s.info()).collect::<Vec<_>>() })))
+    Ok(Json(PtyListResponse { sessions: sessions.iter().map(|s| s.info()).collect() }))
 }
 
 /// `GET /process/pty/{id}`.
 pub(crate) async fn info(
     Extension(target): Extension<Target>,
     Path(params): Path<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+) -> Result<Json<PtySessionInfo>, ToolboxError> {
     Ok(Json(find(&target, param(&params))?.info()))
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Resize {
-    cols: u16,
-    rows: u16,
 }
 
 /// `POST /process/pty/{id}/resize` → 200 PtySessionInfo.
@@ -210,8 +196,8 @@ pub(crate) async fn resize(
     Extension(target): Extension<Target>,
     Path(params): Path<HashMap<String, String>>,
     body: axum::body::Bytes,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
-    let request: Resize = parse_json(&body)?;
+) -> Result<Json<PtySessionInfo>, ToolboxError> {
+    let request: PtyResizeRequest = parse_json(&body)?;
     if !(1..=1000).contains(&request.cols) || !(1..=1000).contains(&request.rows) {
         return Err(ToolboxError::bad_request(format!(
             "pty size {}x{} must be within 1..1000",
@@ -231,10 +217,10 @@ pub(crate) async fn resize(
 pub(crate) async fn kill(
     Extension(target): Extension<Target>,
     Path(params): Path<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+) -> Result<Json<MessageBody>, ToolboxError> {
     let session = find(&target, param(&params))?;
     let _ = target.runtime.kill(&target.id, session.pid, libc::SIGKILL, true);
-    Ok(Json(serde_json::json!({ "message": format!("pty session {} killed", session.id) })))
+    Ok(Json(MessageBody::new(format!("pty session {} killed", session.id))))
 }
 
 /// `GET /process/pty/{id}/connect` (WebSocket).
@@ -249,20 +235,11 @@ pub(crate) async fn connect(
     Ok(upgrade.protocols([EXIT_CONTROL]).on_upgrade(move |socket| attach(socket, session, exit_control)))
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct CreateConnect {
-    #[serde(default)]
-    id: String,
-    cols: Option<u16>,
-    rows: Option<u16>,
-    cwd: Option<String>,
-}
-
 /// `GET /process/pty/create-connect?id=&cols=&rows=[&cwd=]` (WebSocket, SDK 0.226): creates the
 /// session (envs come in a subprotocol) and attaches in one round trip.
 pub(crate) async fn create_connect(
     Extension(target): Extension<Target>,
-    Query(query): Query<CreateConnect>,
+    Query(query): Query<PtyCreateConnectQuery>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ToolboxError> {
@@ -281,7 +258,8 @@ pub(crate) async fn create_connect(
             );
         }
     }
-    let request = CreatePty { id: query.id, cwd: query.cwd, envs, cols: query.cols, rows: query.rows };
+    let request =
+        PtyCreateRequest { id: query.id, cwd: query.cwd, envs, cols: query.cols, rows: query.rows, lazy_start: None };
     let session = start(&target, request).await?;
     Ok(upgrade.protocols([EXIT_CONTROL]).on_upgrade(move |socket| attach(socket, session, exit_control)))
 }
@@ -303,8 +281,7 @@ fn param(params: &HashMap<String, String>) -> &str {
 
 /// One attached client: backlog first, then live output; its keystrokes go to the terminal.
 async fn attach(mut socket: WebSocket, session: Arc<PtySession>, exit_control: bool) {
-    let control = serde_json::json!({ "type": "control", "status": "connected" }).to_string();
-    if socket.send(Message::Text(control.into())).await.is_err() {
+    if socket.send(control(PtyStatus::Connected)).await.is_err() {
         return;
     }
     let mut output = session.output.subscribe();
@@ -358,20 +335,23 @@ async fn finish(mut socket: WebSocket, code: i32, exit_control: bool) {
         _ => Some("non-zero exit".to_string()),
     };
     if exit_control {
-        let mut message = serde_json::json!({ "type": "control", "status": "exited", "exitCode": code });
-        if let Some(reason) = &reason {
-            message["exitReason"] = serde_json::json!(reason);
-        }
-        let _ = socket.send(Message::Text(message.to_string().into())).await;
+        let _ = socket.send(control(PtyStatus::Exited { exit_code: code, exit_reason: reason.clone() })).await;
     }
     let frame = if code == 0 {
         CloseFrame { code: 1000, reason: "".into() }
     } else {
-        let mut body = serde_json::json!({ "exitCode": code });
-        if let Some(reason) = reason {
-            body["exitReason"] = serde_json::json!(reason);
-        }
-        CloseFrame { code: 1011, reason: body.to_string().into() }
+        let body = PtyExit { exit_code: code, exit_reason: reason };
+        CloseFrame { code: 1011, reason: to_text(&body).into() }
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// A control message as a text frame (G13).
+fn control(status: PtyStatus) -> Message {
+    Message::Text(to_text(&PtyControl::new(status)).into())
+}
+
+/// JSON text of a wire type (these serialise infallibly: plain strings and numbers).
+fn to_text<T: serde::Serialize>(body: &T) -> String {
+    serde_json::to_string(body).unwrap_or_default()
 }

@@ -21,8 +21,11 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use sandbar_api::toolbox::session::{
+    Command as CommandSummary, CreateSessionRequest, Session as SessionInfo, SessionCommandLogsResponse,
+    SessionExecuteRequest, SessionExecuteResponse, SessionLogsQuery, SessionSendInputRequest,
+};
 use sandbar_runtime::{ExecSpec, ExecStdio, SandboxId};
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -119,9 +122,9 @@ impl Command {
         )
     }
 
-    fn summary(&self) -> serde_json::Value {
+    fn summary(&self) -> CommandSummary {
         let exit_code = self.state.lock().unwrap_or_else(|p| p.into_inner()).exit_code;
-        serde_json::json!({ "id": self.id, "command": self.command, "exitCode": exit_code })
+        CommandSummary { id: self.id.clone(), command: self.command.clone(), exit_code }
     }
 }
 
@@ -157,18 +160,12 @@ fn not_found(what: &str, id: &str) -> ToolboxError {
     ToolboxError { status: StatusCode::NOT_FOUND, code: "NOT_FOUND", message: format!("{what} {id:?} not found") }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CreateSession {
-    session_id: String,
-}
-
 /// `POST /process/session` → 201; 409 if it exists.
 pub(crate) async fn create(
     Extension(target): Extension<Target>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ToolboxError> {
-    let request: CreateSession = parse_json(&body)?;
+    let request: CreateSessionRequest = parse_json(&body)?;
     let id = request.session_id;
     reserved(&id, "be created")?;
     if id.is_empty() || id.len() > 128 || id.contains('/') {
@@ -184,23 +181,23 @@ pub(crate) async fn create(
 }
 
 /// `GET /process/session`.
-pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<Vec<serde_json::Value>>, ToolboxError> {
+pub(crate) async fn list(Extension(target): Extension<Target>) -> Result<Json<Vec<SessionInfo>>, ToolboxError> {
     let mut sessions = target.sessions.table.list(&target)?;
     sessions.retain(|s| s.id != ENTRYPOINT_SESSION);
     sessions.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(sessions.into_iter().map(|s| describe(&s)).collect()))
 }
 
-fn describe(session: &Session) -> serde_json::Value {
+fn describe(session: &Session) -> SessionInfo {
     let commands = session.commands.lock().unwrap_or_else(|p| p.into_inner());
-    serde_json::json!({ "sessionId": session.id, "commands": commands.iter().map(|c| c.summary()).collect::<Vec<_>>() })
+    SessionInfo { session_id: session.id.clone(), commands: commands.iter().map(|c| c.summary()).collect() }
 }
 
 /// `GET /process/session/{id}`.
 pub(crate) async fn get(
     Extension(target): Extension<Target>,
     Path(params): Path<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+) -> Result<Json<SessionInfo>, ToolboxError> {
     let session = param(&params, "session");
     Ok(Json(describe(&*target.sessions.get(&target, session)?)))
 }
@@ -228,18 +225,6 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ExecRequest {
-    command: String,
-    #[serde(default)]
-    run_async: Option<bool>,
-    #[serde(default, rename = "async")]
-    deprecated_async: Option<bool>,
-    #[serde(default)]
-    suppress_input_echo: Option<bool>,
-}
-
 /// `POST /process/session/{id}/exec`: sync → 200 with the output; async → 202 with the id.
 pub(crate) async fn exec(
     Extension(target): Extension<Target>,
@@ -248,7 +233,7 @@ pub(crate) async fn exec(
 ) -> Result<Response, ToolboxError> {
     let session_id = param(&params, "session");
     reserved(session_id, "run commands")?;
-    let request: ExecRequest = parse_json(&body)?;
+    let request: SessionExecuteRequest = parse_json(&body)?;
     if request.command.trim().is_empty() {
         return Err(ToolboxError::bad_request("command is empty"));
     }
@@ -306,7 +291,9 @@ pub(crate) async fn exec(
         })
         .map_err(|e| ToolboxError::internal(&e))?;
     if run_async {
-        return Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "cmdId": command_id }))).into_response());
+        let accepted =
+            SessionExecuteResponse { cmd_id: command_id, output: None, stdout: None, stderr: None, exit_code: None };
+        return Ok((StatusCode::ACCEPTED, Json(accepted)).into_response());
     }
     loop {
         if command.state.lock().unwrap_or_else(|p| p.into_inner()).exit_code.is_some() {
@@ -317,13 +304,13 @@ pub(crate) async fn exec(
         }
     }
     let (log, stdout, stderr, exit_code) = command.snapshot();
-    Ok(Json(serde_json::json!({
-        "cmdId": command_id,
-        "output": String::from_utf8_lossy(&log),
-        "stdout": stdout,
-        "stderr": stderr,
-        "exitCode": exit_code,
-    }))
+    Ok(Json(SessionExecuteResponse {
+        cmd_id: command_id,
+        output: Some(String::from_utf8_lossy(&log).into_owned()),
+        stdout: Some(stdout),
+        stderr: Some(stderr),
+        exit_code,
+    })
     .into_response())
 }
 
@@ -331,14 +318,9 @@ pub(crate) async fn exec(
 pub(crate) async fn get_command(
     Extension(target): Extension<Target>,
     Path(params): Path<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, ToolboxError> {
+) -> Result<Json<CommandSummary>, ToolboxError> {
     let (session, command) = (param(&params, "session"), param(&params, "command"));
     Ok(Json(target.sessions.command(&target, session, command)?.summary()))
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct LogsQuery {
-    follow: Option<String>,
 }
 
 /// `GET /process/session/{id}/command/{cmd}/logs[?follow=true]`: JSON, or with `follow` a
@@ -346,7 +328,7 @@ pub(crate) struct LogsQuery {
 pub(crate) async fn logs(
     Extension(target): Extension<Target>,
     Path(params): Path<HashMap<String, String>>,
-    Query(query): Query<LogsQuery>,
+    Query(query): Query<SessionLogsQuery>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ToolboxError> {
     let (session, command) = (param(&params, "session"), param(&params, "command"));
@@ -358,7 +340,7 @@ pub(crate) async fn logs(
 /// (and a follow that closes 1000 at once) when the sandbox has no entrypoint.
 pub(crate) async fn entrypoint_logs(
     Extension(target): Extension<Target>,
-    Query(query): Query<LogsQuery>,
+    Query(query): Query<SessionLogsQuery>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ToolboxError> {
     let session = target.sessions.get(&target, ENTRYPOINT_SESSION)?;
@@ -380,16 +362,16 @@ pub(crate) async fn entrypoint_logs(
 
 fn logs_of(
     command: Arc<Command>,
-    query: LogsQuery,
+    query: SessionLogsQuery,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ToolboxError> {
-    match (query.follow.as_deref() == Some("true"), upgrade.ok()) {
+    match (query.follow, upgrade.ok()) {
         (true, Some(upgrade)) => Ok(upgrade.on_upgrade(move |socket| follow(socket, command))),
         (true, None) => Err(ToolboxError::bad_request("follow=true needs a WebSocket upgrade")),
         (false, _) => {
             let (log, stdout, stderr, _) = command.snapshot();
-            Ok(Json(serde_json::json!({ "output": String::from_utf8_lossy(&log), "stdout": stdout, "stderr": stderr }))
-                .into_response())
+            let output = String::from_utf8_lossy(&log).into_owned();
+            Ok(Json(SessionCommandLogsResponse { output, stdout, stderr }).into_response())
         }
     }
 }
@@ -424,18 +406,13 @@ async fn follow(mut socket: WebSocket, command: Arc<Command>) {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct InputRequest {
-    data: String,
-}
-
 /// `POST /process/session/{id}/command/{cmd}/input` → 204; 410 once the command ended.
 pub(crate) async fn input(
     Extension(target): Extension<Target>,
     Path(params): Path<HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ToolboxError> {
-    let request: InputRequest = parse_json(&body)?;
+    let request: SessionSendInputRequest = parse_json(&body)?;
     let (session, command) = (param(&params, "session"), param(&params, "command"));
     reserved(session, "take input")?;
     let command = target.sessions.command(&target, session, command)?;

@@ -5,7 +5,7 @@ use crate::error::parse_json;
 use crate::files::blocking;
 use crate::{Target, ToolboxError};
 use axum::{Extension, Json};
-use sandbar_api::toolbox::{SystemMetrics, UpdateEnvRequest};
+use sandbar_api::toolbox::system::{SystemMetrics, UpdateEnvRequest};
 use std::collections::BTreeMap;
 use std::time::Duration;
 

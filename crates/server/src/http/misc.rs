@@ -7,11 +7,12 @@ use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sandbar_api::config::{Configuration, Oidc};
+use sandbar_api::Health;
 
 /// `GET /api/health`: 200 once sandboxes can be created (the server only listens after the
 /// default image is ready).
-pub async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+pub async fn health() -> Json<Health> {
+    Json(Health { status: "ok".to_string() })
 }
 
 /// `GET /api/config`.

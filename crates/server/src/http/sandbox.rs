@@ -12,7 +12,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use sandbar_api::{
-    CreateSandbox, Labels, NetworkSettings, PaginatedSandboxes, Sandbox, SandboxList, SandboxState, Url,
+    CreateSandbox, CreateSandboxSnapshot, ForkSandbox, Labels, NetworkSettings, PaginatedSandboxes, Sandbox,
+    SandboxList, SandboxState, Url,
 };
 
 type Reply<T> = Result<Json<T>, ApiError>;
@@ -172,24 +173,20 @@ pub async fn fork(
     State(state): State<AppState>,
     Extension(org): Extension<Organization>,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<ForkSandbox>,
 ) -> Reply<Sandbox> {
-    let name = body.get("name").and_then(|n| n.as_str()).map(str::to_string);
+    let name = body.name;
     to_completion(&state, &org, |plane, org| async move { plane.fork(&org, &id, name).await }).await
 }
 
-/// `POST /api/sandbox/{id}/snapshot {"name"}` → 200 with the sandbox.
+/// `POST /api/sandbox/{id}/snapshot {"name", "includeMemory"?}` → 200 with the sandbox.
 pub async fn snapshot(
     State(state): State<AppState>,
     Extension(org): Extension<Organization>,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<CreateSandboxSnapshot>,
 ) -> Reply<Sandbox> {
-    let name = body
-        .get("name")
-        .and_then(|n| n.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| ApiError::bad_request("snapshot name is required"))?;
+    let name = body.name.ok_or_else(|| ApiError::bad_request("snapshot name is required"))?;
     to_completion(&state, &org, |plane, org| async move { plane.snapshot_sandbox(&org, &id, name).await }).await
 }
 

@@ -8,7 +8,7 @@ use crate::model::Organization;
 use crate::service::ServiceError;
 use axum::extract::{Path, RawQuery, State};
 use axum::{Extension, Json};
-use sandbar_api::{CreateSnapshot, PaginatedSnapshots, Snapshot};
+use sandbar_api::{CreateSnapshot, Message, PaginatedSnapshots, Snapshot};
 
 /// `GET /api/snapshots?page=&limit=`.
 pub async fn list(
@@ -78,7 +78,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Extension(org): Extension<Organization>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Message>, ApiError> {
     state.plane.delete_snapshot(&org, &id).await?;
-    Ok(Json(serde_json::json!({ "message": "snapshot deleted" })))
+    Ok(Json(Message::new("snapshot deleted")))
 }

@@ -6,6 +6,7 @@
 use super::auth::hash_key;
 use crate::events::Events;
 use crate::store::Store;
+use sandbar_api::events::SocketAuth;
 use socketioxide::extract::{Data, SocketRef};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
@@ -41,7 +42,7 @@ pub fn gateway(store: Arc<Store>, events: &Events) -> (SocketIoLayer, tokio::tas
         loop {
             match receiver.recv().await {
                 Ok(event) => {
-                    if let Err(e) = io.to(event.organization_id).emit(event.name, &event.payload).await {
+                    if let Err(e) = io.to(event.organization_id).emit(event.event.name(), &event.event).await {
                         tracing::debug!(error = %e, "socket.io broadcast failed");
                     }
                 }
@@ -67,11 +68,13 @@ enum Refused {
 
 /// The organization whose room a client with this CONNECT `auth` joins.
 fn organization_of(store: &Store, auth: &serde_json::Value) -> Result<String, Refused> {
-    let token = auth.get("token").and_then(|t| t.as_str()).unwrap_or_default();
+    // Any JSON is accepted (a missing or malformed token is simply no key).
+    let auth: SocketAuth = serde_json::from_value(auth.clone()).unwrap_or_default();
+    let token = auth.token.unwrap_or_default();
     if token.is_empty() {
         return Err(Refused::NoKey);
     }
-    match store.organization_of_key(&hash_key(token)) {
+    match store.organization_of_key(&hash_key(&token)) {
         Ok(Some(organization)) => Ok(organization.id),
         Ok(None) => Err(Refused::UnknownKey),
         Err(error) => {

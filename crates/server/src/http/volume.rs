@@ -7,7 +7,7 @@ use crate::dto;
 use crate::model::Organization;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use sandbar_api::{CreateVolume, Volume};
+use sandbar_api::{CreateVolume, Message, Volume};
 
 /// `POST /api/volumes` → 200.
 pub async fn create(
@@ -53,7 +53,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Extension(org): Extension<Organization>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Message>, ApiError> {
     state.plane.delete_volume(&org, &id).await?;
-    Ok(Json(serde_json::json!({ "message": "volume deleted" })))
+    Ok(Json(Message::new("volume deleted")))
 }
