@@ -1,0 +1,179 @@
+//! The operations on a sandbox's files and limits: fork (a new sandbox from a copy), snapshot
+//! (an image from its files) and resize (new limits).
+
+use super::admission::{bounded, limits_of, validate_name, MAX_CPU, MAX_DISK_GIB, MAX_MEMORY_GIB};
+use super::{blocking, not_found, runtime_id, ControlPlane, ServiceError};
+use crate::model::{Organization, SandboxRow, SnapshotRow};
+use sandbar_api::SandboxState;
+use std::sync::Arc;
+
+impl ControlPlane {
+    /// Forks a sandbox: a new sandbox with a copy of its files and the same settings, started if
+    /// the source runs. Returns the new sandbox.
+    pub async fn fork(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        name: Option<String>,
+    ) -> Result<SandboxRow, ServiceError> {
+        let source = self.get(org, id_or_name).await?;
+        if !matches!(source.state, SandboxState::Started | SandboxState::Stopped | SandboxState::Paused) {
+            return Err(ServiceError::Conflict(format!("cannot fork a sandbox that is {}", source.state.as_str())));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let name = name.unwrap_or_else(|| id.clone());
+        validate_name("sandbox name", &name)?;
+        let now = self.now();
+        let row = SandboxRow {
+            id: id.clone(),
+            name,
+            state: SandboxState::Creating,
+            desired_state: SandboxState::Started,
+            error_reason: None,
+            recoverable: None,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            last_activity_at: now.clone(),
+            state_changed_at: now,
+            ..source.clone()
+        };
+        self.store.insert_sandbox(&row)?;
+        self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
+        let lock = self.lock_of(&id);
+        let _guard = lock.lock().await;
+        let runtime = Arc::clone(&self.runtime);
+        let (from, to) = (runtime_id(&source.id)?, runtime_id(&id)?);
+        let start = source.state != SandboxState::Stopped;
+        let result = blocking(move || {
+            runtime.fork(&from, &to)?;
+            if start {
+                runtime.start(&to)?;
+            }
+            Ok(())
+        })
+        .await;
+        self.finish(row, result, if start { SandboxState::Started } else { SandboxState::Stopped }, "fork")
+    }
+
+    /// Makes a sandbox's files a snapshot of the caller's organization named `name`; new
+    /// sandboxes can be created from it. The sandbox goes on unchanged.
+    pub async fn snapshot_sandbox(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        name: String,
+    ) -> Result<SandboxRow, ServiceError> {
+        validate_name("snapshot name", &name)?;
+        if self.store.find_snapshot(&org.id, &name)?.is_some() {
+            return Err(ServiceError::Conflict(format!("a snapshot named {name:?} already exists")));
+        }
+        let row = self.get(org, id_or_name).await?;
+        let lock = self.lock_of(&row.id);
+        let _guard = lock.lock().await;
+        let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
+        let resting = row.state;
+        if !matches!(resting, SandboxState::Started | SandboxState::Stopped | SandboxState::Paused) {
+            return Err(ServiceError::Conflict(format!("cannot snapshot a sandbox that is {}", resting.as_str())));
+        }
+        self.set_state(&mut row, SandboxState::Snapshotting)?;
+        let image = format!("snap-{}", uuid::Uuid::new_v4().simple());
+        let runtime = Arc::clone(&self.runtime);
+        let id = runtime_id(&row.id)?;
+        let image_name = image.clone();
+        let result = blocking(move || runtime.snapshot(&id, &image_name).map(drop)).await;
+        self.set_state(&mut row, resting)?;
+        result.map_err(|source| ServiceError::Runtime {
+            context: format!("failed to snapshot sandbox {}", row.id),
+            source,
+        })?;
+        let now = self.now();
+        self.store.ensure_snapshot(&SnapshotRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            organization_id: Some(org.id.clone()),
+            name,
+            image,
+            source_sandbox_id: Some(row.id.clone()),
+            state: "active".to_string(),
+            general: false,
+            cpu: row.cpu,
+            gpu: 0,
+            mem: row.memory,
+            disk: row.disk,
+            created_at: now.clone(),
+            updated_at: now,
+            last_used_at: None,
+        })?;
+        Ok(row)
+    }
+
+    /// Changes cpu and memory (applied at once, also to a running sandbox) and disk (recorded;
+    /// it can only grow). Shows `resizing` meanwhile and returns to the state it had.
+    pub async fn resize(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        request: sandbar_api::ResizeSandbox,
+    ) -> Result<SandboxRow, ServiceError> {
+        if request.gpu.unwrap_or(0) != 0 {
+            return Err(ServiceError::Invalid("this Sandbar host has no GPUs: gpu must be 0".into()));
+        }
+        let row = self.get(org, id_or_name).await?;
+        let lock = self.lock_of(&row.id);
+        let _guard = lock.lock().await;
+        let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
+        let resting = row.state;
+        if !matches!(resting, SandboxState::Started | SandboxState::Stopped) {
+            return Err(ServiceError::Conflict(format!("cannot resize a sandbox that is {}", resting.as_str())));
+        }
+        if request.cpu.is_none() && request.memory.is_none() && request.disk.is_none() {
+            return Err(ServiceError::Invalid("no resource changes specified: set cpu, memory or disk".into()));
+        }
+        let cpu = bounded("cpu", request.cpu.unwrap_or(row.cpu), 1, MAX_CPU)?;
+        let memory = bounded("memory", request.memory.unwrap_or(row.memory), 1, MAX_MEMORY_GIB)?;
+        let disk = bounded("disk", request.disk.unwrap_or(row.disk), 1, MAX_DISK_GIB)?;
+        if disk < row.disk {
+            return Err(ServiceError::Invalid(format!(
+                "disk can only grow: {disk} GiB is less than the current {} GiB",
+                row.disk
+            )));
+        }
+        // As Daytona: a running sandbox's cpu and memory may only grow, and its disk changes only
+        // while it is stopped.
+        if resting == SandboxState::Started {
+            if disk != row.disk {
+                return Err(ServiceError::Invalid(
+                    "disk can only be resized while the sandbox is stopped; stop it first".into(),
+                ));
+            }
+            if cpu < row.cpu || memory < row.memory {
+                return Err(ServiceError::Invalid(format!(
+                    "a running sandbox's cpu and memory can only grow (now {} cpu, {} GiB); stop it to decrease them",
+                    row.cpu, row.memory
+                )));
+            }
+        }
+        self.set_state(&mut row, SandboxState::Resizing)?;
+        let limits = limits_of(cpu, memory, disk);
+        let runtime = Arc::clone(&self.runtime);
+        let id = runtime_id(&row.id)?;
+        let result = blocking(move || runtime.update_limits(&id, &limits)).await;
+        match result {
+            Ok(()) => {
+                row.cpu = cpu;
+                row.memory = memory;
+                row.disk = disk;
+                self.set_state(&mut row, resting)?;
+                Ok(row)
+            }
+            Err(source) => {
+                // The old limits still hold: the sandbox goes back to where it was.
+                self.set_state(&mut row, resting)?;
+                Err(ServiceError::Conflict(format!(
+                    "cannot resize sandbox {}: {}",
+                    row.id,
+                    crate::error_chain(&source)
+                )))
+            }
+        }
+    }
+}
