@@ -1,11 +1,7 @@
 //! Create and the lifecycle commands (start, stop, delete, recover, pause, archive): plan with
 //! `lifecycle::plan`, show the intermediate state, run the runtime, record the outcome.
 
-use super::admission::{
-    bounded, valid_env_name, validate_name, DEFAULT_AUTO_ARCHIVE, DEFAULT_AUTO_STOP, MAX_CPU, MAX_DISK_GIB,
-    MAX_MEMORY_GIB,
-};
-use super::{blocking, not_found, runtime_id, ControlPlane, ServiceError, DEFAULT_SNAPSHOT};
+use super::{admission, blocking, not_found, runtime_id, ControlPlane, ServiceError};
 use crate::lifecycle::{self, Command, Plan};
 use crate::model::{Organization, SandboxRow};
 use sandbar_api::{CreateSandbox, SandboxState};
@@ -35,98 +31,21 @@ impl ControlPlane {
 
     /// Creates a sandbox and starts it; returns it `started`.
     pub async fn create(&self, org: &Organization, request: CreateSandbox) -> Result<SandboxRow, ServiceError> {
-        if let Some(build) = &request.build_info {
-            let from = build
-                .dockerfile_content
-                .as_deref()
-                .and_then(|d| d.lines().find(|l| l.trim_start().to_ascii_uppercase().starts_with("FROM ")))
-                .map(|l| l.trim().to_string())
-                .unwrap_or_else(|| "the requested image".to_string());
-            return Err(ServiceError::Invalid(format!(
-                "image {from:?} is not available locally: Sandbar cannot build images yet; create the sandbox from a snapshot instead (e.g. \"{DEFAULT_SNAPSHOT}\")"
-            )));
-        }
-        let snapshot_name = request.snapshot.clone().unwrap_or_else(|| DEFAULT_SNAPSHOT.to_string());
+        admission::refuse_build(&request)?;
+        let snapshot_name = admission::snapshot_name(&request);
         let snapshot = self
             .store
             .find_snapshot(&org.id, &snapshot_name)?
-            .ok_or_else(|| ServiceError::Invalid(format!("snapshot {snapshot_name:?} not found")))?;
-        if snapshot.state != "active" {
-            return Err(ServiceError::Invalid(format!("snapshot {snapshot_name:?} is {}, not active", snapshot.state)));
-        }
-        if request.snapshot.is_some() && (request.cpu.is_some() || request.memory.is_some() || request.disk.is_some()) {
-            return Err(ServiceError::Invalid(
-                "cannot specify sandbox resources when creating from a snapshot: the snapshot sets them".into(),
-            ));
-        }
-        let cpu = bounded("cpu", request.cpu.unwrap_or(snapshot.cpu), 1, MAX_CPU)?;
-        let memory = bounded("memory", request.memory.unwrap_or(snapshot.mem), 1, MAX_MEMORY_GIB)?;
-        let disk = bounded("disk", request.disk.unwrap_or(snapshot.disk), 1, MAX_DISK_GIB)?;
-        if request.gpu.unwrap_or(0) != 0 {
-            return Err(ServiceError::Invalid("this Sandbar host has no GPUs: gpu must be 0".into()));
-        }
-        let env = request.env.clone().unwrap_or_default();
-        for key in env.keys() {
-            if !valid_env_name(key) {
-                return Err(ServiceError::Invalid(format!(
-                    "environment variable name {key:?} must match [A-Za-z_][A-Za-z0-9_]*"
-                )));
-            }
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        let name = request.name.clone().unwrap_or_else(|| id.clone());
-        validate_name("sandbox name", &name)?;
-        let user = request.user.clone().unwrap_or_else(|| "daytona".to_string());
-        if user.is_empty() || user.contains([':', '/', '\0']) {
-            return Err(ServiceError::Invalid(format!("user {user:?} is not a valid OS user name")));
-        }
-        let volumes = self.resolve_volumes(org, request.volumes.clone().unwrap_or_default())?;
-        for (name, interval) in [
-            ("autoStopInterval", request.auto_stop_interval),
-            ("autoArchiveInterval", request.auto_archive_interval),
-            ("autoPauseInterval", request.auto_pause_interval),
-        ] {
-            if interval.is_some_and(|n| n < 0) {
-                return Err(ServiceError::Invalid(format!("{name} must be 0 or more minutes")));
-            }
-        }
-        if request.auto_delete_interval.is_some_and(|n| n < -1) {
-            return Err(ServiceError::Invalid(
-                "autoDeleteInterval must be -1 (never), 0 (on stop) or more minutes".into(),
-            ));
-        }
-        let now = self.now();
-        let row = SandboxRow {
-            id: id.clone(),
+            .ok_or_else(|| admission::snapshot_not_found(&snapshot_name))?;
+        let volumes = self.find_volumes(org, request.volumes.iter().flatten())?;
+        let fresh = admission::Fresh {
+            id: uuid::Uuid::new_v4().to_string(),
             organization_id: org.id.clone(),
-            name,
-            snapshot: snapshot.name.clone(),
-            user,
-            env,
-            labels: request.labels.clone().unwrap_or_default(),
-            public: request.public.unwrap_or(false),
-            network_block_all: request.network_block_all.unwrap_or(false),
-            network_allow_list: request.network_allow_list.clone(),
-            domain_allow_list: request.domain_allow_list.clone(),
-            target: request.target.clone().unwrap_or_else(|| self.config.target.clone()),
-            cpu,
-            gpu: 0,
-            memory,
-            disk,
-            state: SandboxState::Creating,
-            desired_state: SandboxState::Started,
-            error_reason: None,
-            recoverable: None,
-            auto_stop_interval: Some(request.auto_stop_interval.unwrap_or(DEFAULT_AUTO_STOP)),
-            auto_archive_interval: Some(request.auto_archive_interval.unwrap_or(DEFAULT_AUTO_ARCHIVE)),
-            auto_delete_interval: Some(request.auto_delete_interval.unwrap_or(-1)),
-            auto_pause_interval: request.auto_pause_interval,
-            volumes,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-            last_activity_at: now.clone(),
-            state_changed_at: now,
+            target: self.config.target.clone(),
+            now: self.now(),
         };
+        let row = admission::new_sandbox(request, &snapshot, &volumes, fresh)?;
+        let id = row.id.clone();
         let spec = self.spec_of(&row, &snapshot)?;
         self.store.insert_sandbox(&row)?;
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));

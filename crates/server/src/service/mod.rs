@@ -25,7 +25,6 @@ pub use query::ListQuery;
 use crate::clock::{iso, Clock};
 use crate::model::{Organization, SandboxRow, SnapshotRow};
 use crate::store::{Store, StoreError};
-use query::{decode_cursor, encode_cursor, matches_query, sort_rows};
 use sandbar_runtime::{Runtime, SandboxId};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -196,32 +195,14 @@ impl ControlPlane {
         org: &Organization,
         query: &ListQuery,
     ) -> Result<(Vec<SandboxRow>, Option<String>), ServiceError> {
-        let limit = query.limit.unwrap_or(100);
-        if !(1..=200).contains(&limit) {
-            return Err(ServiceError::Invalid(format!("limit {limit} must be between 1 and 200")));
-        }
-        let offset = match &query.cursor {
-            None => 0,
-            Some(cursor) => decode_cursor(cursor)?,
-        };
+        let window = query::window(query)?;
         let rows = self.list_all(org, query).await?;
-        let total = rows.len();
-        let page: Vec<SandboxRow> = rows.into_iter().skip(offset).take(limit as usize).collect();
-        let next = offset + page.len();
-        let cursor = (next < total).then(|| encode_cursor(next));
-        Ok((page, cursor))
+        Ok(query::page(rows, window))
     }
 
     /// All of `org`'s sandboxes matching `query`, unpaged (for the page-numbered list).
     pub async fn list_all(&self, org: &Organization, query: &ListQuery) -> Result<Vec<SandboxRow>, ServiceError> {
-        let mut rows: Vec<SandboxRow> = self
-            .store
-            .list_sandboxes(&org.id, query.include_errored_deleted)?
-            .into_iter()
-            .filter(|row| matches_query(row, query))
-            .collect();
-        sort_rows(&mut rows, query.sort.as_deref().unwrap_or("lastActivityAt"), query.ascending)?;
-        Ok(rows)
+        query::select(self.store.list_sandboxes(&org.id, query.include_errored_deleted)?, query)
     }
 
     fn lock_of(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {

@@ -1,7 +1,7 @@
 //! A sandbox's settings that change no state: labels, intervals, the public flag, network
 //! settings, and the activity time.
 
-use super::{not_found, ControlPlane, Interval, ServiceError};
+use super::{admission, not_found, ControlPlane, Interval, ServiceError};
 use crate::model::{Organization, SandboxRow};
 use sandbar_api::NetworkSettings;
 use std::collections::BTreeMap;
@@ -14,11 +14,7 @@ impl ControlPlane {
         id_or_name: &str,
         labels: BTreeMap<String, String>,
     ) -> Result<SandboxRow, ServiceError> {
-        for key in labels.keys() {
-            if key.is_empty() || key.len() > 253 {
-                return Err(ServiceError::Invalid(format!("label key {key:?} must be 1-253 characters")));
-            }
-        }
+        admission::check_labels(&labels)?;
         self.update(org, id_or_name, |row| {
             row.labels = labels;
             Ok(())
@@ -34,10 +30,7 @@ impl ControlPlane {
         interval: Interval,
         minutes: i64,
     ) -> Result<SandboxRow, ServiceError> {
-        let minimum = if interval == Interval::AutoDelete { -1 } else { 0 };
-        if minutes < minimum {
-            return Err(ServiceError::Invalid(format!("interval {minutes} must be {minimum} or more minutes")));
-        }
+        admission::check_interval(interval, minutes)?;
         self.update(org, id_or_name, |row| {
             match interval {
                 Interval::AutoStop => row.auto_stop_interval = Some(minutes),

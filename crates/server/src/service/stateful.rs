@@ -1,7 +1,7 @@
 //! The operations on a sandbox's files and limits: fork (a new sandbox from a copy), snapshot
 //! (an image from its files) and resize (new limits).
 
-use super::admission::{bounded, limits_of, validate_name, MAX_CPU, MAX_DISK_GIB, MAX_MEMORY_GIB};
+use super::admission::{self, limits_of, validate_name, Resources};
 use super::{blocking, not_found, runtime_id, ControlPlane, ServiceError};
 use crate::model::{Organization, SandboxRow, SnapshotRow};
 use sandbar_api::SandboxState;
@@ -20,23 +20,14 @@ impl ControlPlane {
         if !matches!(source.state, SandboxState::Started | SandboxState::Stopped | SandboxState::Paused) {
             return Err(ServiceError::Conflict(format!("cannot fork a sandbox that is {}", source.state.as_str())));
         }
-        let id = uuid::Uuid::new_v4().to_string();
-        let name = name.unwrap_or_else(|| id.clone());
-        validate_name("sandbox name", &name)?;
-        let now = self.now();
-        let row = SandboxRow {
-            id: id.clone(),
-            name,
-            state: SandboxState::Creating,
-            desired_state: SandboxState::Started,
-            error_reason: None,
-            recoverable: None,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-            last_activity_at: now.clone(),
-            state_changed_at: now,
-            ..source.clone()
+        let fresh = admission::Fresh {
+            id: uuid::Uuid::new_v4().to_string(),
+            organization_id: org.id.clone(),
+            target: self.config.target.clone(),
+            now: self.now(),
         };
+        let row = admission::forked(&source, name, fresh)?;
+        let id = row.id.clone();
         self.store.insert_sandbox(&row)?;
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
         let lock = self.lock_of(&id);
@@ -114,9 +105,7 @@ impl ControlPlane {
         id_or_name: &str,
         request: sandbar_api::ResizeSandbox,
     ) -> Result<SandboxRow, ServiceError> {
-        if request.gpu.unwrap_or(0) != 0 {
-            return Err(ServiceError::Invalid("this Sandbar host has no GPUs: gpu must be 0".into()));
-        }
+        admission::refuse_gpu(request.gpu)?;
         let row = self.get(org, id_or_name).await?;
         let lock = self.lock_of(&row.id);
         let _guard = lock.lock().await;
@@ -125,33 +114,7 @@ impl ControlPlane {
         if !matches!(resting, SandboxState::Started | SandboxState::Stopped) {
             return Err(ServiceError::Conflict(format!("cannot resize a sandbox that is {}", resting.as_str())));
         }
-        if request.cpu.is_none() && request.memory.is_none() && request.disk.is_none() {
-            return Err(ServiceError::Invalid("no resource changes specified: set cpu, memory or disk".into()));
-        }
-        let cpu = bounded("cpu", request.cpu.unwrap_or(row.cpu), 1, MAX_CPU)?;
-        let memory = bounded("memory", request.memory.unwrap_or(row.memory), 1, MAX_MEMORY_GIB)?;
-        let disk = bounded("disk", request.disk.unwrap_or(row.disk), 1, MAX_DISK_GIB)?;
-        if disk < row.disk {
-            return Err(ServiceError::Invalid(format!(
-                "disk can only grow: {disk} GiB is less than the current {} GiB",
-                row.disk
-            )));
-        }
-        // As Daytona: a running sandbox's cpu and memory may only grow, and its disk changes only
-        // while it is stopped.
-        if resting == SandboxState::Started {
-            if disk != row.disk {
-                return Err(ServiceError::Invalid(
-                    "disk can only be resized while the sandbox is stopped; stop it first".into(),
-                ));
-            }
-            if cpu < row.cpu || memory < row.memory {
-                return Err(ServiceError::Invalid(format!(
-                    "a running sandbox's cpu and memory can only grow (now {} cpu, {} GiB); stop it to decrease them",
-                    row.cpu, row.memory
-                )));
-            }
-        }
+        let Resources { cpu, memory, disk } = admission::resize(&row, &request)?;
         self.set_state(&mut row, SandboxState::Resizing)?;
         let limits = limits_of(cpu, memory, disk);
         let runtime = Arc::clone(&self.runtime);

@@ -3,8 +3,9 @@
 
 use super::admission::{limits_of, validate_name};
 use super::{ControlPlane, ServiceError};
-use crate::model::{Organization, SandboxRow, SnapshotRow, VolumeMount, VolumeRow};
+use crate::model::{Organization, SandboxRow, SnapshotRow, VolumeRow};
 use sandbar_runtime::{BindMount, SandboxSpec};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 impl ControlPlane {
@@ -72,34 +73,20 @@ impl ControlPlane {
         Ok(())
     }
 
-    pub(super) fn resolve_volumes(
+    /// The volumes of `org` that `requested` names, by the id or name it names them with; those
+    /// not found are left out (admission refuses them).
+    pub(super) fn find_volumes<'a>(
         &self,
         org: &Organization,
-        requested: Vec<sandbar_api::SandboxVolume>,
-    ) -> Result<Vec<VolumeMount>, ServiceError> {
-        let mut mounts = Vec::new();
+        requested: impl IntoIterator<Item = &'a sandbar_api::SandboxVolume>,
+    ) -> Result<BTreeMap<String, VolumeRow>, ServiceError> {
+        let mut found = BTreeMap::new();
         for volume in requested {
-            let row = self
-                .store
-                .find_volume(&org.id, &volume.volume_id)?
-                .ok_or_else(|| ServiceError::Invalid(format!("volume {:?} not found", volume.volume_id)))?;
-            if !volume.mount_path.starts_with('/')
-                || volume.mount_path.split('/').any(|p| p == "..")
-                || volume.mount_path == "/"
-            {
-                return Err(ServiceError::Invalid(format!(
-                    "mountPath {:?} must be an absolute path below / without '..'",
-                    volume.mount_path
-                )));
+            if let Some(row) = self.store.find_volume(&org.id, &volume.volume_id)? {
+                found.insert(volume.volume_id.clone(), row);
             }
-            if let Some(sub) = &volume.subpath {
-                if sub.starts_with('/') || sub.split('/').any(|p| p == "..") {
-                    return Err(ServiceError::Invalid(format!("subpath {sub:?} must be relative and without '..'")));
-                }
-            }
-            mounts.push(VolumeMount { volume_id: row.id, mount_path: volume.mount_path, subpath: volume.subpath });
         }
-        Ok(mounts)
+        Ok(found)
     }
 
     /// The runtime spec of a sandbox row.
