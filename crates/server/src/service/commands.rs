@@ -11,6 +11,29 @@ use std::time::Duration;
 /// How long a graceful stop waits before killing.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// The runtime work of a plain lifecycle command (start and recover do the same: resume a
+/// paused sandbox, start any other, remaking its directory when it is gone).
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    Start,
+    Stop { grace: Duration },
+    Delete,
+    Pause,
+    Archive,
+}
+
+/// Puts a sandbox `row` that was just made (not stored yet) in the state `plan` shows while the
+/// runtime works, and returns the state it ends in.
+pub(super) fn begin(row: &mut SandboxRow, plan: Plan) -> SandboxState {
+    match plan {
+        Plan::Run { during, after } => {
+            row.state = during;
+            after
+        }
+        Plan::Nothing => row.state,
+    }
+}
+
 impl ControlPlane {
     /// Runs the command `decide` picks for a sandbox, by id and whatever its organization (for
     /// the reaper). The decision is made again under the sandbox's lock on the fresh row, so a
@@ -44,7 +67,9 @@ impl ControlPlane {
             target: self.config.target.clone(),
             now: self.now(),
         };
-        let row = admission::new_sandbox(request, &snapshot, &volumes, fresh)?;
+        let mut row = admission::new_sandbox(request, &snapshot, &volumes, fresh)?;
+        let plan = lifecycle::plan(row.state, Command::Create)?;
+        let after = begin(&mut row, plan);
         let id = row.id.clone();
         let spec = self.spec_of(&row, &snapshot)?;
         self.store.insert_sandbox(&row)?;
@@ -58,7 +83,7 @@ impl ControlPlane {
             runtime.start(&runtime_id)
         })
         .await;
-        self.finish(row, result, SandboxState::Started, "create")
+        self.finish(row, result, after, Command::Create)
     }
 
     /// Runs a lifecycle command and returns the sandbox in its resulting state.
@@ -83,7 +108,22 @@ impl ControlPlane {
         command: Command,
         force: bool,
     ) -> Result<SandboxRow, ServiceError> {
-        let plan = lifecycle::plan(row.state, command).map_err(ServiceError::Conflict)?;
+        // Only the commands that need nothing but the sandbox run here; the others have their
+        // own request and method (create, fork, snapshot_sandbox, resize).
+        let work = match command {
+            Command::Start | Command::Recover => Work::Start,
+            Command::Stop => Work::Stop { grace: if force { Duration::ZERO } else { STOP_GRACE } },
+            Command::Delete => Work::Delete,
+            Command::Pause => Work::Pause,
+            Command::Archive => Work::Archive,
+            Command::Create | Command::Fork | Command::Snapshot | Command::Resize => {
+                return Err(ServiceError::Invalid(format!(
+                    "{} needs a request of its own; it is not a plain lifecycle command",
+                    command.verb()
+                )))
+            }
+        };
+        let plan = lifecycle::plan(row.state, command)?;
         let (during, after) = match plan {
             Plan::Nothing => return Ok(row),
             Plan::Run { during, after } => (during, after),
@@ -99,23 +139,20 @@ impl ControlPlane {
         // Everything that can fail before the runtime call happens before the state changes, so
         // a refused request never leaves the sandbox in a transitional state.
         let snapshot = self.store.find_snapshot(&row.organization_id, &row.snapshot)?;
-        let spec = match (command, &snapshot) {
-            (Command::Start | Command::Recover, Some(snapshot)) => Some(self.spec_of(&row, snapshot)?),
+        let spec = match (work, &snapshot) {
+            (Work::Start, Some(snapshot)) => Some(self.spec_of(&row, snapshot)?),
             _ => None,
         };
         self.set_state(&mut row, during)?;
         let runtime = Arc::clone(&self.runtime);
         let id = runtime_id(&row.id)?;
-        let grace = if force { Duration::ZERO } else { STOP_GRACE };
-        let result = blocking(move || match command {
-            Command::Start | Command::Recover
-                if matches!(runtime.state(&id), Ok(sandbar_runtime::SandboxState::Paused)) =>
-            {
+        let result = blocking(move || match work {
+            Work::Start if matches!(runtime.state(&id), Ok(sandbar_runtime::SandboxState::Paused)) => {
                 runtime.resume(&id)
             }
-            Command::Pause => runtime.pause(&id),
-            Command::Archive => runtime.archive(&id).map(drop),
-            Command::Start | Command::Recover => {
+            Work::Pause => runtime.pause(&id),
+            Work::Archive => runtime.archive(&id).map(drop),
+            Work::Start => {
                 // A sandbox whose runtime directory is gone (e.g. a create that failed early)
                 // is made again from its record.
                 if let (Err(sandbar_runtime::Error::NotFound { .. }), Some(spec)) = (runtime.state(&id), spec) {
@@ -123,11 +160,11 @@ impl ControlPlane {
                 }
                 runtime.start(&id)
             }
-            Command::Stop => runtime.stop(&id, grace),
-            Command::Delete => runtime.delete(&id),
+            Work::Stop { grace } => runtime.stop(&id, grace),
+            Work::Delete => runtime.delete(&id),
         })
         .await;
-        let row = self.finish(row, result, after, lifecycle::verb(command))?;
+        let row = self.finish(row, result, after, command)?;
         // Ephemeral sandboxes (auto-delete 0) go as soon as they stop.
         if command == Command::Stop && row.auto_delete_interval == Some(0) {
             return Box::pin(self.run_command(row, Command::Delete, true)).await;
@@ -141,8 +178,9 @@ impl ControlPlane {
         mut row: SandboxRow,
         result: Result<(), sandbar_runtime::Error>,
         after: SandboxState,
-        verb: &str,
+        command: Command,
     ) -> Result<SandboxRow, ServiceError> {
+        let verb = command.verb();
         match result {
             Ok(()) => {
                 row.error_reason = None;

@@ -59,6 +59,12 @@ pub enum ServiceError {
     },
 }
 
+impl From<crate::lifecycle::Refused> for ServiceError {
+    fn from(refused: crate::lifecycle::Refused) -> ServiceError {
+        ServiceError::Conflict(refused.to_string())
+    }
+}
+
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> ServiceError {
         match error {

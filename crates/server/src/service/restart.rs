@@ -47,7 +47,7 @@ impl ControlPlane {
                 SandboxState::Destroying => {
                     let runtime = Arc::clone(&self.runtime);
                     let result = blocking(move || runtime.delete(&id)).await;
-                    self.finish(row, result, SandboxState::Destroyed, "delete").ok();
+                    self.finish(row, result, SandboxState::Destroyed, Command::Delete).ok();
                     continue;
                 }
                 // A crash mid-archive or mid-restore was finished or rolled back by the runtime's

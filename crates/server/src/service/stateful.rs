@@ -2,7 +2,9 @@
 //! (an image from its files) and resize (new limits).
 
 use super::admission::{self, limits_of, validate_name, Resources};
+use super::commands::begin;
 use super::{blocking, not_found, runtime_id, ControlPlane, ServiceError};
+use crate::lifecycle::{self, Command, Plan};
 use crate::model::{Organization, SandboxRow, SnapshotRow};
 use sandbar_api::SandboxState;
 use std::sync::Arc;
@@ -17,16 +19,15 @@ impl ControlPlane {
         name: Option<String>,
     ) -> Result<SandboxRow, ServiceError> {
         let source = self.get(org, id_or_name).await?;
-        if !matches!(source.state, SandboxState::Started | SandboxState::Stopped | SandboxState::Paused) {
-            return Err(ServiceError::Conflict(format!("cannot fork a sandbox that is {}", source.state.as_str())));
-        }
+        let plan = lifecycle::plan(source.state, Command::Fork)?;
         let fresh = admission::Fresh {
             id: uuid::Uuid::new_v4().to_string(),
             organization_id: org.id.clone(),
             target: self.config.target.clone(),
             now: self.now(),
         };
-        let row = admission::forked(&source, name, fresh)?;
+        let mut row = admission::forked(&source, name, fresh)?;
+        let after = begin(&mut row, plan);
         let id = row.id.clone();
         self.store.insert_sandbox(&row)?;
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
@@ -34,7 +35,7 @@ impl ControlPlane {
         let _guard = lock.lock().await;
         let runtime = Arc::clone(&self.runtime);
         let (from, to) = (runtime_id(&source.id)?, runtime_id(&id)?);
-        let start = source.state != SandboxState::Stopped;
+        let start = after == SandboxState::Started;
         let result = blocking(move || {
             runtime.fork(&from, &to)?;
             if start {
@@ -43,7 +44,7 @@ impl ControlPlane {
             Ok(())
         })
         .await;
-        self.finish(row, result, if start { SandboxState::Started } else { SandboxState::Stopped }, "fork")
+        self.finish(row, result, after, Command::Fork)
     }
 
     /// Makes a sandbox's files a snapshot of the caller's organization named `name`; new
@@ -62,11 +63,11 @@ impl ControlPlane {
         let lock = self.lock_of(&row.id);
         let _guard = lock.lock().await;
         let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
-        let resting = row.state;
-        if !matches!(resting, SandboxState::Started | SandboxState::Stopped | SandboxState::Paused) {
-            return Err(ServiceError::Conflict(format!("cannot snapshot a sandbox that is {}", resting.as_str())));
-        }
-        self.set_state(&mut row, SandboxState::Snapshotting)?;
+        let (during, resting) = match lifecycle::plan(row.state, Command::Snapshot)? {
+            Plan::Run { during, after } => (during, after),
+            Plan::Nothing => return Ok(row),
+        };
+        self.set_state(&mut row, during)?;
         let image = format!("snap-{}", uuid::Uuid::new_v4().simple());
         let runtime = Arc::clone(&self.runtime);
         let id = runtime_id(&row.id)?;
@@ -111,11 +112,12 @@ impl ControlPlane {
         let _guard = lock.lock().await;
         let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
         let resting = row.state;
-        if !matches!(resting, SandboxState::Started | SandboxState::Stopped) {
-            return Err(ServiceError::Conflict(format!("cannot resize a sandbox that is {}", resting.as_str())));
-        }
+        let (during, after) = match lifecycle::plan(resting, Command::Resize)? {
+            Plan::Run { during, after } => (during, after),
+            Plan::Nothing => return Ok(row),
+        };
         let Resources { cpu, memory, disk } = admission::resize(&row, &request)?;
-        self.set_state(&mut row, SandboxState::Resizing)?;
+        self.set_state(&mut row, during)?;
         let limits = limits_of(cpu, memory, disk);
         let runtime = Arc::clone(&self.runtime);
         let id = runtime_id(&row.id)?;
@@ -125,7 +127,7 @@ impl ControlPlane {
                 row.cpu = cpu;
                 row.memory = memory;
                 row.disk = disk;
-                self.set_state(&mut row, resting)?;
+                self.set_state(&mut row, after)?;
                 Ok(row)
             }
             Err(source) => {
