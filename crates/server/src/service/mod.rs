@@ -33,22 +33,83 @@ use std::sync::Arc;
 /// Name of the snapshot backed by the runtime's default image.
 pub const DEFAULT_SNAPSHOT: &str = "default";
 
-/// Why an operation failed; `http::error` maps each variant to one status.
+/// What kind of record an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    #[allow(missing_docs)]
+    Sandbox,
+    #[allow(missing_docs)]
+    Volume,
+    #[allow(missing_docs)]
+    Snapshot,
+}
+
+impl Resource {
+    /// The word in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Sandbox => "sandbox",
+            Resource::Volume => "volume",
+            Resource::Snapshot => "snapshot",
+        }
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an operation failed, by kind; `http::error` maps each kind to one status (given on each
+/// variant). The messages are what clients see.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// 404: no such thing in the caller's organization.
-    #[error("{0}")]
-    NotFound(String),
+    #[error("{what} {id:?} not found")]
+    NotFound {
+        /// What was looked for.
+        what: Resource,
+        /// The id or name asked for.
+        id: String,
+    },
     /// 400: the request is malformed or asks for something impossible.
     #[error("{0}")]
     Invalid(String),
-    /// 409: the thing exists already, or its state forbids the operation.
+    /// 409: the sandbox's state does not allow the command.
+    #[error(transparent)]
+    Refused(#[from] crate::lifecycle::Refused),
+    /// 409: a record of that name exists already.
+    #[error("{what} already exists")]
+    Exists {
+        /// The record, e.g. `a snapshot named "x"`.
+        what: String,
+    },
+    /// 409: sandboxes still use the volume or snapshot.
+    #[error("{}", in_use(*.what, .name, .users))]
+    InUse {
+        /// A volume or a snapshot.
+        what: Resource,
+        /// Its name.
+        name: String,
+        /// The names of the sandboxes that use it.
+        users: Vec<String>,
+    },
+    /// 409: another conflict, said in its message.
     #[error("{0}")]
     Conflict(String),
-    /// 500: the store failed.
-    #[error("state store failed")]
-    Store(#[source] StoreError),
-    /// 500: the runtime failed.
+    /// 409: the runtime refused the change and nothing changed (the kernel refuses a memory limit
+    /// below what the sandbox uses; an image still used by a sandbox). The message carries the
+    /// runtime's reason.
+    #[error("{context}")]
+    RuntimeRefused {
+        /// What the control plane was doing.
+        context: String,
+        /// The runtime's refusal.
+        #[source]
+        source: sandbar_runtime::Error,
+    },
+    /// The runtime failed: 400, 409 or 500 by the runtime's error (see `http::error`).
     #[error("{context}")]
     Runtime {
         /// What the control plane was doing.
@@ -57,18 +118,32 @@ pub enum ServiceError {
         #[source]
         source: sandbar_runtime::Error,
     },
+    /// 500: the control plane's own host storage failed (volume directories).
+    #[error("{step}")]
+    Storage {
+        /// What was being done, with the path.
+        step: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// 500: the store failed.
+    #[error("state store failed")]
+    Store(#[source] StoreError),
 }
 
-impl From<crate::lifecycle::Refused> for ServiceError {
-    fn from(refused: crate::lifecycle::Refused) -> ServiceError {
-        ServiceError::Conflict(refused.to_string())
+fn in_use(what: Resource, name: &str, users: &[String]) -> String {
+    let users = users.join(", ");
+    match what {
+        Resource::Volume => format!("volume {name:?} is mounted by sandbox(es) {users}; delete them first"),
+        Resource::Sandbox | Resource::Snapshot => format!("{what} {name:?} is used by sandbox(es) {users}"),
     }
 }
 
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> ServiceError {
         match error {
-            StoreError::Conflict { what } => ServiceError::Conflict(format!("{what} already exists")),
+            StoreError::Conflict { what } => ServiceError::Exists { what },
             other => ServiceError::Store(other),
         }
     }
@@ -231,5 +306,5 @@ fn runtime_id(id: &str) -> Result<SandboxId, ServiceError> {
 }
 
 fn not_found(id_or_name: &str) -> ServiceError {
-    ServiceError::NotFound(format!("sandbox {id_or_name:?} not found"))
+    ServiceError::NotFound { what: Resource::Sandbox, id: id_or_name.to_string() }
 }

@@ -1,7 +1,7 @@
 //! Snapshots: the names of images sandboxes are created from (the default one, and those made
 //! from sandboxes).
 
-use super::{blocking, ControlPlane, ServiceError};
+use super::{blocking, ControlPlane, Resource, ServiceError};
 use crate::model::{Organization, SnapshotRow};
 use std::sync::Arc;
 
@@ -23,17 +23,20 @@ impl ControlPlane {
             .map(|row| row.name)
             .collect();
         if !users.is_empty() {
-            return Err(ServiceError::Conflict(format!(
-                "snapshot {:?} is used by sandbox(es) {}",
-                snapshot.name,
-                users.join(", ")
-            )));
+            return Err(ServiceError::InUse { what: Resource::Snapshot, name: snapshot.name, users });
         }
         let runtime = Arc::clone(&self.runtime);
         let image = snapshot.image.clone();
-        blocking(move || runtime.delete_image(&image)).await.map_err(|source| ServiceError::Runtime {
-            context: format!("failed to delete snapshot {}", snapshot.name),
-            source,
+        blocking(move || runtime.delete_image(&image)).await.map_err(|source| {
+            let context = format!("failed to delete snapshot {}", snapshot.name);
+            match source {
+                // The runtime refuses an image a sandbox it holds was made from (one this
+                // organization's list does not show, e.g. a destroyed one not yet removed). It
+                // reports that as `InvalidSpec` until its own `Error::InUse` lands; then this arm
+                // goes and `http::error` maps `InUse` to 409.
+                sandbar_runtime::Error::InvalidSpec { .. } => ServiceError::RuntimeRefused { context, source },
+                source => ServiceError::Runtime { context, source },
+            }
         })?;
         self.store.delete_snapshot(&snapshot.id)?;
         Ok(())
@@ -48,6 +51,6 @@ impl ControlPlane {
     pub async fn get_snapshot(&self, org: &Organization, id_or_name: &str) -> Result<SnapshotRow, ServiceError> {
         self.store
             .find_snapshot(&org.id, id_or_name)?
-            .ok_or_else(|| ServiceError::NotFound(format!("snapshot {id_or_name:?} not found")))
+            .ok_or_else(|| ServiceError::NotFound { what: Resource::Snapshot, id: id_or_name.to_string() })
     }
 }

@@ -57,7 +57,7 @@ impl ControlPlane {
     ) -> Result<SandboxRow, ServiceError> {
         validate_name("snapshot name", &name)?;
         if self.store.find_snapshot(&org.id, &name)?.is_some() {
-            return Err(ServiceError::Conflict(format!("a snapshot named {name:?} already exists")));
+            return Err(ServiceError::Exists { what: format!("a snapshot named {name:?}") });
         }
         let row = self.get(org, id_or_name).await?;
         let lock = self.lock_of(&row.id);
@@ -133,11 +133,7 @@ impl ControlPlane {
             Err(source) => {
                 // The old limits still hold: the sandbox goes back to where it was.
                 self.set_state(&mut row, resting)?;
-                Err(ServiceError::Conflict(format!(
-                    "cannot resize sandbox {}: {}",
-                    row.id,
-                    crate::error_chain(&source)
-                )))
+                Err(ServiceError::RuntimeRefused { context: format!("cannot resize sandbox {}", row.id), source })
             }
         }
     }

@@ -2,7 +2,7 @@
 //! of its runtime spec.
 
 use super::admission::{limits_of, validate_name};
-use super::{ControlPlane, ServiceError};
+use super::{ControlPlane, Resource, ServiceError};
 use crate::model::{Organization, SandboxRow, SnapshotRow, VolumeRow};
 use sandbar_runtime::{BindMount, SandboxSpec};
 use std::collections::BTreeMap;
@@ -24,9 +24,9 @@ impl ControlPlane {
             last_used_at: None,
         };
         let dir = self.config.volumes_dir.join(&volume.id);
-        std::fs::create_dir_all(&dir)
-            .and_then(|()| std::os::unix::fs::chown(&dir, Some(1000), Some(1000)))
-            .map_err(|e| ServiceError::Invalid(format!("cannot create volume storage {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).and_then(|()| std::os::unix::fs::chown(&dir, Some(1000), Some(1000))).map_err(
+            |source| ServiceError::Storage { step: format!("cannot create volume storage {}", dir.display()), source },
+        )?;
         if let Err(e) = self.store.insert_volume(&volume) {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e.into());
@@ -38,7 +38,7 @@ impl ControlPlane {
     pub async fn get_volume(&self, org: &Organization, id_or_name: &str) -> Result<VolumeRow, ServiceError> {
         self.store
             .find_volume(&org.id, id_or_name)?
-            .ok_or_else(|| ServiceError::NotFound(format!("volume {id_or_name:?} not found")))
+            .ok_or_else(|| ServiceError::NotFound { what: Resource::Volume, id: id_or_name.to_string() })
     }
 
     /// Every volume of `org`.
@@ -57,11 +57,7 @@ impl ControlPlane {
             .map(|row| row.name)
             .collect();
         if !users.is_empty() {
-            return Err(ServiceError::Conflict(format!(
-                "volume {:?} is mounted by sandbox(es) {}; delete them first",
-                volume.name,
-                users.join(", ")
-            )));
+            return Err(ServiceError::InUse { what: Resource::Volume, name: volume.name, users });
         }
         self.store.delete_volume(&volume.id)?;
         let dir = self.config.volumes_dir.join(&volume.id);
