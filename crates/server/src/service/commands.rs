@@ -38,6 +38,7 @@ impl ControlPlane {
     /// Runs the command `decide` picks for a sandbox, by id and whatever its organization (for
     /// the reaper). The decision is made again under the sandbox's lock on the fresh row, so a
     /// sandbox started or used since the reaper looked is left alone.
+    #[tracing::instrument(skip_all, fields(sandbox_id = %id))]
     pub async fn command_if(
         &self,
         id: &str,
@@ -53,6 +54,7 @@ impl ControlPlane {
     }
 
     /// Creates a sandbox and starts it; returns it `started`.
+    #[tracing::instrument(skip_all, fields(sandbox_id = tracing::field::Empty))]
     pub async fn create(&self, org: &Organization, request: CreateSandbox) -> Result<SandboxRow, ServiceError> {
         admission::refuse_build(&request)?;
         let snapshot_name = admission::snapshot_name(&request);
@@ -71,6 +73,7 @@ impl ControlPlane {
         let plan = lifecycle::plan(row.state, Command::Create)?;
         let after = begin(&mut row, plan);
         let id = row.id.clone();
+        tracing::Span::current().record("sandbox_id", id.as_str());
         let spec = self.spec_of(&row, &snapshot)?;
         self.store.insert_sandbox(&row)?;
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
@@ -87,6 +90,7 @@ impl ControlPlane {
     }
 
     /// Runs a lifecycle command and returns the sandbox in its resulting state.
+    #[tracing::instrument(skip_all, fields(sandbox_id = tracing::field::Empty, command = command.verb()))]
     pub async fn command(
         &self,
         org: &Organization,
@@ -95,6 +99,7 @@ impl ControlPlane {
         force: bool,
     ) -> Result<SandboxRow, ServiceError> {
         let row = self.get(org, id_or_name).await?;
+        tracing::Span::current().record("sandbox_id", row.id.as_str());
         let lock = self.lock_of(&row.id);
         let _guard = lock.lock().await;
         // Re-read under the lock: a request that waited may find the sandbox changed.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 impl ControlPlane {
     /// Forks a sandbox: a new sandbox with a copy of its files and the same settings, started if
     /// the source runs. Returns the new sandbox.
+    #[tracing::instrument(skip_all, fields(sandbox_id = tracing::field::Empty, fork_id = tracing::field::Empty))]
     pub async fn fork(
         &self,
         org: &Organization,
@@ -19,6 +20,7 @@ impl ControlPlane {
         name: Option<String>,
     ) -> Result<SandboxRow, ServiceError> {
         let source = self.get(org, id_or_name).await?;
+        tracing::Span::current().record("sandbox_id", source.id.as_str());
         let plan = lifecycle::plan(source.state, Command::Fork)?;
         let fresh = admission::Fresh {
             id: uuid::Uuid::new_v4().to_string(),
@@ -29,6 +31,7 @@ impl ControlPlane {
         let mut row = admission::forked(&source, name, fresh)?;
         let after = begin(&mut row, plan);
         let id = row.id.clone();
+        tracing::Span::current().record("fork_id", id.as_str());
         self.store.insert_sandbox(&row)?;
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
         let lock = self.lock_of(&id);
@@ -49,6 +52,7 @@ impl ControlPlane {
 
     /// Makes a sandbox's files a snapshot of the caller's organization named `name`; new
     /// sandboxes can be created from it. The sandbox goes on unchanged.
+    #[tracing::instrument(skip_all, fields(sandbox_id = tracing::field::Empty, snapshot = %name))]
     pub async fn snapshot_sandbox(
         &self,
         org: &Organization,
@@ -60,6 +64,7 @@ impl ControlPlane {
             return Err(ServiceError::Exists { what: format!("a snapshot named {name:?}") });
         }
         let row = self.get(org, id_or_name).await?;
+        tracing::Span::current().record("sandbox_id", row.id.as_str());
         let lock = self.lock_of(&row.id);
         let _guard = lock.lock().await;
         let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
@@ -100,6 +105,7 @@ impl ControlPlane {
 
     /// Changes cpu and memory (applied at once, also to a running sandbox) and disk (recorded;
     /// it can only grow). Shows `resizing` meanwhile and returns to the state it had.
+    #[tracing::instrument(skip_all, fields(sandbox_id = tracing::field::Empty))]
     pub async fn resize(
         &self,
         org: &Organization,
@@ -108,6 +114,7 @@ impl ControlPlane {
     ) -> Result<SandboxRow, ServiceError> {
         admission::refuse_gpu(request.gpu)?;
         let row = self.get(org, id_or_name).await?;
+        tracing::Span::current().record("sandbox_id", row.id.as_str());
         let lock = self.lock_of(&row.id);
         let _guard = lock.lock().await;
         let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
