@@ -3,6 +3,8 @@
 //! names, looked up by the caller) becomes the new sandbox's row or the exact 400; likewise a
 //! fork's row, a resize's new resources, labels and intervals. Pure: no store, no runtime, no
 //! clock (the caller passes the fresh id and the time).
+//!
+//! The file is long for its tests: every rule is pinned with the exact message a client sees.
 
 use super::{Interval, ServiceError, DEFAULT_SNAPSHOT};
 use crate::model::{SandboxRow, SnapshotRow, VolumeMount, VolumeRow};
