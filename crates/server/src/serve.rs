@@ -49,31 +49,68 @@ const ADMIN_KEY_FILE: &str = "admin-api-key";
 /// Organization of the admin key.
 const ADMIN_ORGANIZATION: &str = "default";
 
+/// Why the server could not start (or its listener failed).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A file or directory of the data directory, or the listener.
+    #[error("{step}")]
+    Io {
+        /// What was being done, with the path or address.
+        step: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The store could not be opened.
+    #[error("open {}", .path.display())]
+    OpenStore {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::store::StoreError,
+    },
+    /// The image store or the runtime could not be set up.
+    #[error(transparent)]
+    Runtime(#[from] sandbar_runtime::Error),
+    /// The runtime's setup thread panicked.
+    #[error("runtime setup panicked")]
+    Panicked(#[source] tokio::task::JoinError),
+    /// The control plane could not start (register the default snapshot, reconcile).
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
+}
+
+fn io(step: String) -> impl FnOnce(std::io::Error) -> ServeError {
+    move |source| ServeError::Io { step, source }
+}
+
 /// Runs the server until `shutdown` resolves.
 pub async fn serve(
     settings: ServerSettings,
     progress: Box<dyn BuildProgress + Send>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     std::fs::create_dir_all(&settings.data_dir)
-        .map_err(|e| format!("create data directory {}: {e}", settings.data_dir.display()))?;
-    let store =
-        Arc::new(Store::open(&settings.data_dir.join("sandbar.db")).map_err(|e| {
-            format!("open {}: {}", settings.data_dir.join("sandbar.db").display(), crate::error_chain(&e))
-        })?);
+        .map_err(io(format!("create data directory {}", settings.data_dir.display())))?;
+    let path = settings.data_dir.join("sandbar.db");
+    let store = Arc::new(Store::open(&path).map_err(|source| ServeError::OpenStore { path, source })?);
     let (admin_key, generated) = ensure_admin_key(&store, &settings.data_dir, settings.api_key.as_deref())?;
 
     let image_cache = settings.image_cache.clone();
     let data_dir = settings.data_dir.clone();
     let disk_size = settings.disk_size;
-    let runtime = tokio::task::spawn_blocking(move || -> Result<Runtime, String> {
+    let runtime = tokio::task::spawn_blocking(move || -> Result<Runtime, sandbar_runtime::Error> {
         let mut progress = progress;
-        let images = ImageStore::open(&image_cache).map_err(|e| crate::error_chain(&e))?;
-        images.ensure_default(progress.as_mut()).map_err(|e| crate::error_chain(&e))?;
+        let images = ImageStore::open(&image_cache)?;
+        images.ensure_default(progress.as_mut())?;
         let mut config = RuntimeConfig::new(&data_dir, images);
         config.disk =
             disk_size.map(|size_bytes| sandbar_runtime::DataDisk { image: data_dir.join("disk.img"), size_bytes });
-        let runtime = Runtime::new(config).map_err(|e| crate::error_chain(&e))?;
+        let runtime = Runtime::new(config)?;
         if runtime.enforces_disk_limits() {
             tracing::info!(size_bytes = disk_size, "sandbox disk limits enforced on a btrfs data disk");
         } else {
@@ -81,7 +118,7 @@ pub async fn serve(
                 "sandbox disk limits are recorded but not enforced (start with --disk-size to enforce them)"
             );
         }
-        let recovered = runtime.recover_orphans().map_err(|e| crate::error_chain(&e))?;
+        let recovered = runtime.recover_orphans()?;
         if recovered.adopted > 0 {
             tracing::info!(adopted = recovered.adopted, "re-adopted sandboxes a previous server process left running");
         }
@@ -91,18 +128,15 @@ pub async fn serve(
         Ok(runtime)
     })
     .await
-    .map_err(|e| format!("runtime setup panicked: {e}"))??;
+    .map_err(ServeError::Panicked)??;
 
     let volumes_dir = settings.data_dir.join("volumes");
-    std::fs::create_dir_all(&volumes_dir).map_err(|e| format!("create {}: {e}", volumes_dir.display()))?;
+    std::fs::create_dir_all(&volumes_dir).map_err(io(format!("create {}", volumes_dir.display())))?;
     let public_base = format!("http://{}", settings.listen);
     let config =
         PlaneConfig { toolbox_url: format!("{public_base}/toolbox"), volumes_dir, target: "local".to_string() };
-    let plane = Arc::new(
-        ControlPlane::new(Arc::clone(&store), Arc::new(runtime), config, Arc::new(SystemClock))
-            .map_err(|e| crate::error_chain(&e))?,
-    );
-    plane.reconcile().await.map_err(|e| crate::error_chain(&e))?;
+    let plane = Arc::new(ControlPlane::new(Arc::clone(&store), Arc::new(runtime), config, Arc::new(SystemClock))?);
+    plane.reconcile().await?;
 
     let state = AppState {
         plane: Arc::clone(&plane),
@@ -113,9 +147,8 @@ pub async fn serve(
         interpreters: Arc::default(),
         warm: Arc::default(),
     };
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| format!("listen on {}: {e}", settings.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(settings.listen).await.map_err(io(format!("listen on {}", settings.listen)))?;
     let reaper = tokio::spawn(crate::reaper::run(Arc::clone(&plane), settings.reaper_period));
 
     tracing::info!(listen = %settings.listen, "sandbar is serving Daytona's API at {public_base}/api");
@@ -135,7 +168,7 @@ pub async fn serve(
     tracing::info!("shutting down: stopping running sandboxes");
     plane.stop_all().await;
     plane.runtime().remove_cgroup_parent();
-    served.map_err(|e| format!("http server: {e}"))
+    served.map_err(io("http server".to_string()))
 }
 
 /// Makes sure the admin organization and its key exist. Returns the key and whether it was
@@ -144,9 +177,9 @@ pub fn ensure_admin_key(
     store: &Store,
     data_dir: &std::path::Path,
     configured: Option<&str>,
-) -> Result<(String, bool), String> {
+) -> Result<(String, bool), ServeError> {
     let now = iso(time::OffsetDateTime::now_utc());
-    let org = store.ensure_organization(ADMIN_ORGANIZATION, &now).map_err(|e| crate::error_chain(&e))?;
+    let org = store.ensure_organization(ADMIN_ORGANIZATION, &now)?;
     let key_file = data_dir.join(ADMIN_KEY_FILE);
     let (key, generated) = match configured {
         Some(key) => (key.to_string(), false),
@@ -159,7 +192,7 @@ pub fn ensure_admin_key(
             }
         },
     };
-    if store.organization_of_key(&http::hash_key(&key)).map_err(|e| crate::error_chain(&e))?.is_none() {
+    if store.organization_of_key(&http::hash_key(&key))?.is_none() {
         let record = ApiKey {
             id: uuid::Uuid::new_v4().to_string(),
             organization_id: org.id,
@@ -168,20 +201,20 @@ pub fn ensure_admin_key(
             created_at: now,
             revoked_at: None,
         };
-        store.insert_api_key(&record, &http::hash_key(&key)).map_err(|e| crate::error_chain(&e))?;
+        store.insert_api_key(&record, &http::hash_key(&key))?;
     }
     Ok((key, generated))
 }
 
-fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), ServeError> {
     use std::io::Write;
     let mut file = std::fs::OpenOptions::new()
         .create_new(true)
         .write(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| format!("create {}: {e}", path.display()))?;
-    file.write_all(text.as_bytes()).map_err(|e| format!("write {}: {e}", path.display()))?;
+        .map_err(io(format!("create {}", path.display())))?;
+    file.write_all(text.as_bytes()).map_err(io(format!("write {}", path.display())))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("chmod {}: {e}", path.display()))
+        .map_err(io(format!("chmod {}", path.display())))
 }

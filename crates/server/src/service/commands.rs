@@ -1,0 +1,221 @@
+//! Create and the lifecycle commands (start, stop, delete, recover, pause, archive): plan with
+//! `lifecycle::plan`, show the intermediate state, run the runtime, record the outcome.
+
+use super::{admission, blocking, not_found, runtime_id, ControlPlane, ServiceError};
+use crate::lifecycle::{self, Command, Plan};
+use crate::model::{Organization, SandboxRow};
+use sandbar_api::{CreateSandbox, SandboxState};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a graceful stop waits before killing.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The runtime work of a plain lifecycle command (start and recover do the same: resume a
+/// paused sandbox, start any other, remaking its directory when it is gone).
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    Start,
+    Stop { grace: Duration },
+    Delete,
+    Pause,
+    Archive,
+}
+
+/// Puts a sandbox `row` that was just made (not stored yet) in the state `plan` shows while the
+/// runtime works, and returns the state it ends in.
+pub(super) fn begin(row: &mut SandboxRow, plan: Plan) -> SandboxState {
+    match plan {
+        Plan::Run { during, after } => {
+            row.state = during;
+            after
+        }
+        Plan::Nothing => row.state,
+    }
+}
+
+impl ControlPlane {
+    /// Runs the command `decide` picks for a sandbox, by id and whatever its organization (for
+    /// the reaper). The decision is made again under the sandbox's lock on the fresh row, so a
+    /// sandbox started or used since the reaper looked is left alone.
+    #[tracing::instrument(skip_all, fields(sandbox_id = %id))]
+    pub async fn command_if(
+        &self,
+        id: &str,
+        decide: impl FnOnce(&SandboxRow) -> Option<Command>,
+    ) -> Result<Option<SandboxRow>, ServiceError> {
+        let lock = self.lock_of(id);
+        let _guard = lock.lock().await;
+        let row = self.store.all_live_sandboxes()?.into_iter().find(|row| row.id == id).ok_or_else(|| not_found(id))?;
+        match decide(&row) {
+            Some(command) => Ok(Some(self.run_command(row, command, false).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates a sandbox and starts it; returns it `started`.
+    #[tracing::instrument(skip_all, fields(sandbox_id = tracing::field::Empty))]
+    pub async fn create(&self, org: &Organization, request: CreateSandbox) -> Result<SandboxRow, ServiceError> {
+        admission::refuse_build(&request)?;
+        let snapshot_name = admission::snapshot_name(&request);
+        let snapshot = self
+            .store
+            .find_snapshot(&org.id, &snapshot_name)?
+            .ok_or_else(|| admission::snapshot_not_found(&snapshot_name))?;
+        let volumes = self.find_volumes(org, request.volumes.iter().flatten())?;
+        let fresh = admission::Fresh {
+            id: uuid::Uuid::new_v4().to_string(),
+            organization_id: org.id.clone(),
+            target: self.config.target.clone(),
+            now: self.now(),
+        };
+        let mut row = admission::new_sandbox(request, &snapshot, &volumes, fresh)?;
+        let plan = lifecycle::plan(row.state, Command::Create)?;
+        let after = begin(&mut row, plan);
+        let id = row.id.clone();
+        tracing::Span::current().record("sandbox_id", id.as_str());
+        let spec = self.spec_of(&row, &snapshot)?;
+        self.store.insert_sandbox(&row)?;
+        self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
+        let lock = self.lock_of(&id);
+        let _guard = lock.lock().await;
+        let runtime = Arc::clone(&self.runtime);
+        let runtime_id = runtime_id(&id)?;
+        let result = blocking(move || {
+            runtime.create(&runtime_id, &spec)?;
+            runtime.start(&runtime_id)
+        })
+        .await;
+        self.finish(row, result, after, Command::Create)
+    }
+
+    /// Runs a lifecycle command and returns the sandbox in its resulting state.
+    #[tracing::instrument(skip_all, fields(sandbox_id = tracing::field::Empty, command = command.verb()))]
+    pub async fn command(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        command: Command,
+        force: bool,
+    ) -> Result<SandboxRow, ServiceError> {
+        let row = self.get(org, id_or_name).await?;
+        tracing::Span::current().record("sandbox_id", row.id.as_str());
+        let lock = self.lock_of(&row.id);
+        let _guard = lock.lock().await;
+        // Re-read under the lock: a request that waited may find the sandbox changed.
+        let row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
+        self.run_command(row, command, force).await
+    }
+
+    pub(super) async fn run_command(
+        &self,
+        mut row: SandboxRow,
+        command: Command,
+        force: bool,
+    ) -> Result<SandboxRow, ServiceError> {
+        // Only the commands that need nothing but the sandbox run here; the others have their
+        // own request and method (create, fork, snapshot_sandbox, resize).
+        let work = match command {
+            Command::Start | Command::Recover => Work::Start,
+            Command::Stop => Work::Stop { grace: if force { Duration::ZERO } else { STOP_GRACE } },
+            Command::Delete => Work::Delete,
+            Command::Pause => Work::Pause,
+            Command::Archive => Work::Archive,
+            Command::Create | Command::Fork | Command::Snapshot | Command::Resize => {
+                return Err(ServiceError::Invalid(format!(
+                    "{} needs a request of its own; it is not a plain lifecycle command",
+                    command.verb()
+                )))
+            }
+        };
+        let plan = lifecycle::plan(row.state, command)?;
+        let (during, after) = match plan {
+            Plan::Nothing => return Ok(row),
+            Plan::Run { during, after } => (during, after),
+        };
+        row.desired_state = after;
+        if command == Command::Recover {
+            row.error_reason = None;
+            row.recoverable = None;
+        }
+        if matches!(command, Command::Start | Command::Recover) {
+            row.last_activity_at = self.now();
+        }
+        // Everything that can fail before the runtime call happens before the state changes, so
+        // a refused request never leaves the sandbox in a transitional state.
+        let snapshot = self.store.find_snapshot(&row.organization_id, &row.snapshot)?;
+        let spec = match (work, &snapshot) {
+            (Work::Start, Some(snapshot)) => Some(self.spec_of(&row, snapshot)?),
+            _ => None,
+        };
+        self.set_state(&mut row, during)?;
+        let runtime = Arc::clone(&self.runtime);
+        let id = runtime_id(&row.id)?;
+        let result = blocking(move || match work {
+            Work::Start if matches!(runtime.state(&id), Ok(sandbar_runtime::SandboxState::Paused)) => {
+                runtime.resume(&id)
+            }
+            Work::Pause => runtime.pause(&id),
+            Work::Archive => runtime.archive(&id).map(drop),
+            Work::Start => {
+                // A sandbox whose runtime directory is gone (e.g. a create that failed early)
+                // is made again from its record.
+                if let (Err(sandbar_runtime::Error::NotFound { .. }), Some(spec)) = (runtime.state(&id), spec) {
+                    runtime.create(&id, &spec)?;
+                }
+                runtime.start(&id)
+            }
+            Work::Stop { grace } => runtime.stop(&id, grace),
+            Work::Delete => runtime.delete(&id),
+        })
+        .await;
+        let row = self.finish(row, result, after, command)?;
+        // Ephemeral sandboxes (auto-delete 0) go as soon as they stop.
+        if command == Command::Stop && row.auto_delete_interval == Some(0) {
+            return Box::pin(self.run_command(row, Command::Delete, true)).await;
+        }
+        Ok(row)
+    }
+
+    /// Records the outcome of a runtime call: the planned state, or `error` with the reason.
+    pub(super) fn finish(
+        &self,
+        mut row: SandboxRow,
+        result: Result<(), sandbar_runtime::Error>,
+        after: SandboxState,
+        command: Command,
+    ) -> Result<SandboxRow, ServiceError> {
+        let verb = command.verb();
+        match result {
+            Ok(()) => {
+                row.error_reason = None;
+                row.recoverable = None;
+                self.set_state(&mut row, after)?;
+                Ok(row)
+            }
+            Err(source) => {
+                let reason = format!("{verb} failed: {source}");
+                tracing::error!(sandbox_id = %row.id, error = %reason, "sandbox operation failed");
+                row.error_reason = Some(reason);
+                row.recoverable = Some(true);
+                self.set_state(&mut row, SandboxState::Error)?;
+                Err(ServiceError::Runtime { context: format!("failed to {verb} sandbox {}", row.id), source })
+            }
+        }
+    }
+
+    pub(super) fn set_state(&self, row: &mut SandboxRow, state: SandboxState) -> Result<(), ServiceError> {
+        let now = self.now();
+        let old = row.state;
+        if old != state {
+            row.state_changed_at = now.clone();
+        }
+        row.state = state;
+        row.updated_at = now;
+        self.store.update_sandbox(row)?;
+        if old != state {
+            self.events.state_updated(&crate::dto::sandbox(row, &self.config.toolbox_url), old.as_str());
+        }
+        Ok(())
+    }
+}

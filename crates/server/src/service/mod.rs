@@ -1,0 +1,310 @@
+//! The control plane's operations: what each API call does to the store and the runtime.
+//!
+//! Handlers call exactly one method here. Requests on one sandbox are serialized by a
+//! per-sandbox async lock; every transition goes through `lifecycle::plan`, shows its
+//! intermediate state in the store while the runtime works, and ends in the planned state or in
+//! `error` with an `errorReason` (never stuck in a transitional state).
+//!
+//! Layout, parse → plan → act: `admission` and `query` are pure (a request and the rows it
+//! names in, a validated row or an exact error out); `lifecycle::plan` decides the transition;
+//! the other files act, one `impl ControlPlane` each: `commands` (create and the lifecycle
+//! commands), `stateful` (fork, snapshot, resize), `settings`, `volumes`, `snapshots` and
+//! `restart` (shutdown and reconcile). This file holds the type, its errors and the reads.
+
+mod admission;
+mod commands;
+mod query;
+mod restart;
+mod settings;
+mod snapshots;
+mod stateful;
+mod volumes;
+
+pub use query::ListQuery;
+
+use crate::clock::{iso, Clock};
+use crate::model::{Organization, SandboxRow, SnapshotRow};
+use crate::store::{Store, StoreError};
+use sandbar_runtime::{Runtime, SandboxId};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Name of the snapshot backed by the runtime's default image.
+pub const DEFAULT_SNAPSHOT: &str = "default";
+
+/// What kind of record an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    #[allow(missing_docs)]
+    Sandbox,
+    #[allow(missing_docs)]
+    Volume,
+    #[allow(missing_docs)]
+    Snapshot,
+}
+
+impl Resource {
+    /// The word in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Sandbox => "sandbox",
+            Resource::Volume => "volume",
+            Resource::Snapshot => "snapshot",
+        }
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an operation failed, by kind; `http::error` maps each kind to one status (given on each
+/// variant). The messages are what clients see.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// 404: no such thing in the caller's organization.
+    #[error("{what} {id:?} not found")]
+    NotFound {
+        /// What was looked for.
+        what: Resource,
+        /// The id or name asked for.
+        id: String,
+    },
+    /// 400: the request is malformed or asks for something impossible.
+    #[error("{0}")]
+    Invalid(String),
+    /// 409: the sandbox's state does not allow the command.
+    #[error(transparent)]
+    Refused(#[from] crate::lifecycle::Refused),
+    /// 409: a record of that name exists already.
+    #[error("{what} already exists")]
+    Exists {
+        /// The record, e.g. `a snapshot named "x"`.
+        what: String,
+    },
+    /// 409: sandboxes still use the volume or snapshot.
+    #[error("{}", in_use(*.what, .name, .users))]
+    InUse {
+        /// A volume or a snapshot.
+        what: Resource,
+        /// Its name.
+        name: String,
+        /// The names of the sandboxes that use it.
+        users: Vec<String>,
+    },
+    /// 409: another conflict, said in its message.
+    #[error("{0}")]
+    Conflict(String),
+    /// 409: the runtime refused the change and nothing changed (the kernel refuses a memory limit
+    /// below what the sandbox uses; an image still used by a sandbox). The message carries the
+    /// runtime's reason.
+    #[error("{context}")]
+    RuntimeRefused {
+        /// What the control plane was doing.
+        context: String,
+        /// The runtime's refusal.
+        #[source]
+        source: sandbar_runtime::Error,
+    },
+    /// The runtime failed: 400, 409 or 500 by the runtime's error (see `http::error`).
+    #[error("{context}")]
+    Runtime {
+        /// What the control plane was doing.
+        context: String,
+        /// The runtime's error.
+        #[source]
+        source: sandbar_runtime::Error,
+    },
+    /// 500: the control plane's own host storage failed (volume directories).
+    #[error("{step}")]
+    Storage {
+        /// What was being done, with the path.
+        step: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// 500: the store failed.
+    #[error("state store failed")]
+    Store(#[source] StoreError),
+}
+
+fn in_use(what: Resource, name: &str, users: &[String]) -> String {
+    let users = users.join(", ");
+    match what {
+        Resource::Volume => format!("volume {name:?} is mounted by sandbox(es) {users}; delete them first"),
+        Resource::Sandbox | Resource::Snapshot => format!("{what} {name:?} is used by sandbox(es) {users}"),
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> ServiceError {
+        match error {
+            StoreError::Conflict { what } => ServiceError::Exists { what },
+            other => ServiceError::Store(other),
+        }
+    }
+}
+
+/// Settings the control plane needs from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct PlaneConfig {
+    /// Base of the toolbox API, put into every DTO.
+    pub toolbox_url: String,
+    /// Where volume data lives.
+    pub volumes_dir: PathBuf,
+    /// Region name reported as `target`.
+    pub target: String,
+}
+
+/// An interval setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    /// Minutes of inactivity before a stop (0 = never).
+    AutoStop,
+    /// Minutes stopped before an archive (0 = the maximum).
+    AutoArchive,
+    /// Minutes stopped before a delete (-1 = never, 0 = on stop).
+    AutoDelete,
+    /// Minutes of inactivity before a pause.
+    AutoPause,
+}
+
+/// The control plane.
+pub struct ControlPlane {
+    store: Arc<Store>,
+    events: crate::events::Events,
+    runtime: Arc<Runtime>,
+    config: PlaneConfig,
+    clock: Arc<dyn Clock>,
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl ControlPlane {
+    /// A control plane over `store` and `runtime`; registers the default snapshot.
+    pub fn new(
+        store: Arc<Store>,
+        runtime: Arc<Runtime>,
+        config: PlaneConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<ControlPlane, ServiceError> {
+        let now = iso(clock.now());
+        store.ensure_snapshot(&SnapshotRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            organization_id: None,
+            name: DEFAULT_SNAPSHOT.to_string(),
+            image: sandbar_runtime::DEFAULT_IMAGE.to_string(),
+            source_sandbox_id: None,
+            state: "active".to_string(),
+            general: true,
+            cpu: admission::DEFAULT_CPU,
+            gpu: 0,
+            mem: admission::DEFAULT_MEMORY_GIB,
+            disk: admission::DEFAULT_DISK_GIB,
+            created_at: now.clone(),
+            updated_at: now,
+            last_used_at: None,
+        })?;
+        Ok(ControlPlane {
+            store,
+            events: crate::events::Events::default(),
+            runtime,
+            config,
+            clock,
+            locks: std::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Sandbox events, for the push gateway.
+    pub fn events(&self) -> &crate::events::Events {
+        &self.events
+    }
+
+    /// The store (for auth and the key commands).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The runtime (for the toolbox, which starts processes in sandboxes).
+    pub fn runtime(&self) -> Arc<Runtime> {
+        Arc::clone(&self.runtime)
+    }
+
+    /// A shared handle on the store (for the push gateway).
+    pub fn shared_store(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// The toolbox base URL.
+    pub fn toolbox_url(&self) -> &str {
+        &self.config.toolbox_url
+    }
+
+    /// The region name.
+    pub fn target(&self) -> &str {
+        &self.config.target
+    }
+
+    /// Now, as stored text.
+    pub fn now(&self) -> String {
+        iso(self.clock.now())
+    }
+
+    /// Now, from the control plane's clock.
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The sandbox `id_or_name` of `org`.
+    pub async fn get(&self, org: &Organization, id_or_name: &str) -> Result<SandboxRow, ServiceError> {
+        self.store.find_sandbox(&org.id, id_or_name)?.ok_or_else(|| not_found(id_or_name))
+    }
+
+    /// The key a sandbox's signed file URLs are signed with; `rotate` replaces it, which
+    /// invalidates every URL signed before.
+    pub async fn signing_key(&self, org: &Organization, id: &str, rotate: bool) -> Result<String, ServiceError> {
+        let row = self.get(org, id).await?;
+        self.store.signing_key(&org.id, &row.id, rotate)?.ok_or_else(|| not_found(id))
+    }
+
+    /// One page of `org`'s sandboxes, and the cursor of the next page.
+    pub async fn list(
+        &self,
+        org: &Organization,
+        query: &ListQuery,
+    ) -> Result<(Vec<SandboxRow>, Option<String>), ServiceError> {
+        let window = query::window(query)?;
+        let rows = self.list_all(org, query).await?;
+        Ok(query::page(rows, window))
+    }
+
+    /// All of `org`'s sandboxes matching `query`, unpaged (for the page-numbered list).
+    pub async fn list_all(&self, org: &Organization, query: &ListQuery) -> Result<Vec<SandboxRow>, ServiceError> {
+        query::select(self.store.list_sandboxes(&org.id, query.include_errored_deleted)?, query)
+    }
+
+    fn lock_of(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.lock().unwrap_or_else(|p| p.into_inner()).entry(id.to_string()).or_default().clone()
+    }
+}
+
+/// Runs blocking runtime work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, sandbar_runtime::Error> + Send + 'static,
+) -> Result<T, sandbar_runtime::Error> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
+}
+
+fn runtime_id(id: &str) -> Result<SandboxId, ServiceError> {
+    SandboxId::new(id).map_err(|e| ServiceError::Invalid(e.to_string()))
+}
+
+fn not_found(id_or_name: &str) -> ServiceError {
+    ServiceError::NotFound { what: Resource::Sandbox, id: id_or_name.to_string() }
+}

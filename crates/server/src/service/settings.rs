@@ -1,0 +1,104 @@
+//! A sandbox's settings that change no state: labels, intervals, the public flag, network
+//! settings, and the activity time.
+
+use super::{admission, not_found, ControlPlane, Interval, ServiceError};
+use crate::model::{Organization, SandboxRow};
+use sandbar_api::NetworkSettings;
+use std::collections::BTreeMap;
+
+impl ControlPlane {
+    /// Replaces every label.
+    pub async fn set_labels(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        labels: BTreeMap<String, String>,
+    ) -> Result<SandboxRow, ServiceError> {
+        admission::check_labels(&labels)?;
+        self.update(org, id_or_name, |row| {
+            row.labels = labels;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets an interval (minutes).
+    pub async fn set_interval(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        interval: Interval,
+        minutes: i64,
+    ) -> Result<SandboxRow, ServiceError> {
+        admission::check_interval(interval, minutes)?;
+        self.update(org, id_or_name, |row| {
+            match interval {
+                Interval::AutoStop => row.auto_stop_interval = Some(minutes),
+                Interval::AutoArchive => row.auto_archive_interval = Some(minutes),
+                Interval::AutoDelete => row.auto_delete_interval = Some(minutes),
+                Interval::AutoPause => row.auto_pause_interval = Some(minutes),
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets the public flag.
+    pub async fn set_public(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        public: bool,
+    ) -> Result<SandboxRow, ServiceError> {
+        self.update(org, id_or_name, |row| {
+            row.public = public;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores network settings (enforced once outside networking exists; loopback-only until then).
+    pub async fn set_network(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        settings: NetworkSettings,
+    ) -> Result<SandboxRow, ServiceError> {
+        self.update(org, id_or_name, |row| {
+            if let Some(block) = settings.network_block_all {
+                row.network_block_all = block;
+            }
+            if settings.network_allow_list.is_some() {
+                row.network_allow_list = settings.network_allow_list;
+            }
+            if settings.domain_allow_list.is_some() {
+                row.domain_allow_list = settings.domain_allow_list;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records activity (API, toolbox, SSH or preview traffic) for auto-stop.
+    pub async fn touch(&self, org: &Organization, id_or_name: &str) -> Result<SandboxRow, ServiceError> {
+        self.update(org, id_or_name, |_| Ok(())).await
+    }
+
+    pub(super) async fn update(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        change: impl FnOnce(&mut SandboxRow) -> Result<(), ServiceError>,
+    ) -> Result<SandboxRow, ServiceError> {
+        let row = self.get(org, id_or_name).await?;
+        let lock = self.lock_of(&row.id);
+        let _guard = lock.lock().await;
+        let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
+        change(&mut row)?;
+        let now = self.now();
+        row.updated_at = now.clone();
+        row.last_activity_at = now;
+        self.store.update_sandbox(&row)?;
+        Ok(row)
+    }
+}
