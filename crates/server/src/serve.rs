@@ -4,12 +4,14 @@
 //! Shutdown policy: the listener stops accepting, in-flight requests finish, then every running
 //! sandbox is stopped (SIGTERM, then SIGKILL after the grace period) and recorded as `stopped`
 //! with its files kept. A server killed without that chance (kill -9) leaves inits running; the
-//! next start kills those orphans and marks their sandboxes `stopped`, so stored states always
+//! next start re-adopts them (their sandboxes stay `started` with every process), stops the ones
+//! it cannot adopt, and finishes or rolls back interrupted archives, so stored states always
 //! match reality.
 
 use crate::clock::{iso, SystemClock};
 use crate::http::{self, AppState, RateLimiter};
 use crate::model::ApiKey;
+use crate::node::LocalNode;
 use crate::service::{ControlPlane, PlaneConfig};
 use crate::store::Store;
 use sandbar_runtime::{BuildProgress, ImageStore, Runtime, RuntimeConfig};
@@ -88,10 +90,22 @@ fn io(step: String) -> impl FnOnce(std::io::Error) -> ServeError {
     move |source| ServeError::Io { step, source }
 }
 
-/// Runs the server until `shutdown` resolves.
+/// What the server tells its user once it listens (the CLI prints it; the library never writes
+/// to the terminal itself).
+#[derive(Debug, Clone)]
+pub struct Serving {
+    /// The API's base URL, for `DAYTONA_API_URL`.
+    pub api_url: String,
+    /// The admin key generated on this start and the file it is kept in; `None` when the key was
+    /// given or generated before (it is shown only once).
+    pub generated_key: Option<(String, PathBuf)>,
+}
+
+/// Runs the server until `shutdown` resolves; `announce` is called once it listens.
 pub async fn serve(
     settings: ServerSettings,
     progress: Box<dyn BuildProgress + Send>,
+    announce: impl FnOnce(Serving) + Send,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&settings.data_dir)
@@ -135,7 +149,9 @@ pub async fn serve(
     let public_base = format!("http://{}", settings.listen);
     let config =
         PlaneConfig { toolbox_url: format!("{public_base}/toolbox"), volumes_dir, target: "local".to_string() };
-    let plane = Arc::new(ControlPlane::new(Arc::clone(&store), Arc::new(runtime), config, Arc::new(SystemClock))?);
+    let runtime = Arc::new(runtime);
+    let node = Arc::new(LocalNode::new(Arc::clone(&runtime)));
+    let plane = Arc::new(ControlPlane::new(Arc::clone(&store), node, config, Arc::new(SystemClock))?);
     plane.reconcile().await?;
 
     let state = AppState {
@@ -152,22 +168,16 @@ pub async fn serve(
     let reaper = tokio::spawn(crate::reaper::run(Arc::clone(&plane), settings.reaper_period));
 
     tracing::info!(listen = %settings.listen, "sandbar is serving Daytona's API at {public_base}/api");
-    if generated {
-        eprintln!(
-            "Generated an admin API key (stored in {}). Point the Daytona SDKs here with:\n\n  export DAYTONA_API_URL={public_base}/api DAYTONA_API_KEY={admin_key}\n",
-            settings.data_dir.join(ADMIN_KEY_FILE).display()
-        );
-    } else {
-        eprintln!(
-            "Point the Daytona SDKs here with: export DAYTONA_API_URL={public_base}/api DAYTONA_API_KEY=<your key>"
-        );
-    }
+    announce(Serving {
+        api_url: format!("{public_base}/api"),
+        generated_key: generated.then(|| (admin_key.clone(), settings.data_dir.join(ADMIN_KEY_FILE))),
+    });
 
     let served = crate::listen::serve(listener, http::router(state), settings.connections, shutdown).await;
     reaper.abort();
     tracing::info!("shutting down: stopping running sandboxes");
     plane.stop_all().await;
-    plane.runtime().remove_cgroup_parent();
+    runtime.remove_cgroup_parent();
     served.map_err(io("http server".to_string()))
 }
 

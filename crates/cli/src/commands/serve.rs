@@ -3,7 +3,7 @@
 use crate::args::{GlobalArgs, ServeArgs};
 use crate::progress::TerminalProgress;
 use sandbar_server::listen::ConnectionLimits;
-use sandbar_server::ServerSettings;
+use sandbar_server::{ServerSettings, Serving};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -26,11 +26,23 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        sandbar_server::serve(settings, Box::new(TerminalProgress::new()), shutdown_signal())
+        sandbar_server::serve(settings, Box::new(TerminalProgress::new()), announce, shutdown_signal())
             .await
             .map_err(|e| anyhow::anyhow!(e))
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells the user where to point the SDKs (and the admin key, the one time it is generated).
+fn announce(serving: Serving) {
+    let url = serving.api_url;
+    match serving.generated_key {
+        Some((key, file)) => eprintln!(
+            "Generated an admin API key (stored in {}). Point the Daytona SDKs here with:\n\n  export DAYTONA_API_URL={url} DAYTONA_API_KEY={key}\n",
+            file.display()
+        ),
+        None => eprintln!("Point the Daytona SDKs here with: export DAYTONA_API_URL={url} DAYTONA_API_KEY=<your key>"),
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -32,6 +32,11 @@ impl ApiError {
         ApiError { status: StatusCode::NOT_FOUND, code: "NOT_FOUND", message: message.into() }
     }
 
+    /// 503: the server cannot serve this now (e.g. the sandbox's node has no toolbox here).
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: "SERVICE_UNAVAILABLE", message: message.into() }
+    }
+
     /// 429.
     pub fn rate_limited() -> ApiError {
         ApiError {
@@ -55,9 +60,7 @@ fn status_of(error: &ServiceError) -> StatusCode {
         | ServiceError::RuntimeRefused { .. } => StatusCode::CONFLICT,
         ServiceError::Runtime { source, .. } => match source {
             Runtime::InvalidSpec { .. } | Runtime::ImageNotFound { .. } => StatusCode::BAD_REQUEST,
-            // Once the runtime has `Error::InUse` (an image or sandbox still in use), it joins
-            // these as a 409.
-            Runtime::Paused { .. } | Runtime::Running { .. } => StatusCode::CONFLICT,
+            Runtime::Paused { .. } | Runtime::Running { .. } | Runtime::InUse { .. } => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         },
         ServiceError::Storage { .. } | ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -172,7 +175,11 @@ mod tests {
         );
         let refused = ServiceError::RuntimeRefused {
             context: "cannot resize sandbox x".into(),
-            source: sandbar_runtime::Error::Request { id: id(), error: "device or resource busy".into() },
+            source: sandbar_runtime::Error::Request {
+                id: id(),
+                error: "device or resource busy".into(),
+                kind: sandbar_runtime::SpawnErrorKind::Other,
+            },
         };
         assert_eq!(
             answer(refused),

@@ -35,7 +35,9 @@ pub async fn resolve_target(
     }
     let home = if row.user == "root" { "/root".to_string() } else { format!("/home/{}", row.user) };
     let target = Target {
-        runtime: state.plane.runtime(),
+        runtime: state.plane.node().local_runtime().ok_or_else(|| {
+            ApiError::unavailable(format!("sandbox {}'s toolbox is not served by this server's node", row.id))
+        })?,
         id: sandbar_runtime::SandboxId::new(row.id.clone()).map_err(|e| ApiError::bad_request(e.to_string()))?,
         user: row.user.clone(),
         workdir: home.clone(),

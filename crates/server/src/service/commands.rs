@@ -1,11 +1,10 @@
 //! Create and the lifecycle commands (start, stop, delete, recover, pause, archive): plan with
 //! `lifecycle::plan`, show the intermediate state, run the runtime, record the outcome.
 
-use super::{admission, blocking, not_found, runtime_id, ControlPlane, ServiceError};
+use super::{admission, not_found, runtime_id, ControlPlane, ServiceError};
 use crate::lifecycle::{self, Command, Plan};
 use crate::model::{Organization, SandboxRow};
 use sandbar_api::{CreateSandbox, SandboxState};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a graceful stop waits before killing.
@@ -79,13 +78,7 @@ impl ControlPlane {
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
-        let runtime = Arc::clone(&self.runtime);
-        let runtime_id = runtime_id(&id)?;
-        let result = blocking(move || {
-            runtime.create(&runtime_id, &spec)?;
-            runtime.start(&runtime_id)
-        })
-        .await;
+        let result = self.node.create_and_start(&runtime_id(&id)?, &spec).await;
         self.finish(row, result, after, Command::Create)
     }
 
@@ -149,26 +142,21 @@ impl ControlPlane {
             _ => None,
         };
         self.set_state(&mut row, during)?;
-        let runtime = Arc::clone(&self.runtime);
         let id = runtime_id(&row.id)?;
-        let result = blocking(move || match work {
-            Work::Start if matches!(runtime.state(&id), Ok(sandbar_runtime::SandboxState::Paused)) => {
-                runtime.resume(&id)
-            }
-            Work::Pause => runtime.pause(&id),
-            Work::Archive => runtime.archive(&id).map(drop),
-            Work::Start => {
+        let node = self.node.as_ref();
+        let result = match work {
+            Work::Pause => node.pause(&id).await,
+            Work::Archive => node.archive(&id).await,
+            Work::Stop { grace } => node.stop(&id, grace).await,
+            Work::Delete => node.delete(&id).await,
+            Work::Start => match (node.state(&id).await, spec) {
+                (Ok(sandbar_runtime::SandboxState::Paused), _) => node.resume(&id).await,
                 // A sandbox whose runtime directory is gone (e.g. a create that failed early)
                 // is made again from its record.
-                if let (Err(sandbar_runtime::Error::NotFound { .. }), Some(spec)) = (runtime.state(&id), spec) {
-                    runtime.create(&id, &spec)?;
-                }
-                runtime.start(&id)
-            }
-            Work::Stop { grace } => runtime.stop(&id, grace),
-            Work::Delete => runtime.delete(&id),
-        })
-        .await;
+                (Err(sandbar_runtime::Error::NotFound { .. }), Some(spec)) => node.create_and_start(&id, &spec).await,
+                _ => node.start(&id).await,
+            },
+        };
         let row = self.finish(row, result, after, command)?;
         // Ephemeral sandboxes (auto-delete 0) go as soon as they stop.
         if command == Command::Stop && row.auto_delete_interval == Some(0) {
@@ -194,7 +182,7 @@ impl ControlPlane {
                 Ok(row)
             }
             Err(source) => {
-                let reason = format!("{verb} failed: {source}");
+                let reason = format!("{verb} failed: {}", crate::error_chain(&source));
                 tracing::error!(sandbox_id = %row.id, error = %reason, "sandbox operation failed");
                 row.error_reason = Some(reason);
                 row.recoverable = Some(true);

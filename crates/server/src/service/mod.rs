@@ -24,8 +24,9 @@ pub use query::ListQuery;
 
 use crate::clock::{iso, Clock};
 use crate::model::{Organization, SandboxRow, SnapshotRow};
+use crate::node::Node;
 use crate::store::{Store, StoreError};
-use sandbar_runtime::{Runtime, SandboxId};
+use sandbar_runtime::SandboxId;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -177,17 +178,17 @@ pub enum Interval {
 pub struct ControlPlane {
     store: Arc<Store>,
     events: crate::events::Events,
-    runtime: Arc<Runtime>,
+    node: Arc<dyn Node>,
     config: PlaneConfig,
     clock: Arc<dyn Clock>,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ControlPlane {
-    /// A control plane over `store` and `runtime`; registers the default snapshot.
+    /// A control plane over `store` and the sandboxes of `node`; registers the default snapshot.
     pub fn new(
         store: Arc<Store>,
-        runtime: Arc<Runtime>,
+        node: Arc<dyn Node>,
         config: PlaneConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<ControlPlane, ServiceError> {
@@ -211,7 +212,7 @@ impl ControlPlane {
         Ok(ControlPlane {
             store,
             events: crate::events::Events::default(),
-            runtime,
+            node,
             config,
             clock,
             locks: std::sync::Mutex::new(HashMap::new()),
@@ -228,9 +229,9 @@ impl ControlPlane {
         &self.store
     }
 
-    /// The runtime (for the toolbox, which starts processes in sandboxes).
-    pub fn runtime(&self) -> Arc<Runtime> {
-        Arc::clone(&self.runtime)
+    /// The node the sandboxes run on.
+    pub fn node(&self) -> &dyn Node {
+        self.node.as_ref()
     }
 
     /// A shared handle on the store (for the push gateway).
@@ -288,16 +289,6 @@ impl ControlPlane {
 
     fn lock_of(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.locks.lock().unwrap_or_else(|p| p.into_inner()).entry(id.to_string()).or_default().clone()
-    }
-}
-
-/// Runs blocking runtime work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, sandbar_runtime::Error> + Send + 'static,
-) -> Result<T, sandbar_runtime::Error> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
     }
 }
 

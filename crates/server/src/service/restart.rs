@@ -1,10 +1,9 @@
 //! Shutdown and restart: stopping every sandbox when the server stops, and lining the store up
 //! with what the runtime re-adopted when it starts.
 
-use super::{blocking, runtime_id, ControlPlane, ServiceError};
+use super::{runtime_id, ControlPlane, ServiceError};
 use crate::lifecycle::Command;
 use sandbar_api::SandboxState;
-use std::sync::Arc;
 
 impl ControlPlane {
     /// Stops every running sandbox (on shutdown), leaving them `stopped` with their files.
@@ -33,7 +32,7 @@ impl ControlPlane {
             let id = runtime_id(&row.id)?;
             // A sandbox the runtime re-adopted runs: that is its state, whatever transition the
             // previous server was in the middle of (except a delete, which goes on).
-            let actual = match self.runtime.state(&id) {
+            let actual = match self.node.state(&id).await {
                 Ok(sandbar_runtime::SandboxState::Running) => Some(SandboxState::Started),
                 Ok(sandbar_runtime::SandboxState::Paused) => Some(SandboxState::Paused),
                 _ => None,
@@ -45,15 +44,14 @@ impl ControlPlane {
                 }
                 SandboxState::Creating => SandboxState::Error,
                 SandboxState::Destroying => {
-                    let runtime = Arc::clone(&self.runtime);
-                    let result = blocking(move || runtime.delete(&id)).await;
+                    let result = self.node.delete(&id).await;
                     self.finish(row, result, SandboxState::Destroyed, Command::Delete).ok();
                     continue;
                 }
                 // A crash mid-archive or mid-restore was finished or rolled back by the runtime's
                 // recovery: its files say which.
                 SandboxState::Archiving | SandboxState::Restoring | SandboxState::Archived => {
-                    let archived = self.runtime.is_archived(&id);
+                    let archived = self.node.is_archived(&id).await;
                     let next = if archived { SandboxState::Archived } else { SandboxState::Stopped };
                     if next == row.state {
                         continue;

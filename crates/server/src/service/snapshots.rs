@@ -1,9 +1,8 @@
 //! Snapshots: the names of images sandboxes are created from (the default one, and those made
 //! from sandboxes).
 
-use super::{blocking, ControlPlane, Resource, ServiceError};
+use super::{ControlPlane, Resource, ServiceError};
 use crate::model::{Organization, SnapshotRow};
-use std::sync::Arc;
 
 impl ControlPlane {
     /// Deletes a snapshot of the caller's organization that no sandbox uses.
@@ -25,16 +24,13 @@ impl ControlPlane {
         if !users.is_empty() {
             return Err(ServiceError::InUse { what: Resource::Snapshot, name: snapshot.name, users });
         }
-        let runtime = Arc::clone(&self.runtime);
-        let image = snapshot.image.clone();
-        blocking(move || runtime.delete_image(&image)).await.map_err(|source| {
+        self.node.delete_image(&snapshot.image).await.map_err(|source| {
             let context = format!("failed to delete snapshot {}", snapshot.name);
             match source {
                 // The runtime refuses an image a sandbox it holds was made from (one this
-                // organization's list does not show, e.g. a destroyed one not yet removed). It
-                // reports that as `InvalidSpec` until its own `Error::InUse` lands; then this arm
-                // goes and `http::error` maps `InUse` to 409.
-                sandbar_runtime::Error::InvalidSpec { .. } => ServiceError::RuntimeRefused { context, source },
+                // organization's list does not show, e.g. a destroyed one not yet removed): 409
+                // with the runtime's reason.
+                sandbar_runtime::Error::InUse { .. } => ServiceError::RuntimeRefused { context, source },
                 source => ServiceError::Runtime { context, source },
             }
         })?;

@@ -3,11 +3,10 @@
 
 use super::admission::{self, limits_of, validate_name, Resources};
 use super::commands::begin;
-use super::{blocking, not_found, runtime_id, ControlPlane, ServiceError};
+use super::{not_found, runtime_id, ControlPlane, ServiceError};
 use crate::lifecycle::{self, Command, Plan};
 use crate::model::{Organization, SandboxRow, SnapshotRow};
 use sandbar_api::SandboxState;
-use std::sync::Arc;
 
 impl ControlPlane {
     /// Forks a sandbox: a new sandbox with a copy of its files and the same settings, started if
@@ -36,17 +35,11 @@ impl ControlPlane {
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
-        let runtime = Arc::clone(&self.runtime);
         let (from, to) = (runtime_id(&source.id)?, runtime_id(&id)?);
-        let start = after == SandboxState::Started;
-        let result = blocking(move || {
-            runtime.fork(&from, &to)?;
-            if start {
-                runtime.start(&to)?;
-            }
-            Ok(())
-        })
-        .await;
+        let mut result = self.node.fork(&from, &to).await;
+        if result.is_ok() && after == SandboxState::Started {
+            result = self.node.start(&to).await;
+        }
         self.finish(row, result, after, Command::Fork)
     }
 
@@ -74,10 +67,7 @@ impl ControlPlane {
         };
         self.set_state(&mut row, during)?;
         let image = format!("snap-{}", uuid::Uuid::new_v4().simple());
-        let runtime = Arc::clone(&self.runtime);
-        let id = runtime_id(&row.id)?;
-        let image_name = image.clone();
-        let result = blocking(move || runtime.snapshot(&id, &image_name).map(drop)).await;
+        let result = self.node.snapshot(&runtime_id(&row.id)?, &image).await;
         self.set_state(&mut row, resting)?;
         result.map_err(|source| ServiceError::Runtime {
             context: format!("failed to snapshot sandbox {}", row.id),
@@ -126,9 +116,7 @@ impl ControlPlane {
         let Resources { cpu, memory, disk } = admission::resize(&row, &request)?;
         self.set_state(&mut row, during)?;
         let limits = limits_of(cpu, memory, disk);
-        let runtime = Arc::clone(&self.runtime);
-        let id = runtime_id(&row.id)?;
-        let result = blocking(move || runtime.update_limits(&id, &limits)).await;
+        let result = self.node.update_limits(&runtime_id(&row.id)?, &limits).await;
         match result {
             Ok(()) => {
                 row.cpu = cpu;

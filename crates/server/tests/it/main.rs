@@ -2,11 +2,11 @@
 //! One test binary; modules per area.
 
 mod common;
-mod errors;
 mod files;
 mod lifecycle;
-mod lists;
 mod reaper;
 mod restart;
+#[path = "../support/mod.rs"]
+mod support;
 mod toolbox;
 mod volumes;

@@ -33,7 +33,7 @@ async fn bad_creates_are_rejected_with_a_message_and_leave_nothing() {
         assert_eq!(error["statusCode"], 400);
     }
     assert_eq!(sandbox_count(&app).await, 0, "nothing was created");
-    assert!(app.runtime.list().unwrap().is_empty(), "no runtime sandbox was made");
+    assert!(app.node.calls().is_empty(), "the node was never asked to make a sandbox: {:?}", app.node.calls());
 }
 
 #[tokio::test(flavor = "multi_thread")]
