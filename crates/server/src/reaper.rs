@@ -52,6 +52,8 @@ pub fn decide(row: &SandboxRow, now: time::OffsetDateTime) -> Option<Decision> {
 
 /// One pass over every live sandbox; returns what it did.
 pub async fn reap_once(plane: &ControlPlane) -> Vec<(String, Decision)> {
+    // Toolbox activity is recorded in memory; the decisions below read the store.
+    plane.flush_activity();
     let now = plane.clock_now();
     let rows = match plane.store().all_live_sandboxes() {
         Ok(rows) => rows,

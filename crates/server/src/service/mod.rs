@@ -11,6 +11,7 @@
 //! commands), `stateful` (fork, snapshot, resize), `settings`, `volumes`, `snapshots` and
 //! `restart` (shutdown and reconcile). This file holds the type, its errors and the reads.
 
+mod activity;
 mod admission;
 mod commands;
 mod query;
@@ -20,6 +21,7 @@ mod snapshots;
 mod stateful;
 mod volumes;
 
+pub use activity::ToolboxSandbox;
 pub use query::ListQuery;
 
 use crate::clock::{iso, Clock};
@@ -182,6 +184,7 @@ pub struct ControlPlane {
     config: PlaneConfig,
     clock: Arc<dyn Clock>,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    activity: activity::Activity,
 }
 
 impl ControlPlane {
@@ -216,6 +219,7 @@ impl ControlPlane {
             config,
             clock,
             locks: std::sync::Mutex::new(HashMap::new()),
+            activity: activity::Activity::default(),
         })
     }
 
@@ -261,7 +265,9 @@ impl ControlPlane {
 
     /// The sandbox `id_or_name` of `org`.
     pub async fn get(&self, org: &Organization, id_or_name: &str) -> Result<SandboxRow, ServiceError> {
-        self.store.find_sandbox(&org.id, id_or_name)?.ok_or_else(|| not_found(id_or_name))
+        let mut row = self.store.find_sandbox(&org.id, id_or_name)?.ok_or_else(|| not_found(id_or_name))?;
+        self.activity.overlay(&mut row);
+        Ok(row)
     }
 
     /// The key a sandbox's signed file URLs are signed with; `rotate` replaces it, which
@@ -284,7 +290,9 @@ impl ControlPlane {
 
     /// All of `org`'s sandboxes matching `query`, unpaged (for the page-numbered list).
     pub async fn list_all(&self, org: &Organization, query: &ListQuery) -> Result<Vec<SandboxRow>, ServiceError> {
-        query::select(self.store.list_sandboxes(&org.id, query.include_errored_deleted)?, query)
+        let mut rows = self.store.list_sandboxes(&org.id, query.include_errored_deleted)?;
+        rows.iter_mut().for_each(|row| self.activity.overlay(row));
+        query::select(rows, query)
     }
 
     fn lock_of(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {

@@ -274,6 +274,17 @@ impl Store {
         Ok(())
     }
 
+    /// Moves a sandbox's last activity forward to `at` (never back).
+    pub fn record_activity(&self, id: &str, at: &str) -> Result<(), StoreError> {
+        self.db()
+            .execute(
+                "UPDATE sandboxes SET last_activity_at = ?2 WHERE id = ?1 AND last_activity_at < ?2",
+                params![id, at],
+            )
+            .map_err(sql("record activity"))?;
+        Ok(())
+    }
+
     /// A live (not destroyed) sandbox of `org` by id or name.
     pub fn find_sandbox(&self, org: &str, id_or_name: &str) -> Result<Option<SandboxRow>, StoreError> {
         let db = self.db();

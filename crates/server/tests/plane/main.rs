@@ -1,6 +1,7 @@
 //! Control-plane tests that need no root: the real router, service and store over a fake node
 //! (`sandbar_server::node::fake`), driven without a socket. `scripts/test quick` runs them.
 
+mod activity;
 mod common;
 mod errors;
 mod faults;
