@@ -43,6 +43,7 @@ pub use process::{Collected, Output, Process, Pty};
 pub use runtime::{Leftovers, Recovered, Runtime, RuntimeConfig, SandboxState};
 pub use sandbar_init::{ExitStatus, SpawnErrorKind};
 pub use spec::{
-    validate_env_name, BindMount, ExecSpec, ExecStdio, Limits, NetworkMode, SandboxId, SandboxSpec, DEFAULT_STOP_GRACE,
+    validate_env_name, validate_mount_target, BindMount, ExecSpec, ExecStdio, Limits, NetworkMode, SandboxId,
+    SandboxSpec, DEFAULT_STOP_GRACE,
 };
 pub use usage::Usage;

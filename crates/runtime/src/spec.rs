@@ -86,13 +86,7 @@ impl SandboxSpec {
             if !mount.source.is_absolute() || !mount.source.exists() {
                 return invalid(format!("mount source {} must be an existing absolute path", mount.source.display()));
             }
-            let clean = mount.target.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
-            if !mount.target.is_absolute() || !clean || mount.target == Path::new("/") {
-                return invalid(format!(
-                    "mount target {} must be an absolute path below / without '..'",
-                    mount.target.display()
-                ));
-            }
+            validate_mount_target(&mount.target)?;
         }
         if let Some(bytes) = self.limits.memory_bytes {
             if bytes < 8 << 20 {
@@ -114,6 +108,17 @@ impl SandboxSpec {
         }
         Ok(())
     }
+}
+
+/// Checks where a mount goes in the sandbox: an absolute path below `/` without `..`.
+pub fn validate_mount_target(target: &Path) -> Result<(), crate::Error> {
+    let clean = target.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if !target.is_absolute() || !clean || target == Path::new("/") {
+        return Err(crate::Error::InvalidSpec {
+            what: format!("mount target {} must be an absolute path below / without '..'", target.display()),
+        });
+    }
+    Ok(())
 }
 
 /// Checks an environment variable name: `[A-Za-z_][A-Za-z0-9_]*`, what a shell can expand.

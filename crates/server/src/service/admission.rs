@@ -165,10 +165,8 @@ fn mounts(
         let row = found
             .get(&volume.volume_id)
             .ok_or_else(|| ServiceError::Invalid(format!("volume {:?} not found", volume.volume_id)))?;
-        if !volume.mount_path.starts_with('/')
-            || volume.mount_path.split('/').any(|p| p == "..")
-            || volume.mount_path == "/"
-        {
+        // The runtime's rule for mount targets, in the API's words.
+        if sandbar_runtime::validate_mount_target(std::path::Path::new(&volume.mount_path)).is_err() {
             return Err(ServiceError::Invalid(format!(
                 "mountPath {:?} must be an absolute path below / without '..'",
                 volume.mount_path
@@ -299,15 +297,13 @@ pub(super) fn validate_name(what: &str, name: &str) -> Result<(), ServiceError> 
 }
 
 /// Refuses an environment variable name a shell could not export.
+/// The runtime's rule for environment names (`SandboxSpec::validate` checks it again), answered
+/// before anything is stored.
 fn check_env_name(key: &str) -> Result<(), ServiceError> {
-    let valid = !key.is_empty()
-        && !key.starts_with(|c: char| c.is_ascii_digit())
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(format!("environment variable name {key:?} must match [A-Za-z_][A-Za-z0-9_]*")))
-    }
+    sandbar_runtime::validate_env_name(key).map_err(|error| match error {
+        sandbar_runtime::Error::InvalidSpec { what } => ServiceError::Invalid(what),
+        other => ServiceError::Invalid(other.to_string()),
+    })
 }
 
 #[cfg(test)]
