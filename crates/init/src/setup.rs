@@ -19,6 +19,10 @@ const MASKED: &[&str] = &[
     "/proc/asound",
     "/proc/kcore",
     "/proc/keys",
+    // Physical page flags, counts and owning cgroups: host-wide memory layout, a side channel.
+    "/proc/kpagecgroup",
+    "/proc/kpagecount",
+    "/proc/kpageflags",
     "/proc/latency_stats",
     "/proc/timer_list",
     "/proc/timer_stats",

@@ -27,6 +27,10 @@ pub(crate) fn is_btrfs(path: &Path) -> bool {
     nix::sys::statfs::statfs(path).is_ok_and(|fs| fs.filesystem_type().0 == BTRFS_SUPER_MAGIC)
 }
 
+/// Sandbox files are never set-id programs or device nodes for the host: a setuid binary a
+/// sandbox's root writes into its layer must not make a local user root.
+const MOUNT_OPTIONS: &str = "loop,user_subvol_rm_allowed,nosuid,nodev";
+
 /// Makes `at` the mount point of the disk: creates and formats the image the first time, mounts
 /// it when it is not mounted, turns qgroups on.
 pub(crate) fn ensure_mounted(disk: &DataDisk, at: &Path) -> Result<(), Error> {
@@ -35,7 +39,9 @@ pub(crate) fn ensure_mounted(disk: &DataDisk, at: &Path) -> Result<(), Error> {
     // Mounted already (by an earlier process of a crashed server): a btrfs mount point here. A
     // plain directory on a btrfs host is not the data disk.
     if is_btrfs(at) && is_mount_point(at) {
-        return Ok(());
+        // An older server may have mounted it without them.
+        return run(Command::new("mount").args(["-o", "remount,nosuid,nodev"]).arg(at))
+            .map_err(step(format!("remount {} nosuid,nodev", at.display())));
     }
     if std::fs::read_dir(at).map_err(step(format!("list {}", at.display())))?.next().is_some() {
         return Err(step(format!("mount on {}", at.display()))(std::io::Error::other(
@@ -54,7 +60,7 @@ pub(crate) fn ensure_mounted(disk: &DataDisk, at: &Path) -> Result<(), Error> {
         run(Command::new("mkfs.btrfs").arg("-q").arg(&staging)).map_err(step("format the image".into()))?;
         std::fs::rename(&staging, &disk.image).map_err(step("move the image into place".into()))?;
     }
-    run(Command::new("mount").args(["-t", "btrfs", "-o", "loop,user_subvol_rm_allowed"]).arg(&disk.image).arg(at))
+    run(Command::new("mount").args(["-t", "btrfs", "-o", MOUNT_OPTIONS]).arg(&disk.image).arg(at))
         .map_err(step(format!("mount on {}", at.display())))?;
     if let Err(e) = run(Command::new("btrfs").args(["quota", "enable"]).arg(at)) {
         let _ = unmount(at);

@@ -55,6 +55,9 @@ impl ImageStore {
             let path = root.join(dir);
             std::fs::create_dir_all(&path).map_err(Error::image(format!("create {}", path.display())))?;
         }
+        // Layers are the sandboxes' root file systems (set-id programs included): no other local
+        // user reaches them.
+        crate::image::make_private(&root).map_err(Error::image(format!("make {} private (0700)", root.display())))?;
         Ok(ImageStore { root })
     }
 
@@ -226,4 +229,10 @@ pub(crate) fn remove_tree(path: &Path) -> Result<(), Error> {
         Err(e) => Err(e),
     };
     result.map_err(Error::image(format!("remove {}", path.display())))
+}
+
+/// Makes a directory the runtime owns readable and enterable by root only (0700).
+pub(crate) fn make_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }

@@ -133,6 +133,11 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Runtime, Error> {
         let sandboxes_dir = config.data_dir.join("sandboxes");
         std::fs::create_dir_all(&sandboxes_dir).map_err(Error::host(format!("create {}", sandboxes_dir.display())))?;
+        // Nothing under the data directory is for other local users: a sandbox's root controls
+        // the files in its layer (setuid binaries included), so no path may lead there.
+        for dir in [&config.data_dir, &sandboxes_dir] {
+            crate::image::make_private(dir).map_err(Error::host(format!("make {} private (0700)", dir.display())))?;
+        }
         let disk = match &config.disk {
             Some(disk) => {
                 crate::disk::ensure_mounted(disk, &sandboxes_dir)?;

@@ -42,6 +42,11 @@ impl Fixture {
     pub fn with_disk(name: &str, disk_bytes: Option<u64>) -> Fixture {
         let images = images();
         let data = tempfile::Builder::new().prefix("sandbar-test-").tempdir().expect("temp data dir");
+        // As a data directory made with the usual umask would be: the runtime must make it private.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod data dir");
+        }
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let mut config = RuntimeConfig::new(data.path(), images);
         config.disk =

@@ -93,6 +93,11 @@ fn probe_cannot_see_or_change_the_host() {
     ] {
         denied(&report, key);
     }
+    // Host-wide physical memory information is masked (reads as empty), not merely unreadable.
+    for name in ["kpageflags", "kpagecount", "kpagecgroup"] {
+        let read = &report["kpage"][name];
+        assert!(read == 0 || read.as_str().is_some_and(|e| e.starts_with('E')), "/proc/{name} leaked data: {read}");
+    }
     assert_eq!(report["Seccomp"], "2", "a seccomp filter is installed");
     // The filter answers these itself (not the kernel rejecting odd arguments).
     assert_eq!(denied(&report, "io_uring_setup"), "EPERM");
@@ -124,4 +129,43 @@ fn sandbox_has_its_own_hostname_network_and_devices() {
     assert_eq!(lines[4], "ro", "{text}");
     let out = fx.sh(&id, "python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen(); c=socket.create_connection(s.getsockname()); print(\"loopback ok\")'");
     assert_eq!(stdout(&out), "loopback ok\n", "{:?}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs `test -e path` as the unprivileged user nobody on the host; whether it saw the file.
+fn nobody_sees(path: &std::path::Path) -> bool {
+    let status = std::process::Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "test", "-e"])
+        .arg(path)
+        .status()
+        .expect("run setpriv (util-linux)");
+    status.success()
+}
+
+#[test]
+fn a_setuid_file_made_in_a_sandbox_is_out_of_reach_of_local_users() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new("suid");
+    let id = fx.default_sandbox("a");
+    let out = fx.sh_as(&id, Some("root"), "cp /bin/sh /root/rootshell && chmod 4755 /root/rootshell && echo made");
+    assert_eq!(stdout(&out), "made\n", "{}", String::from_utf8_lossy(&out.stderr));
+    let planted = fx.runtime.upper_dir(&id).join("root/rootshell");
+    assert!(planted.exists(), "the file is in the sandbox's layer on the host: {}", planted.display());
+    assert!(!nobody_sees(&planted), "a local user reaches a setuid-root file of a sandbox: {}", planted.display());
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(fx.data.path()), 0o700, "the data directory is private");
+    assert_eq!(mode(fx.runtime.images().root()), 0o700, "the image store is private");
+}
+
+#[test]
+fn the_data_disk_is_mounted_nosuid_and_nodev() {
+    let fx = Fixture::with_disk("suid-disk", Some(1 << 30));
+    let sandboxes = fx.data.path().join("sandboxes");
+    let out = std::process::Command::new("findmnt")
+        .args(["-n", "-o", "OPTIONS", "--mountpoint"])
+        .arg(&sandboxes)
+        .output()
+        .unwrap();
+    let options = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(options.split(',').any(|o| o.trim() == "nosuid"), "{options}");
+    assert!(options.split(',').any(|o| o.trim() == "nodev"), "{options}");
 }
