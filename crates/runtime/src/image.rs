@@ -223,7 +223,7 @@ impl ImageStore {
 /// Removes a file or directory tree; a missing path is fine.
 pub(crate) fn remove_tree(path: &Path) -> Result<(), Error> {
     let result = match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(meta) if meta.is_dir() => remove_dir_tree(path),
         Ok(_) => std::fs::remove_file(path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
@@ -231,8 +231,118 @@ pub(crate) fn remove_tree(path: &Path) -> Result<(), Error> {
     result.map_err(Error::image(format!("remove {}", path.display())))
 }
 
+/// Removes a directory and everything in it without recursion, however deep the tree: sandboxes
+/// control their trees, and a walk that recursed once per level would overflow the thread's
+/// stack (and abort the server) on a tree some thousands of levels deep. One directory is open
+/// at a time (going up through `..`), and paths never grow, so no depth hits PATH_MAX either.
+/// Symlinks are removed, never followed. Only for trees nothing else changes meanwhile (a
+/// stopped sandbox's, the runtime's own).
+pub(crate) fn remove_dir_tree(path: &Path) -> std::io::Result<()> {
+    use nix::unistd::{unlinkat, UnlinkatFlags};
+    use std::ffi::{OsStr, OsString};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    // A directory relative to an open one, through its /proc/self/fd link (no path ever grows).
+    fn open_dir(path: &Path) -> std::io::Result<File> {
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW).open(path)
+    }
+    fn inside(dir: &File, name: &OsStr) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name)
+    }
+    fn unlink(dir: &File, name: &OsStr, flag: UnlinkatFlags) -> std::io::Result<()> {
+        unlinkat(Some(dir.as_raw_fd()), name, flag).map_err(std::io::Error::from)
+    }
+    /// Unlinks every non-directory entry of `dir` and returns the names of its subdirectories.
+    fn scan(dir: &File) -> std::io::Result<Vec<OsString>> {
+        let (mut subdirs, mut others) = (Vec::new(), Vec::new());
+        for entry in std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                subdirs.push(entry.file_name());
+            } else {
+                others.push(entry.file_name());
+            }
+        }
+        for name in others {
+            unlink(dir, &name, UnlinkatFlags::NoRemoveDir)?;
+        }
+        Ok(subdirs)
+    }
+
+    let mut current = open_dir(path)?;
+    // Each level below the top: its name in its parent and the subdirectories still to remove.
+    let mut levels: Vec<(Option<OsString>, Vec<OsString>)> = vec![(None, scan(&current)?)];
+    while let Some((name, pending)) = levels.last_mut() {
+        if let Some(child) = pending.pop() {
+            current = open_dir(&inside(&current, &child))?;
+            let subdirs = scan(&current)?;
+            levels.push((Some(child), subdirs));
+            continue;
+        }
+        let Some(name) = name.take() else { break };
+        levels.pop();
+        let parent = open_dir(&inside(&current, OsStr::new("..")))?;
+        unlink(&parent, &name, UnlinkatFlags::RemoveDir)?;
+        current = parent;
+    }
+    drop(current);
+    std::fs::remove_dir(path)
+}
+
 /// Makes a directory the runtime owns readable and enterable by root only (0700).
 pub(crate) fn make_private(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A tree `depth` levels deep under `root` (one directory and one file per level), made
+    /// without ever naming a long path.
+    pub(crate) fn deep_tree(root: &Path, depth: usize) {
+        let mut dir = File::open(root).unwrap();
+        for _ in 0..depth {
+            let here = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir)));
+            std::fs::write(here.join("f"), b"x").unwrap();
+            std::fs::create_dir(here.join("d")).unwrap();
+            dir = File::open(here.join("d")).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_tree_deeper_than_any_stack_or_path_is_removed() {
+        let scratch = tempfile::tempdir().unwrap();
+        let root = scratch.path().join("deep");
+        std::fs::create_dir(&root).unwrap();
+        // 5,000 levels: past PATH_MAX, and past where std's recursive removal (about 160 bytes
+        // of stack a level) fits in the 256 KiB stack this runs on.
+        deep_tree(&root, 5_000);
+        let outside = scratch.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("kept"), b"kept").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("link-out")).unwrap();
+        let removing = root.clone();
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || remove_tree(&removing))
+            .unwrap()
+            .join()
+            .expect("removal ran on a small stack")
+            .unwrap();
+        assert!(!root.exists());
+        assert_eq!(std::fs::read(outside.join("kept")).unwrap(), b"kept", "a symlink's target is never removed");
+    }
+
+    #[test]
+    fn files_and_missing_paths_are_fine() {
+        let scratch = tempfile::tempdir().unwrap();
+        let file = scratch.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        remove_tree(&file).unwrap();
+        remove_tree(&file).unwrap();
+        assert!(!file.exists());
+    }
 }
