@@ -53,7 +53,7 @@ pub fn decide(row: &SandboxRow, now: time::OffsetDateTime) -> Option<Decision> {
 /// One pass over every live sandbox; returns what it did.
 pub async fn reap_once(plane: &ControlPlane) -> Vec<(String, Decision)> {
     let now = plane.clock_now();
-    let rows = match plane.store().all_live_sandboxes() {
+    let rows = match plane.store().all_live_sandboxes().await {
         Ok(rows) => rows,
         Err(e) => {
             tracing::error!(error = %e, "reaper could not list sandboxes");
