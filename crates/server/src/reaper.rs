@@ -53,9 +53,9 @@ pub fn decide(row: &SandboxRow, now: time::OffsetDateTime) -> Option<Decision> {
 /// One pass over every live sandbox; returns what it did.
 pub async fn reap_once(plane: &ControlPlane) -> Vec<(String, Decision)> {
     // Toolbox activity is recorded in memory; the decisions below read the store.
-    plane.flush_activity();
+    plane.flush_activity().await;
     let now = plane.clock_now();
-    let rows = match plane.store().all_live_sandboxes() {
+    let rows = match plane.store().all_live_sandboxes().await {
         Ok(rows) => rows,
         Err(e) => {
             tracing::error!(error = %e, "reaper could not list sandboxes");

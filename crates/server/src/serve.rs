@@ -13,7 +13,7 @@ use crate::http::{self, AppState, RateLimiter};
 use crate::model::ApiKey;
 use crate::node::LocalNode;
 use crate::service::{ControlPlane, PlaneConfig};
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 use sandbar_runtime::{BuildProgress, ImageStore, Runtime, RuntimeConfig};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -111,8 +111,10 @@ pub async fn serve(
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(io(format!("create data directory {}", settings.data_dir.display())))?;
     let path = settings.data_dir.join("sandbar.db");
-    let store = Arc::new(Store::open(&path).map_err(|source| ServeError::OpenStore { path, source })?);
-    let (admin_key, generated) = ensure_admin_key(&store, &settings.data_dir, settings.api_key.as_deref())?;
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&path).map_err(|source| ServeError::OpenStore { path, source })?);
+    let (admin_key, generated) =
+        ensure_admin_key(store.as_ref(), &settings.data_dir, settings.api_key.as_deref()).await?;
 
     let image_cache = settings.image_cache.clone();
     let data_dir = settings.data_dir.clone();
@@ -151,7 +153,7 @@ pub async fn serve(
         PlaneConfig { toolbox_url: format!("{public_base}/toolbox"), volumes_dir, target: "local".to_string() };
     let runtime = Arc::new(runtime);
     let node = Arc::new(LocalNode::new(Arc::clone(&runtime)));
-    let plane = Arc::new(ControlPlane::new(Arc::clone(&store), node, config, Arc::new(SystemClock))?);
+    let plane = Arc::new(ControlPlane::new(Arc::clone(&store), node, config, Arc::new(SystemClock)).await?);
     plane.reconcile().await?;
 
     let state = AppState {
@@ -183,13 +185,13 @@ pub async fn serve(
 
 /// Makes sure the admin organization and its key exist. Returns the key and whether it was
 /// generated just now (and should be shown once).
-pub fn ensure_admin_key(
-    store: &Store,
+pub async fn ensure_admin_key(
+    store: &dyn Store,
     data_dir: &std::path::Path,
     configured: Option<&str>,
 ) -> Result<(String, bool), ServeError> {
     let now = iso(time::OffsetDateTime::now_utc());
-    let org = store.ensure_organization(ADMIN_ORGANIZATION, &now)?;
+    let org = store.ensure_organization(ADMIN_ORGANIZATION, &now).await?;
     let key_file = data_dir.join(ADMIN_KEY_FILE);
     let (key, generated) = match configured {
         Some(key) => (key.to_string(), false),
@@ -202,7 +204,7 @@ pub fn ensure_admin_key(
             }
         },
     };
-    if store.organization_of_key(&http::hash_key(&key))?.is_none() {
+    if store.organization_of_key(&http::hash_key(&key)).await?.is_none() {
         let record = ApiKey {
             id: uuid::Uuid::new_v4().to_string(),
             organization_id: org.id,
@@ -211,7 +213,7 @@ pub fn ensure_admin_key(
             created_at: now,
             revoked_at: None,
         };
-        store.insert_api_key(&record, &http::hash_key(&key))?;
+        store.insert_api_key(&record, &http::hash_key(&key)).await?;
     }
     Ok((key, generated))
 }

@@ -76,6 +76,7 @@ pub async fn require_key(
         .plane
         .store()
         .organization_of_key(&key_hash)
+        .await
         .map_err(|e| ApiError::from(crate::service::ServiceError::Store(e)))?
         .ok_or_else(|| ApiError::unauthorized("invalid or revoked API key"))?;
     if !state.limiter.allow(&key_hash) {

@@ -46,6 +46,7 @@ pub async fn accept_signed_url(
     let store = state.plane.store();
     let (org, key) = store
         .signing_key_by_id(sandbox_id)
+        .await
         .map_err(|e| ApiError::from(crate::service::ServiceError::Store(e)))?
         .ok_or_else(|| ApiError::unauthorized(format!("sandbox {sandbox_id} has no signing key for this URL")))?;
     let now = state.plane.clock_now().unix_timestamp();

@@ -14,19 +14,19 @@ use socketioxide::SocketIo;
 use std::sync::Arc;
 
 /// The gateway's tower layer and the task that forwards events to sockets.
-pub fn gateway(store: Arc<Store>, events: &Events) -> (SocketIoLayer, tokio::task::JoinHandle<()>) {
+pub fn gateway(store: Arc<dyn Store>, events: &Events) -> (SocketIoLayer, tokio::task::JoinHandle<()>) {
     let (layer, io) = SocketIo::builder().req_path("/api/socket.io").build_layer();
     let check_store = Arc::clone(&store);
     // The key is checked in a connect middleware: a refused client gets CONNECT_ERROR and never
     // holds a connection, rather than being connected and dropped after the fact.
     let authenticate = move |Data(auth): Data<serde_json::Value>| {
         let store = Arc::clone(&check_store);
-        async move { organization_of(&store, &auth).map(|_| ()) }
+        async move { organization_of(store.as_ref(), &auth).await.map(|_| ()) }
     };
     let join = move |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
         let store = Arc::clone(&store);
         async move {
-            match organization_of(&store, &auth) {
+            match organization_of(store.as_ref(), &auth).await {
                 Ok(organization) => socket.join(organization),
                 // The key was revoked between the middleware and here.
                 Err(refused) => {
@@ -67,14 +67,14 @@ enum Refused {
 }
 
 /// The organization whose room a client with this CONNECT `auth` joins.
-fn organization_of(store: &Store, auth: &serde_json::Value) -> Result<String, Refused> {
+async fn organization_of(store: &dyn Store, auth: &serde_json::Value) -> Result<String, Refused> {
     // Any JSON is accepted (a missing or malformed token is simply no key).
     let auth: SocketAuth = serde_json::from_value(auth.clone()).unwrap_or_default();
     let token = auth.token.unwrap_or_default();
     if token.is_empty() {
         return Err(Refused::NoKey);
     }
-    match store.organization_of_key(&hash_key(&token)) {
+    match store.organization_of_key(&hash_key(&token)).await {
         Ok(Some(organization)) => Ok(organization.id),
         Ok(None) => Err(Refused::UnknownKey),
         Err(error) => {

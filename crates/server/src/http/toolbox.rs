@@ -25,7 +25,7 @@ pub async fn resolve_target(
         .cloned()
         .ok_or_else(|| ApiError::unauthorized("missing API key: send Authorization: Bearer <key>"))?;
     let id = params.get("sandbox_id").map(String::as_str).unwrap_or_default();
-    let sandbox = state.plane.toolbox_sandbox(&org, id)?;
+    let sandbox = state.plane.toolbox_sandbox(&org, id).await?;
     let runtime = state.plane.node().local_runtime().ok_or_else(|| {
         ApiError::unavailable(format!("sandbox {}'s toolbox is not served by this server's node", sandbox.id))
     })?;

@@ -64,8 +64,8 @@ pub struct ToolboxSandbox {
 impl ControlPlane {
     /// The started sandbox `id_or_name` of `org` for a toolbox request, with the activity
     /// recorded (it postpones auto-stop). Reads one row; writes nothing and takes no lock.
-    pub fn toolbox_sandbox(&self, org: &Organization, id_or_name: &str) -> Result<ToolboxSandbox, ServiceError> {
-        let row = self.store.find_sandbox(&org.id, id_or_name)?.ok_or_else(|| not_found(id_or_name))?;
+    pub async fn toolbox_sandbox(&self, org: &Organization, id_or_name: &str) -> Result<ToolboxSandbox, ServiceError> {
+        let row = self.store.find_sandbox(&org.id, id_or_name).await?.ok_or_else(|| not_found(id_or_name))?;
         if row.state != SandboxState::Started {
             return Err(ServiceError::Conflict(format!(
                 "sandbox {} is {}; start it before using the toolbox",
@@ -84,10 +84,11 @@ impl ControlPlane {
     }
 
     /// Writes the activity recorded since the last call to the store (the reaper calls this
-    /// before each pass). A write that fails is recorded again for the next call.
-    pub fn flush_activity(&self) {
+    /// before each pass, lists before they query). A write that fails is recorded again for the
+    /// next call.
+    pub async fn flush_activity(&self) {
         for (id, at) in self.activity.take() {
-            if let Err(error) = self.store.record_activity(&id, &at) {
+            if let Err(error) = self.store.record_activity(&id, &at).await {
                 tracing::warn!(sandbox_id = %id, %error, "could not store activity; kept for the next pass");
                 self.activity.record(&id, at);
             }

@@ -45,7 +45,7 @@ impl ControlPlane {
     ) -> Result<Option<SandboxRow>, ServiceError> {
         let lock = self.lock_of(id);
         let _guard = lock.lock().await;
-        let row = self.store.all_live_sandboxes()?.into_iter().find(|row| row.id == id).ok_or_else(|| not_found(id))?;
+        let row = self.store.find_live_sandbox(id).await?.ok_or_else(|| not_found(id))?;
         match decide(&row) {
             Some(command) => Ok(Some(self.run_command(row, command, false).await?)),
             None => Ok(None),
@@ -59,9 +59,10 @@ impl ControlPlane {
         let snapshot_name = admission::snapshot_name(&request);
         let snapshot = self
             .store
-            .find_snapshot(&org.id, &snapshot_name)?
+            .find_snapshot(&org.id, &snapshot_name)
+            .await?
             .ok_or_else(|| admission::snapshot_not_found(&snapshot_name))?;
-        let volumes = self.find_volumes(org, request.volumes.iter().flatten())?;
+        let volumes = self.find_volumes(org, request.volumes.iter().flatten()).await?;
         let fresh = admission::Fresh {
             id: uuid::Uuid::new_v4().to_string(),
             organization_id: org.id.clone(),
@@ -74,12 +75,12 @@ impl ControlPlane {
         let id = row.id.clone();
         tracing::Span::current().record("sandbox_id", id.as_str());
         let spec = self.spec_of(&row, &snapshot)?;
-        self.store.insert_sandbox(&row)?;
+        self.store.insert_sandbox(&row).await?;
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
         let result = self.node.create_and_start(&runtime_id(&id)?, &spec).await;
-        self.finish(row, result, after, Command::Create)
+        self.finish(row, result, after, Command::Create).await
     }
 
     /// Runs a lifecycle command and returns the sandbox in its resulting state.
@@ -96,7 +97,7 @@ impl ControlPlane {
         let lock = self.lock_of(&row.id);
         let _guard = lock.lock().await;
         // Re-read under the lock: a request that waited may find the sandbox changed.
-        let row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
+        let row = self.store.find_sandbox(&org.id, &row.id).await?.ok_or_else(|| not_found(id_or_name))?;
         self.run_command(row, command, force).await
     }
 
@@ -136,12 +137,12 @@ impl ControlPlane {
         }
         // Everything that can fail before the runtime call happens before the state changes, so
         // a refused request never leaves the sandbox in a transitional state.
-        let snapshot = self.store.find_snapshot(&row.organization_id, &row.snapshot)?;
+        let snapshot = self.store.find_snapshot(&row.organization_id, &row.snapshot).await?;
         let spec = match (work, &snapshot) {
             (Work::Start, Some(snapshot)) => Some(self.spec_of(&row, snapshot)?),
             _ => None,
         };
-        self.set_state(&mut row, during)?;
+        self.set_state(&mut row, during).await?;
         let id = runtime_id(&row.id)?;
         let node = self.node.as_ref();
         let result = match work {
@@ -157,7 +158,7 @@ impl ControlPlane {
                 _ => node.start(&id).await,
             },
         };
-        let row = self.finish(row, result, after, command)?;
+        let row = self.finish(row, result, after, command).await?;
         // Ephemeral sandboxes (auto-delete 0) go as soon as they stop.
         if command == Command::Stop && row.auto_delete_interval == Some(0) {
             return Box::pin(self.run_command(row, Command::Delete, true)).await;
@@ -166,7 +167,7 @@ impl ControlPlane {
     }
 
     /// Records the outcome of a runtime call: the planned state, or `error` with the reason.
-    pub(super) fn finish(
+    pub(super) async fn finish(
         &self,
         mut row: SandboxRow,
         result: Result<(), sandbar_runtime::Error>,
@@ -178,7 +179,7 @@ impl ControlPlane {
             Ok(()) => {
                 row.error_reason = None;
                 row.recoverable = None;
-                self.set_state(&mut row, after)?;
+                self.set_state(&mut row, after).await?;
                 Ok(row)
             }
             Err(source) => {
@@ -186,13 +187,13 @@ impl ControlPlane {
                 tracing::error!(sandbox_id = %row.id, error = %reason, "sandbox operation failed");
                 row.error_reason = Some(reason);
                 row.recoverable = Some(true);
-                self.set_state(&mut row, SandboxState::Error)?;
+                self.set_state(&mut row, SandboxState::Error).await?;
                 Err(ServiceError::Runtime { context: format!("failed to {verb} sandbox {}", row.id), source })
             }
         }
     }
 
-    pub(super) fn set_state(&self, row: &mut SandboxRow, state: SandboxState) -> Result<(), ServiceError> {
+    pub(super) async fn set_state(&self, row: &mut SandboxRow, state: SandboxState) -> Result<(), ServiceError> {
         let now = self.now();
         let old = row.state;
         if old != state {
@@ -200,7 +201,7 @@ impl ControlPlane {
         }
         row.state = state;
         row.updated_at = now;
-        self.store.update_sandbox(row)?;
+        self.store.update_sandbox(row).await?;
         if old != state {
             self.events.state_updated(&crate::dto::sandbox(row, &self.config.toolbox_url), old.as_str());
         }

@@ -14,7 +14,8 @@
 mod activity;
 mod admission;
 mod commands;
-mod query;
+pub(crate) mod listing;
+pub(crate) mod query;
 mod restart;
 mod settings;
 mod snapshots;
@@ -178,7 +179,7 @@ pub enum Interval {
 
 /// The control plane.
 pub struct ControlPlane {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     events: crate::events::Events,
     node: Arc<dyn Node>,
     config: PlaneConfig,
@@ -189,29 +190,31 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     /// A control plane over `store` and the sandboxes of `node`; registers the default snapshot.
-    pub fn new(
-        store: Arc<Store>,
+    pub async fn new(
+        store: Arc<dyn Store>,
         node: Arc<dyn Node>,
         config: PlaneConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<ControlPlane, ServiceError> {
         let now = iso(clock.now());
-        store.ensure_snapshot(&SnapshotRow {
-            id: uuid::Uuid::new_v4().to_string(),
-            organization_id: None,
-            name: DEFAULT_SNAPSHOT.to_string(),
-            image: sandbar_runtime::DEFAULT_IMAGE.to_string(),
-            source_sandbox_id: None,
-            state: "active".to_string(),
-            general: true,
-            cpu: admission::DEFAULT_CPU,
-            gpu: 0,
-            mem: admission::DEFAULT_MEMORY_GIB,
-            disk: admission::DEFAULT_DISK_GIB,
-            created_at: now.clone(),
-            updated_at: now,
-            last_used_at: None,
-        })?;
+        store
+            .ensure_snapshot(&SnapshotRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                organization_id: None,
+                name: DEFAULT_SNAPSHOT.to_string(),
+                image: sandbar_runtime::DEFAULT_IMAGE.to_string(),
+                source_sandbox_id: None,
+                state: "active".to_string(),
+                general: true,
+                cpu: admission::DEFAULT_CPU,
+                gpu: 0,
+                mem: admission::DEFAULT_MEMORY_GIB,
+                disk: admission::DEFAULT_DISK_GIB,
+                created_at: now.clone(),
+                updated_at: now,
+                last_used_at: None,
+            })
+            .await?;
         Ok(ControlPlane {
             store,
             events: crate::events::Events::default(),
@@ -229,8 +232,8 @@ impl ControlPlane {
     }
 
     /// The store (for auth and the key commands).
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     /// The node the sandboxes run on.
@@ -239,7 +242,7 @@ impl ControlPlane {
     }
 
     /// A shared handle on the store (for the push gateway).
-    pub fn shared_store(&self) -> Arc<Store> {
+    pub fn shared_store(&self) -> Arc<dyn Store> {
         Arc::clone(&self.store)
     }
 
@@ -265,7 +268,7 @@ impl ControlPlane {
 
     /// The sandbox `id_or_name` of `org`.
     pub async fn get(&self, org: &Organization, id_or_name: &str) -> Result<SandboxRow, ServiceError> {
-        let mut row = self.store.find_sandbox(&org.id, id_or_name)?.ok_or_else(|| not_found(id_or_name))?;
+        let mut row = self.store.find_sandbox(&org.id, id_or_name).await?.ok_or_else(|| not_found(id_or_name))?;
         self.activity.overlay(&mut row);
         Ok(row)
     }
@@ -274,7 +277,7 @@ impl ControlPlane {
     /// invalidates every URL signed before.
     pub async fn signing_key(&self, org: &Organization, id: &str, rotate: bool) -> Result<String, ServiceError> {
         let row = self.get(org, id).await?;
-        self.store.signing_key(&org.id, &row.id, rotate)?.ok_or_else(|| not_found(id))
+        self.store.signing_key(&org.id, &row.id, rotate).await?.ok_or_else(|| not_found(id))
     }
 
     /// One page of `org`'s sandboxes, and the cursor of the next page.
@@ -283,16 +286,16 @@ impl ControlPlane {
         org: &Organization,
         query: &ListQuery,
     ) -> Result<(Vec<SandboxRow>, Option<String>), ServiceError> {
-        let window = query::window(query)?;
-        let rows = self.list_all(org, query).await?;
-        Ok(query::page(rows, window))
+        // Lists filter and sort in the store: recorded activity goes there first.
+        self.flush_activity().await;
+        listing::list_page(self.store.as_ref(), &org.id, query).await
     }
 
     /// All of `org`'s sandboxes matching `query`, unpaged (for the page-numbered list).
     pub async fn list_all(&self, org: &Organization, query: &ListQuery) -> Result<Vec<SandboxRow>, ServiceError> {
-        let mut rows = self.store.list_sandboxes(&org.id, query.include_errored_deleted)?;
-        rows.iter_mut().for_each(|row| self.activity.overlay(row));
-        query::select(rows, query)
+        // Lists filter and sort in the store: recorded activity goes there first.
+        self.flush_activity().await;
+        listing::list_all(self.store.as_ref(), &org.id, query).await
     }
 
     fn lock_of(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {

@@ -1,8 +1,11 @@
 //! Which sandboxes a list shows and in which order: filters, sorting and the paging cursors.
-//! Pure: rows in, rows out.
+//! Pure: rows in, rows out. This is the one definition of what a list query means: [`plan`]
+//! hands the store the part its database matches exactly (see `listing`), and [`select`] is the
+//! same query over rows in memory.
 
 use super::ServiceError;
 use crate::model::SandboxRow;
+use crate::store::{Bounds, SandboxQuery, SortField};
 use sandbar_api::SandboxState;
 use std::collections::BTreeMap;
 
@@ -57,14 +60,57 @@ pub struct ListQuery {
 
 /// Where a page starts and how long it is: the cursor's offset (0 without one) and the limit
 /// (1-200, default 100).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Window {
-    pub offset: usize,
-    pub limit: usize,
+pub(crate) use crate::store::Window;
+
+/// What the store is asked for a list: the query in the store's terms, and whether that is the
+/// whole query (otherwise [`select`] finishes it on the rows the store returns).
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub query: SandboxQuery,
+    pub exact: bool,
+}
+
+/// The store's part of `query` for the sandboxes of `organization_id`, unpaged. Labels are a
+/// JSON column, which SQL databases each match in their own dialect, so they stay here; so do
+/// prefixes that are not ASCII (SQL's `LOWER` folds ASCII letters only, and the names and ids
+/// it compares with are ASCII: admission's `validate_name` and the server's UUIDs).
+pub(crate) fn plan(organization_id: &str, query: &ListQuery) -> Result<Plan, ServiceError> {
+    let sort = sort_field(query.sort.as_deref().unwrap_or("lastActivityAt"))?;
+    let ascii = |prefix: &Option<String>| prefix.as_ref().is_none_or(|p| p.is_ascii());
+    let exact = query.labels.is_empty() && ascii(&query.id) && ascii(&query.name);
+    let pushed = |prefix: &Option<String>| prefix.clone().filter(|p| p.is_ascii());
+    let bounds = |min: Option<i64>, max: Option<i64>| Bounds { min, max };
+    let times = |min: &Option<String>, max: &Option<String>| Bounds { min: min.clone(), max: max.clone() };
+    Ok(Plan {
+        query: SandboxQuery {
+            organization_id: organization_id.to_string(),
+            include_destroyed: query.include_errored_deleted,
+            id_prefix: pushed(&query.id),
+            name_prefix: pushed(&query.name),
+            states: query.states.clone(),
+            snapshots: query.snapshots.clone(),
+            cpu: bounds(query.min_cpu, query.max_cpu),
+            memory: bounds(query.min_memory, query.max_memory),
+            disk: bounds(query.min_disk, query.max_disk),
+            public: query.is_public,
+            recoverable: query.is_recoverable,
+            created_at: times(&query.created_after, &query.created_before),
+            last_activity_at: times(&query.activity_after, &query.activity_before),
+            sort,
+            ascending: query.ascending,
+            page: None,
+        },
+        exact,
+    })
+}
+
+/// The cursor after `window` when more rows follow it.
+pub(crate) fn next_cursor(window: Window, more: bool) -> Option<String> {
+    more.then(|| encode_cursor(window.offset + window.limit))
 }
 
 /// The page `query` asks for, checked before anything is read.
-pub(super) fn window(query: &ListQuery) -> Result<Window, ServiceError> {
+pub(crate) fn window(query: &ListQuery) -> Result<Window, ServiceError> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=200).contains(&limit) {
         return Err(ServiceError::Invalid(format!("limit {limit} must be between 1 and 200")));
@@ -77,7 +123,7 @@ pub(super) fn window(query: &ListQuery) -> Result<Window, ServiceError> {
 }
 
 /// The rows `query` selects, in its order (default: last activity, newest first).
-pub(super) fn select(rows: Vec<SandboxRow>, query: &ListQuery) -> Result<Vec<SandboxRow>, ServiceError> {
+pub(crate) fn select(rows: Vec<SandboxRow>, query: &ListQuery) -> Result<Vec<SandboxRow>, ServiceError> {
     let mut rows: Vec<SandboxRow> = rows.into_iter().filter(|row| matches_query(row, query)).collect();
     sort_rows(&mut rows, query.sort.as_deref().unwrap_or("lastActivityAt"), query.ascending)?;
     Ok(rows)
@@ -85,7 +131,7 @@ pub(super) fn select(rows: Vec<SandboxRow>, query: &ListQuery) -> Result<Vec<San
 
 /// One page of `rows` (already selected and sorted), and the cursor of the next page when there
 /// is one.
-pub(super) fn page(rows: Vec<SandboxRow>, window: Window) -> (Vec<SandboxRow>, Option<String>) {
+pub(crate) fn page(rows: Vec<SandboxRow>, window: Window) -> (Vec<SandboxRow>, Option<String>) {
     let total = rows.len();
     let page: Vec<SandboxRow> = rows.into_iter().skip(window.offset).take(window.limit).collect();
     let next = window.offset + page.len();
@@ -117,19 +163,31 @@ fn matches_query(row: &SandboxRow, q: &ListQuery) -> bool {
         && q.activity_before.as_ref().is_none_or(|t| row.last_activity_at.as_str() <= t.as_str())
 }
 
-fn sort_rows(rows: &mut [SandboxRow], sort: &str, ascending: bool) -> Result<(), ServiceError> {
-    let key: fn(&SandboxRow, &SandboxRow) -> std::cmp::Ordering = match sort {
-        "name" => |a, b| a.name.cmp(&b.name),
-        "cpu" => |a, b| a.cpu.cmp(&b.cpu),
-        "memoryGib" => |a, b| a.memory.cmp(&b.memory),
-        "diskGib" => |a, b| a.disk.cmp(&b.disk),
-        "lastActivityAt" => |a, b| a.last_activity_at.cmp(&b.last_activity_at),
-        "createdAt" => |a, b| a.created_at.cmp(&b.created_at),
+/// The sort key named `sort`.
+fn sort_field(sort: &str) -> Result<SortField, ServiceError> {
+    Ok(match sort {
+        "name" => SortField::Name,
+        "cpu" => SortField::Cpu,
+        "memoryGib" => SortField::Memory,
+        "diskGib" => SortField::Disk,
+        "lastActivityAt" => SortField::LastActivityAt,
+        "createdAt" => SortField::CreatedAt,
         other => {
             return Err(ServiceError::Invalid(format!(
                 "sort {other:?} must be one of name, cpu, memoryGib, diskGib, lastActivityAt, createdAt"
             )))
         }
+    })
+}
+
+fn sort_rows(rows: &mut [SandboxRow], sort: &str, ascending: bool) -> Result<(), ServiceError> {
+    let key: fn(&SandboxRow, &SandboxRow) -> std::cmp::Ordering = match sort_field(sort)? {
+        SortField::Name => |a, b| a.name.cmp(&b.name),
+        SortField::Cpu => |a, b| a.cpu.cmp(&b.cpu),
+        SortField::Memory => |a, b| a.memory.cmp(&b.memory),
+        SortField::Disk => |a, b| a.disk.cmp(&b.disk),
+        SortField::LastActivityAt => |a, b| a.last_activity_at.cmp(&b.last_activity_at),
+        SortField::CreatedAt => |a, b| a.created_at.cmp(&b.created_at),
     };
     // Ties break on id so pages never overlap or skip.
     rows.sort_by(|a, b| {

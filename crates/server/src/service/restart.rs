@@ -8,7 +8,7 @@ use sandbar_api::SandboxState;
 impl ControlPlane {
     /// Stops every running sandbox (on shutdown), leaving them `stopped` with their files.
     pub async fn stop_all(&self) {
-        let rows = match self.store.all_live_sandboxes() {
+        let rows = match self.store.all_live_sandboxes().await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::error!(error = %e, "listing sandboxes to stop on shutdown");
@@ -28,7 +28,7 @@ impl ControlPlane {
     /// `started` (or `paused`); one recorded as running or in transition that does not run is
     /// stopped (files kept); creates that never finished become `error`.
     pub async fn reconcile(&self) -> Result<(), ServiceError> {
-        for mut row in self.store.all_live_sandboxes()? {
+        for mut row in self.store.all_live_sandboxes().await? {
             let id = runtime_id(&row.id)?;
             // A sandbox the runtime re-adopted runs: that is its state, whatever transition the
             // previous server was in the middle of (except a delete, which goes on).
@@ -45,7 +45,7 @@ impl ControlPlane {
                 SandboxState::Creating => SandboxState::Error,
                 SandboxState::Destroying => {
                     let result = self.node.delete(&id).await;
-                    self.finish(row, result, SandboxState::Destroyed, Command::Delete).ok();
+                    self.finish(row, result, SandboxState::Destroyed, Command::Delete).await.ok();
                     continue;
                 }
                 // A crash mid-archive or mid-restore was finished or rolled back by the runtime's
@@ -73,7 +73,7 @@ impl ControlPlane {
                 row.error_reason = Some("the server stopped while the sandbox was being created".into());
                 row.recoverable = Some(true);
             }
-            self.set_state(&mut row, next)?;
+            self.set_state(&mut row, next).await?;
         }
         Ok(())
     }

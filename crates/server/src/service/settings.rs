@@ -93,12 +93,12 @@ impl ControlPlane {
         let row = self.get(org, id_or_name).await?;
         let lock = self.lock_of(&row.id);
         let _guard = lock.lock().await;
-        let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
+        let mut row = self.store.find_sandbox(&org.id, &row.id).await?.ok_or_else(|| not_found(id_or_name))?;
         change(&mut row)?;
         let now = self.now();
         row.updated_at = now.clone();
         row.last_activity_at = now;
-        self.store.update_sandbox(&row)?;
+        self.store.update_sandbox(&row).await?;
         Ok(row)
     }
 }

@@ -16,7 +16,8 @@ impl ControlPlane {
         }
         let users: Vec<String> = self
             .store
-            .list_sandboxes(&org.id, false)?
+            .list_sandboxes(&org.id, false)
+            .await?
             .into_iter()
             .filter(|row| row.snapshot == snapshot.name)
             .map(|row| row.name)
@@ -34,19 +35,20 @@ impl ControlPlane {
                 source => ServiceError::Runtime { context, source },
             }
         })?;
-        self.store.delete_snapshot(&snapshot.id)?;
+        self.store.delete_snapshot(&snapshot.id).await?;
         Ok(())
     }
 
     /// Snapshots visible to `org`.
     pub async fn list_snapshots(&self, org: &Organization) -> Result<Vec<SnapshotRow>, ServiceError> {
-        Ok(self.store.list_snapshots(&org.id)?)
+        Ok(self.store.list_snapshots(&org.id).await?)
     }
 
     /// A snapshot by id or name.
     pub async fn get_snapshot(&self, org: &Organization, id_or_name: &str) -> Result<SnapshotRow, ServiceError> {
         self.store
-            .find_snapshot(&org.id, id_or_name)?
+            .find_snapshot(&org.id, id_or_name)
+            .await?
             .ok_or_else(|| ServiceError::NotFound { what: Resource::Snapshot, id: id_or_name.to_string() })
     }
 }

@@ -31,7 +31,7 @@ impl ControlPlane {
         let after = begin(&mut row, plan);
         let id = row.id.clone();
         tracing::Span::current().record("fork_id", id.as_str());
-        self.store.insert_sandbox(&row)?;
+        self.store.insert_sandbox(&row).await?;
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
@@ -40,7 +40,7 @@ impl ControlPlane {
         if result.is_ok() && after == SandboxState::Started {
             result = self.node.start(&to).await;
         }
-        self.finish(row, result, after, Command::Fork)
+        self.finish(row, result, after, Command::Fork).await
     }
 
     /// Makes a sandbox's files a snapshot of the caller's organization named `name`; new
@@ -53,43 +53,45 @@ impl ControlPlane {
         name: String,
     ) -> Result<SandboxRow, ServiceError> {
         validate_name("snapshot name", &name)?;
-        if self.store.find_snapshot(&org.id, &name)?.is_some() {
+        if self.store.find_snapshot(&org.id, &name).await?.is_some() {
             return Err(ServiceError::Exists { what: format!("a snapshot named {name:?}") });
         }
         let row = self.get(org, id_or_name).await?;
         tracing::Span::current().record("sandbox_id", row.id.as_str());
         let lock = self.lock_of(&row.id);
         let _guard = lock.lock().await;
-        let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
+        let mut row = self.store.find_sandbox(&org.id, &row.id).await?.ok_or_else(|| not_found(id_or_name))?;
         let (during, resting) = match lifecycle::plan(row.state, Command::Snapshot)? {
             Plan::Run { during, after } => (during, after),
             Plan::Nothing => return Ok(row),
         };
-        self.set_state(&mut row, during)?;
+        self.set_state(&mut row, during).await?;
         let image = format!("snap-{}", uuid::Uuid::new_v4().simple());
         let result = self.node.snapshot(&runtime_id(&row.id)?, &image).await;
-        self.set_state(&mut row, resting)?;
+        self.set_state(&mut row, resting).await?;
         result.map_err(|source| ServiceError::Runtime {
             context: format!("failed to snapshot sandbox {}", row.id),
             source,
         })?;
         let now = self.now();
-        self.store.ensure_snapshot(&SnapshotRow {
-            id: uuid::Uuid::new_v4().to_string(),
-            organization_id: Some(org.id.clone()),
-            name,
-            image,
-            source_sandbox_id: Some(row.id.clone()),
-            state: "active".to_string(),
-            general: false,
-            cpu: row.cpu,
-            gpu: 0,
-            mem: row.memory,
-            disk: row.disk,
-            created_at: now.clone(),
-            updated_at: now,
-            last_used_at: None,
-        })?;
+        self.store
+            .ensure_snapshot(&SnapshotRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                organization_id: Some(org.id.clone()),
+                name,
+                image,
+                source_sandbox_id: Some(row.id.clone()),
+                state: "active".to_string(),
+                general: false,
+                cpu: row.cpu,
+                gpu: 0,
+                mem: row.memory,
+                disk: row.disk,
+                created_at: now.clone(),
+                updated_at: now,
+                last_used_at: None,
+            })
+            .await?;
         Ok(row)
     }
 
@@ -107,14 +109,14 @@ impl ControlPlane {
         tracing::Span::current().record("sandbox_id", row.id.as_str());
         let lock = self.lock_of(&row.id);
         let _guard = lock.lock().await;
-        let mut row = self.store.find_sandbox(&org.id, &row.id)?.ok_or_else(|| not_found(id_or_name))?;
+        let mut row = self.store.find_sandbox(&org.id, &row.id).await?.ok_or_else(|| not_found(id_or_name))?;
         let resting = row.state;
         let (during, after) = match lifecycle::plan(resting, Command::Resize)? {
             Plan::Run { during, after } => (during, after),
             Plan::Nothing => return Ok(row),
         };
         let Resources { cpu, memory, disk } = admission::resize(&row, &request)?;
-        self.set_state(&mut row, during)?;
+        self.set_state(&mut row, during).await?;
         let limits = limits_of(cpu, memory, disk);
         let result = self.node.update_limits(&runtime_id(&row.id)?, &limits).await;
         match result {
@@ -122,12 +124,12 @@ impl ControlPlane {
                 row.cpu = cpu;
                 row.memory = memory;
                 row.disk = disk;
-                self.set_state(&mut row, after)?;
+                self.set_state(&mut row, after).await?;
                 Ok(row)
             }
             Err(source) => {
                 // The old limits still hold: the sandbox goes back to where it was.
-                self.set_state(&mut row, resting)?;
+                self.set_state(&mut row, resting).await?;
                 Err(ServiceError::RuntimeRefused { context: format!("cannot resize sandbox {}", row.id), source })
             }
         }

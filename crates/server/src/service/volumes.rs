@@ -27,7 +27,7 @@ impl ControlPlane {
         std::fs::create_dir_all(&dir).and_then(|()| std::os::unix::fs::chown(&dir, Some(1000), Some(1000))).map_err(
             |source| ServiceError::Storage { step: format!("cannot create volume storage {}", dir.display()), source },
         )?;
-        if let Err(e) = self.store.insert_volume(&volume) {
+        if let Err(e) = self.store.insert_volume(&volume).await {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e.into());
         }
@@ -37,13 +37,14 @@ impl ControlPlane {
     /// A volume by id or name.
     pub async fn get_volume(&self, org: &Organization, id_or_name: &str) -> Result<VolumeRow, ServiceError> {
         self.store
-            .find_volume(&org.id, id_or_name)?
+            .find_volume(&org.id, id_or_name)
+            .await?
             .ok_or_else(|| ServiceError::NotFound { what: Resource::Volume, id: id_or_name.to_string() })
     }
 
     /// Every volume of `org`.
     pub async fn list_volumes(&self, org: &Organization) -> Result<Vec<VolumeRow>, ServiceError> {
-        Ok(self.store.list_volumes(&org.id)?)
+        Ok(self.store.list_volumes(&org.id).await?)
     }
 
     /// Deletes a volume and its data; refused (409) while a sandbox mounts it.
@@ -51,7 +52,8 @@ impl ControlPlane {
         let volume = self.get_volume(org, id_or_name).await?;
         let users: Vec<String> = self
             .store
-            .list_sandboxes(&org.id, false)?
+            .list_sandboxes(&org.id, false)
+            .await?
             .into_iter()
             .filter(|row| row.volumes.iter().any(|v| v.volume_id == volume.id))
             .map(|row| row.name)
@@ -59,7 +61,7 @@ impl ControlPlane {
         if !users.is_empty() {
             return Err(ServiceError::InUse { what: Resource::Volume, name: volume.name, users });
         }
-        self.store.delete_volume(&volume.id)?;
+        self.store.delete_volume(&volume.id).await?;
         let dir = self.config.volumes_dir.join(&volume.id);
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -71,14 +73,14 @@ impl ControlPlane {
 
     /// The volumes of `org` that `requested` names, by the id or name it names them with; those
     /// not found are left out (admission refuses them).
-    pub(super) fn find_volumes<'a>(
+    pub(super) async fn find_volumes<'a>(
         &self,
         org: &Organization,
         requested: impl IntoIterator<Item = &'a sandbar_api::SandboxVolume>,
     ) -> Result<BTreeMap<String, VolumeRow>, ServiceError> {
         let mut found = BTreeMap::new();
         for volume in requested {
-            if let Some(row) = self.store.find_volume(&org.id, &volume.volume_id)? {
+            if let Some(row) = self.store.find_volume(&org.id, &volume.volume_id).await? {
                 found.insert(volume.volume_id.clone(), row);
             }
         }

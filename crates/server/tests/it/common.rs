@@ -44,20 +44,20 @@ pub fn runtime_with_parent(data: &std::path::Path, parent: &str) -> Runtime {
 }
 
 impl App {
-    pub fn new() -> App {
-        App::with_rate_limit(10_000)
+    pub async fn new() -> App {
+        App::with_rate_limit(10_000).await
     }
 
-    pub fn with_rate_limit(per_second: u32) -> App {
+    pub async fn with_rate_limit(per_second: u32) -> App {
         let data = Arc::new(tempfile::Builder::new().prefix("sandbar-srv-").tempdir().unwrap());
         let runtime = Arc::new(runtime_for(data.path()));
-        App::assemble(data, runtime, per_second)
+        App::assemble(data, runtime, per_second).await
     }
 
     /// A control plane over an existing data directory and runtime (for restart tests).
-    pub fn assemble(data: Arc<tempfile::TempDir>, runtime: Arc<Runtime>, per_second: u32) -> App {
+    pub async fn assemble(data: Arc<tempfile::TempDir>, runtime: Arc<Runtime>, per_second: u32) -> App {
         let Plane { plane, clock, api, .. } =
-            Plane::new(data.path(), Arc::new(LocalNode::new(runtime.clone())), per_second);
+            Plane::new(data.path(), Arc::new(LocalNode::new(runtime.clone())), per_second).await;
         App { data, cleanup: true, plane, runtime, clock, api }
     }
 

@@ -49,7 +49,7 @@ async fn sh(app: &App, id: &str, command: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_land_inside_the_sandbox_owned_by_its_user() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let (status, body) = upload(&app, &id, &[("notes/a.txt", b"hello\n"), ("/tmp/empty", b"")]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -75,7 +75,7 @@ async fn uploads_land_inside_the_sandbox_owned_by_its_user() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn paths_never_leave_the_sandbox_root() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let marker = std::env::temp_dir().join(format!("sandbar-files-escape-{}", std::process::id()));
     std::fs::write(&marker, "host secret").unwrap();
@@ -110,7 +110,7 @@ async fn paths_never_leave_the_sandbox_root() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn folder_move_permissions_and_delete() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let base = format!("/toolbox/{id}/files");
     assert_eq!(
@@ -154,7 +154,7 @@ async fn folder_move_permissions_and_delete() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn find_search_and_replace() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     upload(
         &app,
@@ -208,7 +208,7 @@ async fn find_search_and_replace() {
 /// must not bind the host's root into another sandbox.
 #[tokio::test(flavor = "multi_thread")]
 async fn r_volume_subpath_symlinks_stay_inside_the_volume() {
-    let app = App::new();
+    let app = App::new().await;
     let (_, volume) = app.call(Method::POST, "/volumes", Some(json!({"name": "v"}))).await;
     let volume_id = volume["id"].as_str().unwrap().to_string();
     let planter = app.create(json!({"volumes": [{"volumeId": volume_id, "mountPath": "/vol"}]})).await["id"]
@@ -255,7 +255,7 @@ async fn r_volume_subpath_symlinks_stay_inside_the_volume() {
 /// state with its credentials.
 #[tokio::test(flavor = "multi_thread")]
 async fn r_special_files_are_refused_and_never_hang() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({"user": "root"})).await["id"].as_str().unwrap().to_string();
     sh(&app, &id, "mkfifo /tmp/fifo; cp /etc/passwd /tmp/passwd.bak; rm /etc/passwd; mkfifo /etc/passwd").await;
     let (status, body) = app
@@ -316,7 +316,7 @@ fn signed_url(id: &str, operation: &str, method: &str, path: &str, key: &str, ex
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signed_urls_work_without_a_key_until_they_expire_or_the_key_rotates() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let (status, key) = app.call(Method::GET, &format!("/sandbox/{id}/signing-key"), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -369,7 +369,7 @@ async fn signed_urls_work_without_a_key_until_they_expire_or_the_key_rotates() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn env_updates_reach_new_processes_and_metrics_read_the_sandbox() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({"env": {"KEEP": "k", "SECRET_A": "placeholder:a"}, "cpu": 1, "memory": 1})).await["id"]
         .as_str()
         .unwrap()
@@ -405,7 +405,7 @@ async fn env_updates_reach_new_processes_and_metrics_read_the_sandbox() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_download_ends_when_its_sandbox_stops_and_the_sandbox_starts_again() {
     use futures_util::StreamExt;
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     assert_eq!(sh(&app, &id, "head -c 64000000 /dev/zero > ~/big && echo made").await, "made\n");
     let request = Request::builder()
@@ -470,7 +470,7 @@ use futures_util::StreamExt as _;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_symlink_swapped_in_during_an_upload_never_reaches_the_host() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let host_dir = std::env::temp_dir().join(format!("sandbar-swap-{}", std::process::id()));
     std::fs::create_dir_all(&host_dir).unwrap();
@@ -500,7 +500,7 @@ async fn a_symlink_swapped_in_during_an_upload_never_reaches_the_host() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_huge_upload_streams_to_disk_without_sitting_in_memory() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let rss_kib = || {
         std::fs::read_to_string("/proc/self/status")

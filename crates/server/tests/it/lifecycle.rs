@@ -6,7 +6,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_returns_a_started_sandbox_with_every_key() {
-    let app = App::new();
+    let app = App::new().await;
     let sandbox = app
         .create(json!({"name": "alpha", "env": {"GREETING": "hi"}, "labels": {"code-toolbox-language": "python"}, "volumes": []}))
         .await;
@@ -45,7 +45,7 @@ async fn create_returns_a_started_sandbox_with_every_key() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_start_delete_round_trip() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let (status, stopped) = app.call(Method::POST, &format!("/sandbox/{id}/stop?force=false"), None).await;
     assert_eq!((status, stopped["state"].as_str()), (StatusCode::OK, Some("stopped")));
@@ -64,7 +64,7 @@ async fn stop_start_delete_round_trip() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ephemeral_sandboxes_are_deleted_when_they_stop() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({"autoDeleteInterval": 0})).await["id"].as_str().unwrap().to_string();
     let (status, body) = app.call(Method::POST, &format!("/sandbox/{id}/stop"), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -75,7 +75,7 @@ async fn ephemeral_sandboxes_are_deleted_when_they_stop() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn other_organizations_see_nothing() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({"name": "mine"})).await["id"].as_str().unwrap().to_string();
     for path in [format!("/sandbox/{id}"), "/sandbox/mine".to_string()] {
         let (status, body) = app.call_as(OTHER_KEY, Method::GET, &path, None).await;
@@ -94,7 +94,7 @@ async fn other_organizations_see_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn labels_intervals_public_and_network_settings_are_stored() {
-    let app = App::new();
+    let app = App::new().await;
     let id =
         app.create(json!({"labels": {"code-toolbox-language": "python"}})).await["id"].as_str().unwrap().to_string();
     let (status, labels) = app
@@ -137,7 +137,7 @@ async fn labels_intervals_public_and_network_settings_are_stored() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pause_freezes_and_start_resumes() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let (status, paused) = app.call(Method::POST, &format!("/sandbox/{id}/pause"), None).await;
     assert_eq!((status, paused["state"].as_str()), (StatusCode::OK, Some("paused")));
@@ -155,7 +155,7 @@ async fn pause_freezes_and_start_resumes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn resize_changes_limits_live_and_for_later_starts() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let runtime_id = sandbar_runtime::SandboxId::new(id.clone()).unwrap();
     let memory_limit = || {
@@ -192,7 +192,7 @@ async fn resize_changes_limits_live_and_for_later_starts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fork_and_snapshot_of_a_sandbox() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({"name": "origin", "labels": {"k": "v"}})).await["id"].as_str().unwrap().to_string();
     let exec = |sandbox: &str, command: &str| {
         let runtime_id = sandbar_runtime::SandboxId::new(sandbox).unwrap();
@@ -245,7 +245,7 @@ async fn fork_and_snapshot_of_a_sandbox() {
 /// the request's future is dropped as soon as the sandbox shows up, and it still ends `started`.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_create_whose_client_went_away_still_finishes() {
-    let app = App::new();
+    let app = App::new().await;
     let mut dropped_midway = 0;
     for attempt in 0..20 {
         let name = format!("dropped-{attempt}");

@@ -8,7 +8,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stopped_sandboxes_are_archived_on_time_and_start_restores_them() {
-    let app = App::new();
+    let app = App::new().await;
     let id =
         app.create(json!({"autoStopInterval": 0, "autoArchiveInterval": 5})).await["id"].as_str().unwrap().to_string();
     let (status, body) = app.call(Method::POST, &format!("/sandbox/{id}/archive"), None).await;

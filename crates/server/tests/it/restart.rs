@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crashed_servers_running_sandboxes_are_re_adopted_with_their_processes() {
-    let first = App::new();
+    let first = App::new().await;
     let sandbox = first.create(json!({"name": "survivor", "labels": {"k": "v"}})).await;
     let id = sandbox["id"].as_str().unwrap().to_string();
     let runtime_id = sandbar_runtime::SandboxId::new(id.clone()).unwrap();
@@ -49,7 +49,7 @@ async fn a_crashed_servers_running_sandboxes_are_re_adopted_with_their_processes
     let runtime = Arc::new(runtime_with_parent(data.path(), &parent));
     let recovered = runtime.recover_orphans().unwrap();
     assert_eq!((recovered.adopted, recovered.stopped), (2, 0));
-    let second = App::assemble(data, runtime, 10_000);
+    let second = App::assemble(data, runtime, 10_000).await;
     second.plane.reconcile().await.unwrap();
 
     let (status, body) = second.call(Method::GET, "/sandbox/survivor", None).await;

@@ -11,7 +11,7 @@ async fn toolbox(app: &App, id: &str, path: &str, body: serde_json::Value) -> (S
 
 #[tokio::test(flavor = "multi_thread")]
 async fn execute_merges_output_and_reports_exit_codes() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({"env": {"FROM_CREATE": "c"}})).await["id"].as_str().unwrap().to_string();
     let (status, body) = toolbox(
         &app,
@@ -45,7 +45,7 @@ async fn execute_merges_output_and_reports_exit_codes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn timeouts_kill_the_process_group_and_background_children_never_hang_a_call() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let runtime_id = sandbar_runtime::SandboxId::new(id.clone()).unwrap();
     let (status, body) =
@@ -72,7 +72,7 @@ async fn timeouts_kill_the_process_group_and_background_children_never_hang_a_ca
 
 #[tokio::test(flavor = "multi_thread")]
 async fn code_run_uses_the_language_and_argv() {
-    let app = App::new();
+    let app = App::new().await;
     let id =
         app.create(json!({"labels": {"code-toolbox-language": "python"}})).await["id"].as_str().unwrap().to_string();
     let (status, body) = toolbox(
@@ -125,7 +125,7 @@ async fn code_run_uses_the_language_and_argv() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn toolbox_requests_are_authorized_and_need_a_started_sandbox() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({"name": "tb"})).await["id"].as_str().unwrap().to_string();
     let (status, body) = app.call_raw(Method::GET, &format!("/toolbox/{id}/user-home-dir"), None).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"dir": "/home/daytona"})));
@@ -144,7 +144,7 @@ async fn toolbox_requests_are_authorized_and_need_a_started_sandbox() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_keep_state_take_input_and_keep_logs() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let base = format!("/toolbox/{id}/process/session");
     assert_eq!(app.call_raw(Method::POST, &base, Some(json!({"sessionId": "s"}))).await.0, StatusCode::CREATED);
@@ -192,7 +192,7 @@ async fn sessions_keep_state_take_input_and_keep_logs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn interpreter_contexts_are_listed_and_deleted() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let base = format!("/toolbox/{id}/process/interpreter/context");
     let (status, context) = app.call_raw(Method::POST, &base, Some(json!({"cwd": "/tmp"}))).await;
@@ -215,7 +215,7 @@ async fn interpreter_contexts_are_listed_and_deleted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn git_uses_snake_case_bodies_and_daemon_error_codes() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let base = format!("/toolbox/{id}/git");
     let (status, _) = app
@@ -259,7 +259,7 @@ async fn git_uses_snake_case_bodies_and_daemon_error_codes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_entrypoint_session_is_reserved_and_sessions_keep_their_creation_env() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let (status, body) = app.call_raw(Method::GET, &format!("/toolbox/{id}/process/session/entrypoint"), None).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"sessionId": "entrypoint", "commands": []})));
@@ -289,7 +289,7 @@ async fn the_entrypoint_session_is_reserved_and_sessions_keep_their_creation_env
 
 #[tokio::test(flavor = "multi_thread")]
 async fn git_extras_refuse_bad_input_with_400s() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let (status, _) = toolbox(&app, &id, "/git/init", json!({"path": "repo", "bare": false})).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -320,7 +320,7 @@ async fn git_extras_refuse_bad_input_with_400s() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_spare_shell_is_never_stale_or_dead_when_used() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let exec = |command: &str| json!({"command": command});
     let (_, body) = toolbox(&app, &id, "/process/execute", exec("echo first")).await;
@@ -353,7 +353,7 @@ async fn the_spare_shell_is_never_stale_or_dead_when_used() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_sessions_writing_at_once_keep_their_own_logs() {
-    let app = std::sync::Arc::new(App::new());
+    let app = std::sync::Arc::new(App::new().await);
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let base = format!("/toolbox/{id}/process/session");
     let mut tasks = Vec::new();

@@ -6,7 +6,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn volume_data_outlives_sandboxes_and_deletion_waits_for_them() {
-    let app = App::new();
+    let app = App::new().await;
     let (status, volume) = app.call(Method::POST, "/volumes", Some(json!({"name": "shared"}))).await;
     assert_eq!(status, StatusCode::OK, "{volume}");
     for key in ["id", "name", "organizationId", "state", "createdAt", "updatedAt", "region"] {

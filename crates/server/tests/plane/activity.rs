@@ -7,18 +7,22 @@ use axum::http::{Method, StatusCode};
 use sandbar_server::reaper::{reap_once, Decision};
 use serde_json::json;
 
+/// The last activity the store holds for a sandbox.
+async fn stored(app: &App, org: &str, id: &str) -> String {
+    app.store.find_sandbox(org, id).await.unwrap().unwrap().last_activity_at
+}
+
 #[tokio::test]
 async fn toolbox_activity_is_kept_in_memory_until_the_reaper_writes_it() {
-    let app = App::new();
-    let org = app.store.organization_of_key(&sandbar_server::http::hash_key(KEY)).unwrap().unwrap();
+    let app = App::new().await;
+    let org = app.store.organization_of_key(&sandbar_server::http::hash_key(KEY)).await.unwrap().unwrap();
     let id = app.create(json!({"autoStopInterval": 10})).await["id"].as_str().unwrap().to_string();
-    let stored = |app: &App| app.store.find_sandbox(&org.id, &id).unwrap().unwrap().last_activity_at;
-    let created_at = stored(&app);
+    let created_at = stored(&app, &org.id, &id).await;
 
     app.clock.advance(time::Duration::minutes(8));
-    let sandbox = app.plane.toolbox_sandbox(&org, &id).unwrap();
+    let sandbox = app.plane.toolbox_sandbox(&org, &id).await.unwrap();
     assert_eq!((sandbox.user.as_str(), sandbox.home.as_str()), ("daytona", "/home/daytona"));
-    assert_eq!(stored(&app), created_at, "the toolbox path wrote nothing");
+    assert_eq!(stored(&app, &org.id, &id).await, created_at, "the toolbox path wrote nothing");
     let (_, shown) = app.call(Method::GET, &format!("/sandbox/{id}"), None).await;
     let shown_activity = shown["lastActivityAt"].as_str().unwrap().to_string();
     assert!(shown_activity > created_at, "reads show the recorded activity: {shown_activity} vs {created_at}");
@@ -26,7 +30,7 @@ async fn toolbox_activity_is_kept_in_memory_until_the_reaper_writes_it() {
     // 11 minutes after create but 3 after the toolbox call: not idle. The pass writes the activity.
     app.clock.advance(time::Duration::minutes(3));
     assert!(reap_once(&app.plane).await.is_empty(), "recent toolbox activity postpones auto-stop");
-    assert_eq!(stored(&app), shown_activity, "the reaper's pass stored the activity");
+    assert_eq!(stored(&app, &org.id, &id).await, shown_activity, "the reaper's pass stored the activity");
 
     app.clock.advance(time::Duration::minutes(8));
     assert_eq!(reap_once(&app.plane).await, vec![(id.clone(), Decision::Stop)], "idle for 11 minutes: stopped");
@@ -34,7 +38,7 @@ async fn toolbox_activity_is_kept_in_memory_until_the_reaper_writes_it() {
 
 #[tokio::test]
 async fn the_toolbox_of_a_stopped_sandbox_is_a_conflict_that_says_so() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     app.call(Method::POST, &format!("/sandbox/{id}/stop"), None).await;
     let (status, body) =

@@ -15,7 +15,7 @@ pub struct App {
     pub plane: Arc<ControlPlane>,
     pub node: Arc<FakeNode>,
     pub clock: Arc<ManualClock>,
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     api: Api,
 }
 
@@ -27,14 +27,14 @@ impl std::ops::Deref for App {
 }
 
 impl App {
-    pub fn new() -> App {
-        App::with_rate_limit(10_000)
+    pub async fn new() -> App {
+        App::with_rate_limit(10_000).await
     }
 
-    pub fn with_rate_limit(per_second: u32) -> App {
+    pub async fn with_rate_limit(per_second: u32) -> App {
         let data = tempfile::Builder::new().prefix("sandbar-plane-").tempdir().unwrap();
         let node = Arc::new(FakeNode::new([]));
-        let Plane { plane, clock, store, api } = Plane::new(data.path(), node.clone(), per_second);
+        let Plane { plane, clock, store, api } = Plane::new(data.path(), node.clone(), per_second).await;
         App { _data: data, plane, node, clock, store, api }
     }
 }

@@ -11,7 +11,7 @@ async fn sandbox_count(app: &App) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_creates_are_rejected_with_a_message_and_leave_nothing() {
-    let app = App::new();
+    let app = App::new().await;
     let cases = [
         (json!({"cpu": "two"}), "invalid request body"),
         (json!({"snapshot": "no-such-snapshot"}), "no-such-snapshot"),
@@ -38,7 +38,7 @@ async fn bad_creates_are_rejected_with_a_message_and_leave_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_ids_and_bad_parameters_are_4xx() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let cases = [
         (Method::GET, "/sandbox/00000000-0000-0000-0000-000000000000".to_string(), StatusCode::NOT_FOUND),
@@ -68,7 +68,7 @@ async fn unknown_ids_and_bad_parameters_are_4xx() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_are_required_and_checked() {
-    let app = App::new();
+    let app = App::new().await;
     let no_key = Request::builder().uri("/api/sandbox").body(Body::empty()).unwrap();
     let (status, body) = app.send(no_key).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -85,14 +85,14 @@ async fn keys_are_required_and_checked() {
     assert!(open.as_str().is_some_and(|text| text.starts_with("0{") && text.contains("\"sid\"")), "{open}");
     // A revoked key stops working.
     let prefix: String = crate::common::OTHER_KEY.chars().take(8).collect();
-    assert_eq!(app.store.revoke_api_key(&prefix, "2026-01-01T00:00:00.000Z").unwrap(), 1);
+    assert_eq!(app.store.revoke_api_key(&prefix, "2026-01-01T00:00:00.000Z").await.unwrap(), 1);
     let (status, _) = app.call_as(crate::common::OTHER_KEY, Method::GET, "/sandbox", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_over_the_rate_limit_get_429() {
-    let app = App::with_rate_limit(1);
+    let app = App::with_rate_limit(1).await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
         statuses.push(app.call(Method::GET, "/sandbox", None).await.0);

@@ -18,7 +18,7 @@ fn io_error(what: &str) -> std::io::Error {
 
 #[tokio::test]
 async fn a_failed_start_leaves_the_sandbox_in_error_with_the_reason_and_it_recovers() {
-    let app = App::new();
+    let app = App::new().await;
     let id = uuid::Uuid::new_v4().to_string();
     // The create's start fails on the node.
     app.node.fail_next(
@@ -46,7 +46,7 @@ async fn a_failed_start_leaves_the_sandbox_in_error_with_the_reason_and_it_recov
 
 #[tokio::test]
 async fn a_sandbox_in_error_can_always_be_deleted() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     app.node.fail_next(Op::Stop, Error::Cgroup { id: sid(&id), step: "freeze".into(), source: "busy".into() });
     let (status, _) = app.call(Method::POST, &format!("/sandbox/{id}/stop"), None).await;
@@ -63,7 +63,7 @@ async fn a_sandbox_in_error_can_always_be_deleted() {
 
 #[tokio::test]
 async fn the_node_is_asked_what_each_transition_plans() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     for (path, state) in [("pause", "paused"), ("start", "started"), ("stop", "stopped"), ("archive", "archived")] {
         let (status, body) = app.call(Method::POST, &format!("/sandbox/{id}/{path}"), None).await;
@@ -90,7 +90,7 @@ async fn the_node_is_asked_what_each_transition_plans() {
 
 #[tokio::test]
 async fn a_refused_transition_never_reaches_the_node() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let before = app.node.calls().len();
     let (status, body) = app.call(Method::POST, &format!("/sandbox/{id}/archive"), None).await;
@@ -104,7 +104,7 @@ async fn a_refused_transition_never_reaches_the_node() {
 
 #[tokio::test]
 async fn deleting_a_snapshot_whose_image_the_node_still_uses_is_a_conflict_with_the_reason() {
-    let app = App::new();
+    let app = App::new().await;
     let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let (status, snapshot) =
         app.call(Method::POST, &format!("/sandbox/{id}/snapshot"), Some(json!({"name": "saved"}))).await;
@@ -119,7 +119,7 @@ async fn deleting_a_snapshot_whose_image_the_node_still_uses_is_a_conflict_with_
 
 #[tokio::test]
 async fn reconcile_stops_what_the_node_no_longer_runs() {
-    let app = App::new();
+    let app = App::new().await;
     let gone = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     let alive = app.create(json!({})).await["id"].as_str().unwrap().to_string();
     // The node lost one sandbox's processes (a crash while the server was down).

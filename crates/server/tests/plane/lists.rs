@@ -10,7 +10,7 @@ fn names(list: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn filters_sorting_and_cursor_pages() {
-    let app = App::new();
+    let app = App::new().await;
     for (name, team) in [("a1", "x"), ("b2", "y"), ("c3", "x")] {
         app.create(json!({"name": name, "labels": {"team": team}})).await;
     }
@@ -62,7 +62,7 @@ async fn filters_sorting_and_cursor_pages() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshots_list_the_default_image() {
-    let app = App::new();
+    let app = App::new().await;
     let (status, list) = app.call(Method::GET, "/snapshots?page=1&limit=10", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["total"], 1);

@@ -7,7 +7,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_sandboxes_stop_and_stopped_ones_are_deleted_on_time() {
-    let app = App::new();
+    let app = App::new().await;
     let idle =
         app.create(json!({"autoStopInterval": 10, "autoDeleteInterval": 60})).await["id"].as_str().unwrap().to_string();
     let keep = app.create(json!({"autoStopInterval": 0})).await["id"].as_str().unwrap().to_string();

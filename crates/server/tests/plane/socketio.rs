@@ -31,7 +31,7 @@ async fn connect(app: &App, auth: &str) -> String {
 
 #[tokio::test]
 async fn a_wrong_or_missing_key_gets_connect_error_with_the_reason() {
-    let app = App::new();
+    let app = App::new().await;
     let wrong = connect(&app, r#"{"token":"not-a-key"}"#).await;
     assert!(wrong.starts_with("44"), "CONNECT_ERROR expected, got {wrong:?}");
     assert!(wrong.contains("invalid API key"), "{wrong:?}");
@@ -41,7 +41,7 @@ async fn a_wrong_or_missing_key_gets_connect_error_with_the_reason() {
 
 #[tokio::test]
 async fn a_good_key_connects() {
-    let app = App::new();
+    let app = App::new().await;
     let answer = connect(&app, &format!(r#"{{"token":"{KEY}"}}"#)).await;
     assert!(answer.starts_with("40{") && answer.contains("\"sid\""), "CONNECT expected, got {answer:?}");
 }

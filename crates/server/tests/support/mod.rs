@@ -10,7 +10,7 @@ use sandbar_server::http::{self, AppState, RateLimiter};
 use sandbar_server::model::ApiKey;
 use sandbar_server::node::Node;
 use sandbar_server::service::{ControlPlane, PlaneConfig};
-use sandbar_server::store::Store;
+use sandbar_server::store::{SqliteStore, Store};
 use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -23,21 +23,21 @@ pub const OTHER_KEY: &str = "other-key-org-b";
 pub struct Plane {
     pub plane: Arc<ControlPlane>,
     pub clock: Arc<ManualClock>,
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     pub api: Api,
 }
 
 impl Plane {
-    pub fn new(data: &std::path::Path, node: Arc<dyn Node>, per_second: u32) -> Plane {
-        let store = Arc::new(Store::open(&data.join("sandbar.db")).unwrap());
-        sandbar_server::ensure_admin_key(&store, data, Some(KEY)).unwrap();
-        add_key(&store, "org-b", OTHER_KEY);
+    pub async fn new(data: &std::path::Path, node: Arc<dyn Node>, per_second: u32) -> Plane {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data.join("sandbar.db")).unwrap());
+        sandbar_server::ensure_admin_key(store.as_ref(), data, Some(KEY)).await.unwrap();
+        add_key(store.as_ref(), "org-b", OTHER_KEY).await;
         let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
         let volumes_dir = data.join("volumes");
         std::fs::create_dir_all(&volumes_dir).unwrap();
         let config =
             PlaneConfig { toolbox_url: "http://127.0.0.1:1/toolbox".into(), volumes_dir, target: "local".into() };
-        let plane = Arc::new(ControlPlane::new(store.clone(), node, config, clock.clone()).unwrap());
+        let plane = Arc::new(ControlPlane::new(store.clone(), node, config, clock.clone()).await.unwrap());
         let state = AppState {
             plane: plane.clone(),
             limiter: Arc::new(RateLimiter::new(per_second, per_second * 2)),
@@ -113,10 +113,10 @@ impl Api {
     }
 }
 
-pub fn add_key(store: &Store, org: &str, key: &str) {
+pub async fn add_key(store: &dyn Store, org: &str, key: &str) {
     let now = sandbar_server::clock::iso(time::OffsetDateTime::now_utc());
-    let org = store.ensure_organization(org, &now).unwrap();
-    if store.organization_of_key(&http::hash_key(key)).unwrap().is_none() {
+    let org = store.ensure_organization(org, &now).await.unwrap();
+    if store.organization_of_key(&http::hash_key(key)).await.unwrap().is_none() {
         let record = ApiKey {
             id: uuid::Uuid::new_v4().to_string(),
             organization_id: org.id,
@@ -125,7 +125,7 @@ pub fn add_key(store: &Store, org: &str, key: &str) {
             created_at: now,
             revoked_at: None,
         };
-        store.insert_api_key(&record, &http::hash_key(key)).unwrap();
+        store.insert_api_key(&record, &http::hash_key(key)).await.unwrap();
     }
 }
 
