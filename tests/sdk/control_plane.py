@@ -11,6 +11,10 @@ prints `ok <step>`, `FAIL <step>: <reason>` or `skip <step>: <reason>`; the last
 M failed`. Everything the run creates carries a per-run label and is deleted at the end, also on
 failure. The exit status is non-zero when a step failed or a spec violation was recorded.
 
+One file of about a thousand lines on purpose: it is one scenario, a table of steps that run in
+order and hand objects to each other (`Ctx.state`), and it mirrors ts/control_plane.mjs step by
+step; split, the order and the shared state would be spread over files.
+
 Set SANDBAR_SDK_TRACE=1 to print every captured exchange.
 """
 

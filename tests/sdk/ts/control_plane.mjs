@@ -1,5 +1,7 @@
 // Control-plane conformance flows for the official, unmodified Daytona TypeScript SDK
 // (@daytonaio/sdk, pinned in package.json beside this file), the counterpart of ../control_plane.py.
+// One long file on purpose: one scenario of steps that run in order and share state, mirroring the
+// Python flow step by step.
 //
 // Run with Node >= 18 against a running `sandbar serve`, after ../setup-node.sh <cache>:
 //

@@ -1,6 +1,7 @@
 // Toolbox conformance flows for the official, unmodified Daytona TypeScript SDK (@daytonaio/sdk, pinned in
 // package.json beside this file): the counterpart of ../toolbox.py, plus the toolbox calls only the TS SDK
 // makes (createPty over create-connect, uploadFileStream, downloadFileStream, the interpreter's control frame).
+// One long file on purpose: one scenario of ordered steps sharing one sandbox, mirroring ../toolbox.py.
 //
 // Run with Node >= 18 against a running `sandbar serve`, after ../setup-node.sh <cache>:
 //
