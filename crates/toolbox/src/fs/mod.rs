@@ -13,6 +13,8 @@
 mod info;
 pub(crate) mod routes;
 pub(crate) mod search;
+#[cfg(test)]
+mod tests;
 pub(crate) mod transfer;
 
 use crate::{Target, ToolboxError};
@@ -46,6 +48,12 @@ pub(crate) struct SandboxFs {
     uid: u32,
     gid: u32,
     /// The run this view belongs to: streams stop when the sandbox stops (see `still_running`).
+    /// `None` for a plain directory (the unit tests' root), which has no run to end.
+    run: Option<Run>,
+}
+
+/// The sandbox run a [`SandboxFs`] was opened through.
+struct Run {
     runtime: std::sync::Arc<sandbar_runtime::Runtime>,
     id: sandbar_runtime::SandboxId,
     init: i32,
@@ -57,24 +65,23 @@ impl SandboxFs {
         // `/proc/<pid>/root` is a magic link that must be followed once; pathrs's own open refuses
         // to follow links, so the directory is opened here and handed over as the root.
         let directory = std::fs::File::open(format!("/proc/{pid}/root")).map_err(|e| ToolboxError::internal(&e))?;
+        let run = Run { runtime: std::sync::Arc::clone(&target.runtime), id: target.id.clone(), init: pid };
+        Ok(SandboxFs::with_root(directory, &target.workdir, &target.user, Some(run)))
+    }
+
+    /// The view of the directory open as `directory`, for `user` (uid and gid from the
+    /// directory's own `/etc/passwd`, root when absent).
+    fn with_root(directory: std::fs::File, workdir: &str, user: &str, run: Option<Run>) -> SandboxFs {
         let root = Root::from_fd(std::os::fd::OwnedFd::from(directory));
-        let (uid, gid) = lookup_user(&root, &target.user).unwrap_or((0, 0));
-        Ok(SandboxFs {
-            root,
-            workdir: target.workdir.clone(),
-            uid,
-            gid,
-            runtime: std::sync::Arc::clone(&target.runtime),
-            id: target.id.clone(),
-            init: pid,
-        })
+        let (uid, gid) = lookup_user(&root, user).unwrap_or((0, 0));
+        SandboxFs { root, workdir: workdir.to_string(), uid, gid, run }
     }
 
     /// Whether the sandbox still runs with the init this view was opened through. A transfer
     /// checks it between chunks and ends when the sandbox stopped: its open files would keep the
     /// stopped sandbox's overlay mounted, and a restart could not mount its writable layer again.
     pub(crate) fn still_running(&self) -> bool {
-        self.runtime.init_pid(&self.id).is_ok_and(|pid| pid == self.init)
+        self.run.as_ref().is_none_or(|run| run.runtime.init_pid(&run.id).is_ok_and(|pid| pid == run.init))
     }
 
     /// The absolute in-sandbox path of a request path (relative ones are under the workdir).

@@ -118,3 +118,23 @@ async fn run_in_sandbox(target: &Target, argv: Vec<String>) -> Result<Vec<u8>, T
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_rewrites_regular_files_and_reports_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "one two one").unwrap();
+        std::fs::write(dir.path().join("same.txt"), "untouched").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let fs = SandboxFs::with_root(std::fs::File::open(dir.path()).unwrap(), "/", "me", None);
+        replace_in(&fs, "a.txt", "one", "1").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join("a.txt")).unwrap(), "1 two 1");
+        replace_in(&fs, "/same.txt", "absent", "x").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join("same.txt")).unwrap(), "untouched");
+        assert_eq!(replace_in(&fs, "sub", "a", "b").unwrap_err(), "path \"/sub\" is not a regular file");
+        assert_eq!(replace_in(&fs, "missing", "a", "b").unwrap_err(), "file not found: /missing");
+    }
+}
