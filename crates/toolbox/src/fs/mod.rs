@@ -18,7 +18,6 @@ mod tests;
 pub(crate) mod transfer;
 
 use crate::{Target, ToolboxError};
-use axum::http::StatusCode;
 use pathrs::flags::OpenFlags;
 use pathrs::Root;
 use std::fs::Permissions;
@@ -119,14 +118,10 @@ impl SandboxFs {
         }
         let fs = nix::sys::statfs::fstatfs(std::os::fd::AsFd::as_fd(&handle)).map_err(|e| io_error(path, &e.into()))?;
         if KERNEL_FILE_SYSTEMS.contains(&(fs.filesystem_type().0 as i64)) {
-            return Err(ToolboxError {
-                status: StatusCode::FORBIDDEN,
-                code: "FILE_ACCESS_DENIED",
-                message: format!(
-                    "{} is a kernel interface file; read it with process.exec inside the sandbox",
-                    path.display()
-                ),
-            });
+            return Err(ToolboxError::forbidden(
+                "FILE_ACCESS_DENIED",
+                format!("{} is a kernel interface file; read it with process.exec inside the sandbox", path.display()),
+            ));
         }
         let access = if write { OpenFlags::O_RDWR } else { OpenFlags::O_RDONLY };
         handle.reopen(access | OpenFlags::O_NOCTTY | OpenFlags::O_CLOEXEC).map_err(|e| fs_error(path, &e))
@@ -202,48 +197,36 @@ fn read_in_root(root: &Root, path: &str) -> Option<String> {
 }
 
 fn invalid_path(path: &str, why: &str) -> ToolboxError {
-    ToolboxError { status: StatusCode::BAD_REQUEST, code: "INVALID_FILE_PATH", message: format!("path {path:?} {why}") }
+    ToolboxError::invalid("INVALID_FILE_PATH", format!("path {path:?} {why}"))
 }
 
 /// Maps a pathrs failure to the daemon's file error codes.
 fn fs_error(path: &Path, error: &pathrs::error::Error) -> ToolboxError {
     match error.kind() {
-        pathrs::error::ErrorKind::OsError(Some(libc::ENOENT)) => ToolboxError {
-            status: StatusCode::NOT_FOUND,
-            code: "FILE_NOT_FOUND",
-            message: format!("file not found: {}", path.display()),
-        },
-        pathrs::error::ErrorKind::OsError(Some(libc::EACCES | libc::EPERM)) => ToolboxError {
-            status: StatusCode::FORBIDDEN,
-            code: "FILE_ACCESS_DENIED",
-            message: format!("access denied: {}", path.display()),
-        },
+        pathrs::error::ErrorKind::OsError(Some(libc::ENOENT)) => {
+            ToolboxError::not_found("FILE_NOT_FOUND", format!("file not found: {}", path.display()))
+        }
+        pathrs::error::ErrorKind::OsError(Some(libc::EACCES | libc::EPERM)) => {
+            ToolboxError::forbidden("FILE_ACCESS_DENIED", format!("access denied: {}", path.display()))
+        }
         pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {
             ToolboxError::conflict(format!("{} already exists", path.display()))
         }
         pathrs::error::ErrorKind::OsError(Some(libc::ENOTDIR)) => {
             invalid_path(&path.display().to_string(), "crosses a file that is not a directory")
         }
-        _ => ToolboxError {
-            status: StatusCode::BAD_REQUEST,
-            code: "INVALID_FILE_PATH",
-            message: format!("{}: {error}", path.display()),
-        },
+        _ => ToolboxError::invalid("INVALID_FILE_PATH", format!("{}: {error}", path.display())),
     }
 }
 
 fn io_error(path: &Path, error: &std::io::Error) -> ToolboxError {
     match error.kind() {
-        std::io::ErrorKind::NotFound => ToolboxError {
-            status: StatusCode::NOT_FOUND,
-            code: "FILE_NOT_FOUND",
-            message: format!("file not found: {}", path.display()),
-        },
-        std::io::ErrorKind::PermissionDenied => ToolboxError {
-            status: StatusCode::FORBIDDEN,
-            code: "FILE_ACCESS_DENIED",
-            message: format!("access denied: {}", path.display()),
-        },
+        std::io::ErrorKind::NotFound => {
+            ToolboxError::not_found("FILE_NOT_FOUND", format!("file not found: {}", path.display()))
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            ToolboxError::forbidden("FILE_ACCESS_DENIED", format!("access denied: {}", path.display()))
+        }
         _ => ToolboxError::internal(error),
     }
 }

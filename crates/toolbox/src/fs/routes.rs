@@ -4,6 +4,7 @@
 use super::info::file_info;
 use super::*;
 use axum::extract::Query;
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 use pathrs::flags::RenameFlags;
 use sandbar_api::toolbox::fs::{
@@ -148,11 +149,10 @@ pub(crate) async fn set_permissions(
         let statfs =
             nix::sys::statfs::fstatfs(std::os::fd::AsFd::as_fd(&handle)).map_err(|e| io_error(&path, &e.into()))?;
         if KERNEL_FILE_SYSTEMS.contains(&(statfs.filesystem_type().0 as i64)) {
-            return Err(ToolboxError {
-                status: StatusCode::FORBIDDEN,
-                code: "FILE_ACCESS_DENIED",
-                message: format!("{} is a kernel interface file", path.display()),
-            });
+            return Err(ToolboxError::forbidden(
+                "FILE_ACCESS_DENIED",
+                format!("{} is a kernel interface file", path.display()),
+            ));
         }
         let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsFd::as_fd(&handle).as_raw_fd());
         if let Some(mode) = query.mode.as_deref().filter(|m| !m.is_empty()) {

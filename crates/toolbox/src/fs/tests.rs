@@ -3,6 +3,7 @@
 //! that belong to the user.
 
 use super::*;
+use axum::http::StatusCode;
 use std::os::unix::fs::MetadataExt;
 
 /// A temporary directory holding `root/` (the view's root) and `outside/` beside it, with a

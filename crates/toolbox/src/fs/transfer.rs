@@ -8,6 +8,7 @@ use super::*;
 use crate::error::parse_json;
 use axum::extract::{FromRequest, Multipart, Query, Request};
 use axum::http::header;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use pathrs::flags::RenameFlags;

@@ -5,7 +5,6 @@
 
 use crate::registry::{Key, Registry};
 use crate::{Target, ToolboxError};
-use axum::http::StatusCode;
 use sandbar_api::toolbox::pty::{PtyCreateRequest, PtySessionInfo};
 use sandbar_runtime::{ExecSpec, ExecStdio};
 use std::collections::BTreeMap;
@@ -185,11 +184,9 @@ pub(crate) fn check_size(cols: u16, rows: u16) -> Result<(), ToolboxError> {
 impl Ptys {
     /// The target sandbox's session `id`; 404 when there is none.
     pub(crate) fn find(&self, target: &Target, id: &str) -> Result<Arc<PtySession>, ToolboxError> {
-        self.table.get(&Key::new(target, id)?).ok_or_else(|| ToolboxError {
-            status: StatusCode::NOT_FOUND,
-            code: "NOT_FOUND",
-            message: format!("pty session {id:?} not found"),
-        })
+        self.table
+            .get(&Key::new(target, id)?)
+            .ok_or_else(|| ToolboxError::not_found("NOT_FOUND", format!("pty session {id:?} not found")))
     }
 
     /// The target sandbox's sessions by id.

@@ -23,7 +23,6 @@ pub(crate) mod routes;
 
 use crate::registry::{Key, Registry};
 use crate::{Target, ToolboxError};
-use axum::http::StatusCode;
 use command::Command;
 use log::Stream;
 use sandbar_api::toolbox::session::Session as SessionInfo;
@@ -203,7 +202,7 @@ fn reserved(session: &str, what: &str) -> Result<(), ToolboxError> {
 }
 
 fn not_found(what: &str, id: &str) -> ToolboxError {
-    ToolboxError { status: StatusCode::NOT_FOUND, code: "NOT_FOUND", message: format!("{what} {id:?} not found") }
+    ToolboxError::not_found("NOT_FOUND", format!("{what} {id:?} not found"))
 }
 
 /// The script one session command runs: restore the session's directory and exports, run the
