@@ -9,12 +9,12 @@
 //!
 //! # Layout
 //!
-//! Each area is a folder whose domain types know nothing of HTTP, with its axum routes beside
-//! them: `fs/` ([`fs::SandboxFs`], the path-safe view, and the file routes), `session/` (the
-//! session log and its commands), `pty/` (the PTY session, its WebSocket bridge and routes),
-//! `git/`. `process.rs`, `interpreter.rs`, `system.rs` and `warm.rs` are single files;
-//! `routes.rs` is the router, `registry.rs` the per-sandbox tables, `error.rs` the daemon-shaped
-//! error.
+//! One folder per area. In `fs/` (`SandboxFs`, the path-safe view, and the file routes),
+//! `session/` (the session log and its commands) and `pty/` (the PTY session, its WebSocket
+//! bridge and routes) the domain types know nothing of HTTP and the axum routes sit beside them;
+//! `git/` is handlers over the image's git, split by what they touch. `process.rs`,
+//! `interpreter.rs`, `system.rs` and `warm.rs` are single files; `routes.rs` is the router,
+//! `registry.rs` the per-sandbox tables, `error.rs` the daemon-shaped error.
 
 mod error;
 mod fs;
