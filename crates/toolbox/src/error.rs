@@ -25,6 +25,21 @@ impl ToolboxError {
         ToolboxError { status: StatusCode::BAD_REQUEST, code: "BAD_REQUEST", message: message.into() }
     }
 
+    /// 400 with a daemon code more precise than `BAD_REQUEST` (`INVALID_FILE_PATH`, ...).
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> ToolboxError {
+        ToolboxError { status: StatusCode::BAD_REQUEST, code, message: message.into() }
+    }
+
+    /// 403: the request names something the toolbox must not touch.
+    pub(crate) fn forbidden(code: &'static str, message: impl Into<String>) -> ToolboxError {
+        ToolboxError { status: StatusCode::FORBIDDEN, code, message: message.into() }
+    }
+
+    /// 404 with the daemon's code for what is missing (`NOT_FOUND`, `FILE_NOT_FOUND`).
+    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> ToolboxError {
+        ToolboxError { status: StatusCode::NOT_FOUND, code, message: message.into() }
+    }
+
     /// 408 after a timeout killed the process group.
     pub fn timeout(message: impl Into<String>) -> ToolboxError {
         ToolboxError { status: StatusCode::REQUEST_TIMEOUT, code: "PROCESS_EXECUTION_TIMEOUT", message: message.into() }

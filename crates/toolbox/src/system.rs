@@ -2,7 +2,7 @@
 //! `GET /system/metrics` (what the sandbox uses now).
 
 use crate::error::parse_json;
-use crate::files::blocking;
+use crate::fs::blocking;
 use crate::{Target, ToolboxError};
 use axum::{Extension, Json};
 use sandbar_api::toolbox::system::{SystemMetrics, UpdateEnvRequest};

@@ -6,7 +6,8 @@
 //!
 //! A spare is only used for commands that ask for nothing it could differ in: no `cwd` and no
 //! `envs` (it was started with the sandbox's defaults). `/env` changes discard it, a spare that
-//! died (a user's `pkill bash`) is noticed before use, and one left idle for [`IDLE`] is stopped
+//! died or was just killed (a user's `pkill bash`) is noticed before use by a probe it must
+//! answer, and one left idle for [`IDLE`] is stopped
 //! so an unused sandbox costs no more memory than before.
 
 use crate::registry::{Key, Registry};
@@ -20,6 +21,11 @@ use tokio::task::JoinHandle;
 
 /// How long a spare may wait for a command before it is stopped.
 const IDLE: Duration = Duration::from_secs(30);
+/// What a spare is asked before use, and its answer (see `answers_probe`).
+const PROBE_INPUT: &[u8] = b"echo sandbar-spare-ready\n";
+const PROBE_ANSWER: &[u8] = b"sandbar-spare-ready\n";
+/// How long a spare may take to answer the probe before a fresh shell is used instead.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The registry id of a sandbox's spare.
 const SPARE: &str = "warm-shell";
 
@@ -49,7 +55,7 @@ impl WarmShells {
             tokio::task::spawn_blocking(move || process.wait());
             return None;
         }
-        Some(process)
+        tokio::task::spawn_blocking(move || answers_probe(process)).await.ok()?
     }
 
     /// Starts the next spare of the sandbox with `exec` (the defaults of a plain execute).
@@ -89,6 +95,44 @@ async fn stop(spare: &Spare) {
     if let Some(start) = start {
         drop(start.await);
     }
+}
+
+/// The spare if it answers [`PROBE_INPUT`], else `None` (and the dead shell is reaped).
+///
+/// `has_ended` alone cannot tell: a shell killed a moment ago (a user's `kill -9`) stays
+/// unreported until the kernel ran its exit and init reaped it and wrote the status, so a busy
+/// machine handed such a shell the command, which then "exited" 137 without running. A shell
+/// with a pending SIGKILL never runs again, so it cannot echo: its stdout closes (EOF) instead.
+/// The probe is a builtin, one round trip through the waiting shell, no fork.
+fn answers_probe(mut process: Process) -> Option<Process> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::{Read, Write};
+    let sent = process.stdin.as_mut().is_some_and(|stdin| stdin.write_all(PROBE_INPUT).is_ok());
+    let mut answer = Vec::with_capacity(PROBE_ANSWER.len());
+    if let (true, Some(stdout)) = (sent, process.stdout.as_ref()) {
+        let deadline = std::time::Instant::now() + PROBE_TIMEOUT;
+        let mut buffer = [0u8; 64];
+        while answer.len() < PROBE_ANSWER.len() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO);
+            let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLIN)];
+            if !matches!(poll(&mut fds, timeout), Ok(n) if n > 0) {
+                break;
+            }
+            let wanted = PROBE_ANSWER.len() - answer.len();
+            match (&*stdout).read(&mut buffer[..wanted]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    }
+    if answer == PROBE_ANSWER {
+        return Some(process);
+    }
+    // Dead (EOF) or unresponsive: closing its stdin ends a live one; wait collects the status.
+    drop(process.stdin.take());
+    let _ = process.wait();
+    None
 }
 
 /// Whether init already reported the process's exit (or the sandbox went away).
