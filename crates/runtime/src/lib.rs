@@ -46,4 +46,5 @@ pub use spec::{
     validate_env_name, validate_mount_target, BindMount, ExecSpec, ExecStdio, Limits, NetworkMode, SandboxId,
     SandboxSpec, DEFAULT_STOP_GRACE,
 };
+pub use sync::lock;
 pub use usage::Usage;

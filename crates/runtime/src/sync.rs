@@ -1,4 +1,6 @@
-//! The crate's one way to take a `std::sync::Mutex`, and the owned per-sandbox lock built on it.
+//! The workspace's one way to take a `std::sync::Mutex` ([`lock`], re-exported as
+//! `sandbar_runtime::lock`; `clippy.toml` steers every `Mutex::lock` here), and the owned
+//! per-sandbox lock built on it.
 //!
 //! A panic while a lock is held poisons it; every table the runtime guards stays consistent
 //! across a panic (entries are inserted or removed whole), so the poison is ignored here, once,
@@ -6,8 +8,10 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-/// Locks `mutex`, recovering it when a panicking holder poisoned it.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `mutex`, recovering it when a panicking holder poisoned it. Every table guarded this way
+/// in the workspace is changed whole under its lock, so a poisoned one is still consistent.
+#[allow(clippy::disallowed_methods)] // the one place that may call Mutex::lock
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -53,7 +57,7 @@ mod tests {
         let mutex = Arc::new(Mutex::new(1));
         let holder = Arc::clone(&mutex);
         let panicked = std::thread::spawn(move || {
-            let mut value = holder.lock().unwrap();
+            let mut value = lock(&holder);
             *value = 2;
             panic!("poison the mutex");
         })

@@ -33,13 +33,13 @@ impl ManualClock {
 
     /// Moves the clock forward.
     pub fn advance(&self, by: time::Duration) {
-        *self.now.lock().unwrap_or_else(|p| p.into_inner()) += by;
+        *sandbar_runtime::lock(&self.now) += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+        *sandbar_runtime::lock(&self.now)
     }
 }
 

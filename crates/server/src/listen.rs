@@ -163,7 +163,7 @@ impl OpenConnections {
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
-        self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        sandbar_runtime::lock(&self.counts)
     }
 }
 

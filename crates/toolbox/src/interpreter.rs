@@ -191,7 +191,7 @@ async fn run(mut socket: WebSocket, target: Target) {
     // Events of an earlier run that ended abruptly are not this run's.
     while events.try_recv().is_ok() {}
     let written = {
-        let mut stdin = context.stdin.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stdin = sandbar_runtime::lock(&context.stdin);
         writeln!(stdin, "{line}").is_ok()
     };
     if !written {

@@ -43,7 +43,7 @@ impl<T> Default for Registry<T> {
 
 impl<T> Registry<T> {
     fn table(&self) -> MutexGuard<'_, HashMap<Key, Arc<T>>> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        sandbar_runtime::lock(&self.table)
     }
 
     pub(crate) fn get(&self, key: &Key) -> Option<Arc<T>> {

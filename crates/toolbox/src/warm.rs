@@ -48,7 +48,7 @@ impl WarmShells {
     pub(crate) async fn take(&self, target: &Target) -> Option<Process> {
         let key = Key::new(target, SPARE).ok()?;
         let spare = self.table.remove(&key)?;
-        let start = spare.start.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        let start = sandbar_runtime::lock(&spare.start).take()?;
         let process = start.await.ok()?.ok()?;
         if has_ended(&process) {
             // Killed from inside the sandbox; its exit status is waiting on the connection.
@@ -91,7 +91,7 @@ impl WarmShells {
 /// command, exits. No signal is sent: after a restart of the sandbox the old shell's pid may
 /// name someone else's process in the new run.
 async fn stop(spare: &Spare) {
-    let start = spare.start.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let start = sandbar_runtime::lock(&spare.start).take();
     if let Some(start) = start {
         drop(start.await);
     }

@@ -60,7 +60,7 @@ impl Fixture {
     /// A fresh id, remembered for cleanup.
     pub fn id(&self, suffix: &str) -> SandboxId {
         let id = SandboxId::new(format!("{}-{suffix}", self.prefix)).expect("valid id");
-        self.created.lock().unwrap().push(id.clone());
+        sandbar_runtime::lock(&self.created).push(id.clone());
         id
     }
 
@@ -93,10 +93,7 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         let result = self.runtime.delete_all();
         let cgroups = self.runtime.cgroup_children();
-        let leftovers: Vec<_> = self
-            .created
-            .lock()
-            .unwrap()
+        let leftovers: Vec<_> = sandbar_runtime::lock(&self.created)
             .iter()
             .map(|id| (id.clone(), self.runtime.leftovers(id)))
             .filter(|(_, l)| !l.is_empty())

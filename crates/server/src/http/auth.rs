@@ -42,7 +42,7 @@ impl RateLimiter {
     /// Takes one token for `key`; false when the bucket is empty.
     pub fn allow(&self, key: &str) -> bool {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = sandbar_runtime::lock(&self.buckets);
         let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;

@@ -108,7 +108,7 @@ impl FakeNode {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        sandbar_runtime::lock(&self.inner)
     }
 
     /// Records `call` and takes the planted failure for `op`, if any.

@@ -20,7 +20,7 @@ pub(super) struct Activity {
 
 impl Activity {
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        sandbar_runtime::lock(&self.pending)
     }
 
     fn record(&self, id: &str, at: String) {

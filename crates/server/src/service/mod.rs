@@ -299,7 +299,7 @@ impl ControlPlane {
     }
 
     fn lock_of(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks.lock().unwrap_or_else(|p| p.into_inner()).entry(id.to_string()).or_default().clone()
+        sandbar_runtime::lock(&self.locks).entry(id.to_string()).or_default().clone()
     }
 }
 

@@ -99,7 +99,7 @@ impl SqliteStore {
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {
-        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        sandbar_runtime::lock(&self.connection)
     }
 }
 

@@ -170,7 +170,7 @@ impl PtySession {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
+    sandbar_runtime::lock(mutex)
 }
 
 /// 400 unless both sides are within 1..1000.

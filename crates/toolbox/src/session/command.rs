@@ -66,7 +66,7 @@ impl Command {
     }
 
     fn state(&self) -> MutexGuard<'_, CommandState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        sandbar_runtime::lock(&self.state)
     }
 
     /// Adds output read from `stream` to the log.

@@ -51,7 +51,7 @@ struct Session {
 
 impl Session {
     fn commands(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Command>>> {
-        self.commands.lock().unwrap_or_else(|p| p.into_inner())
+        sandbar_runtime::lock(&self.commands)
     }
 
     fn describe(&self) -> SessionInfo {
