@@ -91,10 +91,8 @@ fn spec(
         None => target.workdir.clone(),
     });
     for (key, value) in envs.into_iter().flatten() {
-        let valid = !key.is_empty()
-            && !key.starts_with(|c: char| c.is_ascii_digit())
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        // The runtime's rule, answered as the daemon words it.
+        if sandbar_runtime::validate_env_name(&key).is_err() {
             return Err(ToolboxError::bad_request(format!(
                 "invalid environment variable name {key:?}: names must match ^[A-Za-z_][A-Za-z0-9_]*$"
             )));
