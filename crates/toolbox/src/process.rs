@@ -92,7 +92,7 @@ fn spec(
     });
     for (key, value) in envs.into_iter().flatten() {
         // The runtime's rule, answered as the daemon words it.
-        if sandbar_runtime::validate_env_name(&key).is_err() {
+        if sandbar_runtime::validate_env_name(key).is_err() {
             return Err(ToolboxError::bad_request(format!(
                 "invalid environment variable name {key:?}: names must match ^[A-Za-z_][A-Za-z0-9_]*$"
             )));
