@@ -1,7 +1,7 @@
 //! Creating a sandbox: its directory is built under a `.creating-` name and appears complete, by
 //! one rename.
 
-use super::{write_record, Record, Runtime};
+use super::{write_staged_record, Record, Runtime};
 use crate::image::remove_tree;
 use crate::spec::{SandboxId, SandboxSpec};
 use crate::{Error, ImageManifest};
@@ -41,7 +41,7 @@ impl Runtime {
                 let path = staging.join(sub);
                 std::fs::create_dir_all(&path).map_err(Error::sandbox(id, format!("create {}", path.display())))?;
             }
-            write_record(id, staging, &record)
+            write_staged_record(id, staging, &record)
         })?;
         Ok(record)
     }

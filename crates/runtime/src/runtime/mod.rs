@@ -276,6 +276,15 @@ pub(crate) fn write_record(id: &SandboxId, dir: &Path, record: &Record) -> Resul
     })
 }
 
+/// Writes the first record of sandbox `id` into a staging directory that nobody reads yet and
+/// whose rename into place is the commit (create, fork): no temporary file and no sync needed,
+/// since a crash before the rename leaves a staging directory that startup removes.
+pub(crate) fn write_staged_record(id: &SandboxId, staging: &Path, record: &Record) -> Result<(), Error> {
+    let path = staging.join(RECORD);
+    let bytes = serde_json::to_vec_pretty(record).map_err(|source| Error::Record { path: path.clone(), source })?;
+    std::fs::write(&path, bytes).map_err(Error::sandbox(id, format!("write {}", path.display())))
+}
+
 /// Reads the record of sandbox `id` from its directory `dir`; [`Error::NotFound`] without one.
 pub(crate) fn read_record(id: &SandboxId, dir: &Path) -> Result<Record, Error> {
     let path = dir.join(RECORD);

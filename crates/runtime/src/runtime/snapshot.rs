@@ -3,7 +3,7 @@
 
 use super::adopt::RUNNING_MARKER;
 use super::freeze::frozen;
-use super::{read_record, sync_dir, write_record, Runtime};
+use super::{read_record, sync_dir, write_record, write_staged_record, Runtime};
 use crate::image::remove_tree;
 use crate::spec::SandboxId;
 use crate::{Error, ImageManifest};
@@ -134,7 +134,7 @@ impl Runtime {
             }
             self.apply_disk_limit(target, staging, record.spec.limits.disk_bytes)?;
             record.spec.hostname = None;
-            write_record(target, staging, &record)
+            write_staged_record(target, staging, &record)
         })
     }
 
