@@ -113,3 +113,40 @@ pub struct SnapshotRow {
     pub updated_at: String,
     pub last_used_at: Option<String>,
 }
+
+/// A started sandbox with Daytona's defaults, for tests that build rows by hand (the list
+/// queries' and the store conformance suite's); tests change what they need with `..`.
+#[cfg(test)]
+pub(crate) fn test_sandbox(org: &str, id: &str, name: &str, at: &str) -> SandboxRow {
+    SandboxRow {
+        id: id.into(),
+        organization_id: org.into(),
+        name: name.into(),
+        snapshot: "default".into(),
+        user: "daytona".into(),
+        env: BTreeMap::new(),
+        labels: BTreeMap::new(),
+        public: false,
+        network_block_all: false,
+        network_allow_list: None,
+        domain_allow_list: None,
+        target: "local".into(),
+        cpu: 1,
+        gpu: 0,
+        memory: 1,
+        disk: 3,
+        state: SandboxState::Started,
+        desired_state: SandboxState::Started,
+        error_reason: None,
+        recoverable: None,
+        auto_stop_interval: Some(15),
+        auto_archive_interval: Some(10080),
+        auto_delete_interval: None,
+        auto_pause_interval: None,
+        volumes: Vec::new(),
+        created_at: at.into(),
+        updated_at: at.into(),
+        last_activity_at: at.into(),
+        state_changed_at: at.into(),
+    }
+}

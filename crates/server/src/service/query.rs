@@ -222,35 +222,8 @@ mod tests {
 
     fn row(id: &str, name: &str) -> SandboxRow {
         SandboxRow {
-            id: id.into(),
-            organization_id: "org".into(),
-            name: name.into(),
-            snapshot: "default".into(),
-            user: "daytona".into(),
-            env: BTreeMap::new(),
-            labels: BTreeMap::new(),
-            public: false,
-            network_block_all: false,
-            network_allow_list: None,
-            domain_allow_list: None,
-            target: "local".into(),
-            cpu: 1,
-            gpu: 0,
-            memory: 1,
-            disk: 3,
-            state: SandboxState::Started,
-            desired_state: SandboxState::Started,
-            error_reason: None,
-            recoverable: None,
-            auto_stop_interval: Some(15),
-            auto_archive_interval: Some(10080),
             auto_delete_interval: Some(-1),
-            auto_pause_interval: None,
-            volumes: Vec::new(),
-            created_at: "2026-01-01T00:00:00.000Z".into(),
-            updated_at: "2026-01-01T00:00:00.000Z".into(),
-            last_activity_at: "2026-01-01T00:00:00.000Z".into(),
-            state_changed_at: "2026-01-01T00:00:00.000Z".into(),
+            ..crate::model::test_sandbox("org", id, name, "2026-01-01T00:00:00.000Z")
         }
     }
 

@@ -32,35 +32,10 @@ pub(crate) use store_conformance;
 
 pub(crate) fn sandbox(org: &str, id: &str, name: &str) -> SandboxRow {
     SandboxRow {
-        id: id.into(),
-        organization_id: org.into(),
-        name: name.into(),
-        snapshot: "default".into(),
-        user: "daytona".into(),
         env: BTreeMap::from([("A".into(), "1".into())]),
         labels: BTreeMap::from([("team".into(), "x".into())]),
-        public: false,
-        network_block_all: false,
-        network_allow_list: None,
-        domain_allow_list: None,
-        target: "local".into(),
-        cpu: 1,
-        gpu: 0,
-        memory: 1,
-        disk: 3,
-        state: SandboxState::Started,
-        desired_state: SandboxState::Started,
-        error_reason: None,
-        recoverable: None,
-        auto_stop_interval: Some(15),
-        auto_archive_interval: Some(10080),
-        auto_delete_interval: None,
-        auto_pause_interval: None,
         volumes: vec![VolumeMount { volume_id: "v1".into(), mount_path: "/data".into(), subpath: None }],
-        created_at: NOW.into(),
-        updated_at: NOW.into(),
-        last_activity_at: NOW.into(),
-        state_changed_at: NOW.into(),
+        ..crate::model::test_sandbox(org, id, name, NOW)
     }
 }
 
