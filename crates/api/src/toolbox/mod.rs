@@ -1,6 +1,6 @@
 //! Toolbox bodies (`shared/daytona-wire.md` §4): what the SDKs send to
 //! `{toolboxProxyUrl}/{sandboxId}/...` and what they get back, one module per area. Type names
-//! follow the daemon's swagger (`shared/spec/toolbox-swagger.yaml`) where it names them.
+//! follow the daemon's published swagger (Daytona's toolbox API spec) where it names them.
 //!
 //! Errors of every toolbox route are an [`crate::ErrorBody`] with `source: DAYTONA_DAEMON`.
 
