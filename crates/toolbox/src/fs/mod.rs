@@ -85,16 +85,39 @@ impl SandboxFs {
 
     /// The absolute in-sandbox path of a request path (relative ones are under the workdir).
     pub(crate) fn absolute(&self, path: &str) -> Result<PathBuf, ToolboxError> {
+        // The kernel's own bound: no longer path can name a file, and every walk over a path
+        // (making its parents, resolving it) stays proportionate. The answer does not repeat
+        // the path.
+        if path.len() >= MAX_PATH_BYTES {
+            return Err(ToolboxError::invalid(
+                "INVALID_FILE_PATH",
+                format!(
+                    "path of {} bytes is too long: the limit is {} bytes (PATH_MAX)",
+                    path.len(),
+                    MAX_PATH_BYTES - 1
+                ),
+            ));
+        }
         if path.contains('\0') {
             return Err(invalid_path(path, "contains a NUL byte"));
         }
-        Ok(if path.is_empty() {
+        let absolute = if path.is_empty() {
             PathBuf::from(&self.workdir)
         } else if path.starts_with('/') {
             PathBuf::from(path)
         } else {
             Path::new(&self.workdir).join(path)
-        })
+        };
+        if absolute.as_os_str().len() >= MAX_PATH_BYTES {
+            return Err(ToolboxError::invalid(
+                "INVALID_FILE_PATH",
+                format!(
+                    "path is too long below the working directory: the limit is {} bytes (PATH_MAX)",
+                    MAX_PATH_BYTES - 1
+                ),
+            ));
+        }
+        Ok(absolute)
     }
 
     /// `lstat` inside the root (a symlink reports itself).
@@ -139,17 +162,12 @@ impl SandboxFs {
 
     /// `mkdir -p` inside the root; new directories belong to the user.
     fn mkdir_all(&self, path: &Path, mode: u32) -> Result<(), ToolboxError> {
-        let mut missing = Vec::new();
-        let mut current = path.to_path_buf();
-        while self.metadata(&current).is_err() {
-            missing.push(current.clone());
-            if !current.pop() {
-                break;
-            }
-        }
+        // How many trailing components are missing: counted, not copied (a copy of every
+        // missing prefix costs memory quadratic in the path's depth).
+        let missing = path.ancestors().take_while(|dir| self.metadata(dir).is_err()).count();
         self.root.mkdir_all(path, &Permissions::from_mode(mode)).map_err(|e| fs_error(path, &e))?;
-        for dir in missing {
-            self.give_to_user(&dir);
+        for dir in path.ancestors().take(missing) {
+            self.give_to_user(dir);
         }
         Ok(())
     }
@@ -195,6 +213,9 @@ fn read_in_root(root: &Root, path: &str) -> Option<String> {
     file.take(ACCOUNT_FILE_LIMIT).read_to_string(&mut text).ok()?;
     Some(text)
 }
+
+/// `PATH_MAX`: the longest path the kernel accepts is one byte less (the NUL).
+pub(crate) const MAX_PATH_BYTES: usize = libc::PATH_MAX as usize;
 
 fn invalid_path(path: &str, why: &str) -> ToolboxError {
     ToolboxError::invalid("INVALID_FILE_PATH", format!("path {path:?} {why}"))

@@ -160,3 +160,27 @@ fn modes_are_octal_up_to_7777() {
     assert!(parse_mode("10000").is_err());
     assert!(parse_mode("rwx").is_err());
 }
+
+#[test]
+fn a_path_past_path_max_is_refused_without_repeating_it() {
+    let fs = Fixture::new().fs();
+    let huge = "a/".repeat(150_000);
+    let error = fs.absolute(&huge).unwrap_err();
+    assert_eq!(error.status, StatusCode::BAD_REQUEST);
+    assert!(error.message.len() < 200, "the answer does not repeat a 300 KB path: {} bytes", error.message.len());
+    assert!(error.message.contains("PATH_MAX"), "{}", error.message);
+    // Under the limit is fine, also relative to the working directory.
+    assert!(fs.absolute(&"a/".repeat(1_000)).is_ok());
+    assert!(fs.absolute(&"a/".repeat(2_047)).is_err(), "/work/ plus 4094 bytes is past the limit");
+}
+
+#[test]
+fn mkdir_all_of_a_deep_path_makes_every_level() {
+    let fixture = Fixture::new();
+    let fs = fixture.fs();
+    // 2,000 components, near the path limit: linear work, every level made and handed over.
+    let deep = format!("/{}", vec!["d"; 2_000].join("/"));
+    fs.mkdir_all(Path::new(&deep), 0o755).unwrap();
+    assert!(fs.metadata(Path::new(&deep)).unwrap().is_dir());
+    assert!(fixture.root().join("d/d/d").is_dir());
+}
