@@ -98,6 +98,29 @@ impl Process {
         Ok(Output { status, stdout, stderr })
     }
 
+    /// [`collect`](Self::collect) while `input` is written to the process's stdin, which is then
+    /// closed. The input is fed beside the collection, so `timeout` covers the whole call: a
+    /// process that never reads its stdin cannot hold the caller past its deadline, and the
+    /// feeding stops when the process is gone (or killed at the deadline).
+    pub fn collect_with_input(mut self, input: Vec<u8>, timeout: Option<Duration>) -> Result<Collected, Error> {
+        let Some(stdin) = self.stdin.take() else { return self.collect(timeout) };
+        if input.is_empty() {
+            drop(stdin);
+            return self.collect(timeout);
+        }
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let feeding = {
+            let done = std::sync::Arc::clone(&done);
+            std::thread::Builder::new().name("sandbar-stdin".into()).spawn(move || feed(stdin, &input, &done))
+        };
+        let collected = self.collect(timeout);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(feeding) = feeding {
+            let _ = feeding.join();
+        }
+        collected
+    }
+
     /// Reads stdout and stderr while the process runs and returns when it exits, or kills its
     /// whole process group when `timeout` passes first (then `timed_out` is set).
     ///
@@ -194,6 +217,31 @@ pub struct Collected {
     pub stdout: Vec<u8>,
     /// Its stderr (empty with [`ExecStdio::Merged`]).
     pub stderr: Vec<u8>,
+}
+
+/// Writes `input` to `stdin` until it is all written, the reader is gone, or `done` is set (the
+/// process was collected); then closes it. Waits for room at most 50 ms at a time, so it notices
+/// `done` promptly.
+fn feed(stdin: File, input: &[u8], done: &std::sync::atomic::AtomicBool) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Write;
+    if set_nonblocking(&stdin).is_err() {
+        return;
+    }
+    let mut rest = input;
+    while !rest.is_empty() && !done.load(std::sync::atomic::Ordering::SeqCst) {
+        match (&stdin).write(rest) {
+            Ok(0) => return,
+            Ok(written) => rest = &rest[written..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLOUT)];
+                let _ = poll(&mut fds, PollTimeout::from(50u8));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // EPIPE: the process exited without reading all of it, which is fine.
+            Err(_) => return,
+        }
+    }
 }
 
 fn set_nonblocking(file: &File) -> std::io::Result<()> {

@@ -10,7 +10,6 @@ use sandbar_api::toolbox::process::{
 };
 use sandbar_runtime::{Collected, Error as RuntimeError, ExecSpec, ExecStdio, SpawnErrorKind};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::Duration;
 
 /// Lines of this prefix in code-run output carry artifacts (charts) as JSON.
@@ -123,16 +122,13 @@ async fn run(
             }
             other => other,
         };
-        let mut process = match started {
+        let process = match started {
             Ok(process) => process,
             Err(RuntimeError::Request { error, .. }) => return Ok(Err(error)),
             Err(other) => return Err(other),
         };
-        if let Some(mut stdin) = process.stdin.take() {
-            // A process that exits without reading its input is fine (EPIPE is ignored).
-            let _ = stdin.write_all(&input);
-        }
-        process.collect(timeout).map(Ok)
+        // The deadline covers feeding the input too: a shell that never reads it is killed on time.
+        process.collect_with_input(input, timeout).map(Ok)
     })
     .await
     .map_err(|e| ToolboxError::internal(&e))?;

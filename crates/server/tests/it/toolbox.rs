@@ -43,6 +43,26 @@ async fn execute_merges_output_and_reports_exit_codes() {
     }
 }
 
+/// Regression (hardening): the command is fed to the shell on stdin, and the deadline used to
+/// start only after all of it was written, so a shell that stopped reading pinned the call (and a
+/// server thread) until the sandbox went.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_timeout_covers_feeding_a_command_the_shell_never_reads() {
+    let app = App::new().await;
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    // The shell execs a process that never reads; 1 MiB of script is left unread behind it.
+    let command = format!("exec sleep 300\n{}", "#".repeat(1 << 20));
+    let call = toolbox(&app, &id, "/process/execute", json!({"command": command, "timeout": 1}));
+    let (status, body) = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the call must end at its timeout, not wait for the input to be read");
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+    assert_eq!(body["code"], "PROCESS_EXECUTION_TIMEOUT", "{body}");
+    // The sandbox still serves the next call.
+    let (status, body) = toolbox(&app, &id, "/process/execute", json!({"command": "echo next"})).await;
+    assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("next\n")), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn timeouts_kill_the_process_group_and_background_children_never_hang_a_call() {
     let app = App::new().await;

@@ -65,12 +65,8 @@ pub(crate) async fn git_with_input(
     let runtime = std::sync::Arc::clone(&target.runtime);
     let id = target.id.clone();
     let collected = tokio::task::spawn_blocking(move || {
-        let mut process = runtime.exec(&id, &exec)?;
-        if let Some(mut stdin) = process.stdin.take() {
-            // git may exit without reading (EPIPE is fine); dropping stdin closes it.
-            let _ = std::io::Write::write_all(&mut stdin, &input);
-        }
-        process.collect(Some(GIT_TIMEOUT))
+        // The deadline covers feeding the input; git may exit without reading it (fine).
+        runtime.exec(&id, &exec)?.collect_with_input(input, Some(GIT_TIMEOUT))
     })
     .await
     .map_err(|e| ToolboxError::internal(&e))?
