@@ -108,10 +108,16 @@ impl Process {
             drop(stdin);
             return self.collect(timeout);
         }
+        // The usual input (a command) fits in the empty pipe: written here, no thread needed.
+        let Some(rest) = write_now(&stdin, &input) else {
+            drop(stdin);
+            return self.collect(timeout);
+        };
+        let rest = input[input.len() - rest..].to_vec();
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let feeding = {
             let done = std::sync::Arc::clone(&done);
-            std::thread::Builder::new().name("sandbar-stdin".into()).spawn(move || feed(stdin, &input, &done))
+            std::thread::Builder::new().name("sandbar-stdin".into()).spawn(move || feed(stdin, &rest, &done))
         };
         let collected = self.collect(timeout);
         done.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -219,15 +225,30 @@ pub struct Collected {
     pub stderr: Vec<u8>,
 }
 
+/// Writes what fits into `stdin` now (made non-blocking); `None` when nothing is left to write
+/// (all written, or the reader is gone), else how many bytes are left.
+fn write_now(stdin: &File, input: &[u8]) -> Option<usize> {
+    use std::io::Write;
+    set_nonblocking(stdin).ok()?;
+    let mut rest = input;
+    while !rest.is_empty() {
+        match (&*stdin).write(rest) {
+            Ok(0) => return None,
+            Ok(written) => rest = &rest[written..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(rest.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// Writes `input` to `stdin` until it is all written, the reader is gone, or `done` is set (the
 /// process was collected); then closes it. Waits for room at most 50 ms at a time, so it notices
 /// `done` promptly.
 fn feed(stdin: File, input: &[u8], done: &std::sync::atomic::AtomicBool) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::io::Write;
-    if set_nonblocking(&stdin).is_err() {
-        return;
-    }
     let mut rest = input;
     while !rest.is_empty() && !done.load(std::sync::atomic::Ordering::SeqCst) {
         match (&stdin).write(rest) {
