@@ -146,6 +146,16 @@ impl Inner {
         Ok(())
     }
 
+    /// Pause (`Paused`) or resume (`Running`) a sandbox whose processes exist; idempotent.
+    fn freeze(&mut self, id: &SandboxId, to: SandboxState) -> Result<(), Error> {
+        let sandbox = self.get(id)?;
+        if sandbox.state == SandboxState::Stopped {
+            return Err(Error::NotRunning { id: id.clone() });
+        }
+        sandbox.state = to;
+        Ok(())
+    }
+
     fn start(&mut self, id: &SandboxId) -> Result<(), Error> {
         let sandbox = self.get(id)?;
         if sandbox.state == SandboxState::Stopped {
@@ -196,27 +206,11 @@ impl Node for FakeNode {
     }
 
     async fn pause(&self, id: &SandboxId) -> Result<(), Error> {
-        let mut inner = self.enter(Op::Pause, Call::Pause(id.to_string()))?;
-        let sandbox = inner.get(id)?;
-        match sandbox.state {
-            SandboxState::Stopped => Err(Error::NotRunning { id: id.clone() }),
-            _ => {
-                sandbox.state = SandboxState::Paused;
-                Ok(())
-            }
-        }
+        self.enter(Op::Pause, Call::Pause(id.to_string()))?.freeze(id, SandboxState::Paused)
     }
 
     async fn resume(&self, id: &SandboxId) -> Result<(), Error> {
-        let mut inner = self.enter(Op::Resume, Call::Resume(id.to_string()))?;
-        let sandbox = inner.get(id)?;
-        match sandbox.state {
-            SandboxState::Stopped => Err(Error::NotRunning { id: id.clone() }),
-            _ => {
-                sandbox.state = SandboxState::Running;
-                Ok(())
-            }
-        }
+        self.enter(Op::Resume, Call::Resume(id.to_string()))?.freeze(id, SandboxState::Running)
     }
 
     async fn archive(&self, id: &SandboxId) -> Result<(), Error> {
