@@ -4,8 +4,9 @@
 //! Every sandbox cgroup sits under the runtime's own cgroup, at `<own>/<parent>/<slot>`, where
 //! `<own>` is the cgroup this process runs in (its memory cgroup on v1, so host-level memory
 //! accounting and limits still cover the sandboxes), `<parent>` names this runtime instance, and
-//! `<slot>` is `<runtime pid>-<counter>`. The runtime's parent cgroup stays unlimited: v1 refuses
-//! a child quota above its parent's.
+//! `<slot>` is `<runtime pid>-<counter>`. The runtime's parent cgroup carries the bounds on all
+//! its sandboxes together ([`crate::HostBounds`]: pids and memory); it has no cpu quota, as v1
+//! refuses a child quota above its parent's.
 //!
 //! Slots rather than sandbox ids name the cgroups so that managers can be opened ahead of time:
 //! opening a libcgroups manager reads mountinfo and procfs once per controller (over a
@@ -92,6 +93,38 @@ impl CgroupTree {
             }
         }
         children
+    }
+
+    /// Sets the bounds on all sandboxes together on the parent cgroup (creating it): `pids.max`
+    /// and the memory limit, in the pids and memory hierarchies (v1) or the unified one.
+    pub(crate) fn limit_parent(&self, bounds: &crate::HostBounds) -> Result<(), String> {
+        let relative = self.base.strip_prefix("/").unwrap_or(&self.base);
+        let writes: Vec<(PathBuf, &str, u64)> = match self.setup {
+            CgroupSetup::Unified => {
+                let dir = Path::new(CGROUP_ROOT).join(relative);
+                // The controllers must be on for the parent's own directory to have the files.
+                if let Some(own) = dir.parent() {
+                    std::fs::write(own.join("cgroup.subtree_control"), "+pids +memory")
+                        .map_err(|e| format!("enable pids and memory in {}: {e}", own.display()))?;
+                }
+                vec![(dir.clone(), "pids.max", bounds.pids), (dir, "memory.max", bounds.memory_bytes)]
+            }
+            CgroupSetup::Hybrid | CgroupSetup::Legacy => {
+                let pids = v1_hierarchy("pids").ok_or("no pids cgroup hierarchy is mounted")?;
+                let memory = v1_hierarchy("memory").ok_or("no memory cgroup hierarchy is mounted")?;
+                vec![
+                    (pids.join(relative), "pids.max", bounds.pids),
+                    (memory.join(relative), "memory.limit_in_bytes", bounds.memory_bytes),
+                ]
+            }
+        };
+        for (dir, file, value) in writes {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+            let path = dir.join(file);
+            std::fs::write(&path, value.to_string())
+                .map_err(|e| format!("write {value} to {}: {e}", path.display()))?;
+        }
+        Ok(())
     }
 
     /// A manager for a fresh slot: from the pool when one is ready, else opened now.
@@ -255,6 +288,16 @@ fn move_to_leaf(own: &str) -> Result<(), String> {
     std::fs::create_dir_all(&leaf).map_err(|e| format!("create {}: {e}", leaf.display()))?;
     std::fs::write(leaf.join("cgroup.procs"), std::process::id().to_string())
         .map_err(|e| format!("move the runtime into {}: {e}", leaf.display()))
+}
+
+/// The mount point of the v1 hierarchy that has `controller`.
+fn v1_hierarchy(controller: &str) -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let has = fields.len() > 3 && fields[2] == "cgroup" && fields[3].split(',').any(|o| o == controller);
+        has.then(|| PathBuf::from(fields[1]))
+    })
 }
 
 /// Mount points of every cgroup hierarchy on this host.

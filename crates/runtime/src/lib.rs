@@ -22,6 +22,7 @@
 //! ```
 
 pub mod archive;
+mod capacity;
 mod cgroup;
 mod disk;
 pub mod env;
@@ -36,6 +37,7 @@ mod sync;
 mod sys;
 mod usage;
 
+pub use capacity::{Capacity, HostBounds, HostFacts};
 pub use disk::DataDisk;
 pub use error::Error;
 pub use image::{BuildProgress, ImageManifest, ImageStore, DEFAULT_IMAGE};

@@ -50,12 +50,21 @@ pub struct RuntimeConfig {
     /// The btrfs image sandbox directories live on, for per-sandbox disk limits; without one
     /// they live on the data directory's file system and disk limits are not enforced.
     pub disk: Option<crate::DataDisk>,
+    /// Bounds on all sandboxes together; `None` derives them from the host
+    /// ([`crate::HostBounds::for_host`]).
+    pub host_bounds: Option<crate::HostBounds>,
 }
 
 impl RuntimeConfig {
     /// A config with the default cgroup parent name `sandbar`.
     pub fn new(data_dir: impl Into<PathBuf>, images: ImageStore) -> RuntimeConfig {
-        RuntimeConfig { data_dir: data_dir.into(), images, cgroup_parent: "sandbar".to_string(), disk: None }
+        RuntimeConfig {
+            data_dir: data_dir.into(),
+            images,
+            cgroup_parent: "sandbar".to_string(),
+            disk: None,
+            host_bounds: None,
+        }
     }
 }
 
@@ -111,11 +120,15 @@ pub struct Runtime {
     running: Mutex<HashMap<SandboxId, Arc<Running>>>,
     locks: Mutex<HashMap<SandboxId, Arc<OwnedLock>>>,
     disk: Option<DiskState>,
+    facts: crate::HostFacts,
+    bounds: crate::HostBounds,
 }
 
 /// The runtime has a data disk: it mounted it, or found it mounted by an earlier process (after
 /// a crash), and unmounts it when dropped.
-struct DiskState;
+struct DiskState {
+    size_bytes: u64,
+}
 
 impl Drop for Runtime {
     fn drop(&mut self) {
@@ -141,11 +154,16 @@ impl Runtime {
         let disk = match &config.disk {
             Some(disk) => {
                 crate::disk::ensure_mounted(disk, &sandboxes_dir)?;
-                Some(DiskState)
+                // An image made earlier keeps its size whatever the flag says now.
+                let size_bytes = std::fs::metadata(&disk.image).map_or(disk.size_bytes, |m| m.len());
+                Some(DiskState { size_bytes })
             }
             None => None,
         };
         let cgroups = CgroupTree::detect(&config.cgroup_parent).map_err(|what| Error::CgroupSetup { what })?;
+        let facts = crate::HostFacts::read().map_err(Error::host("read the host's cpus, memory and pid_max"))?;
+        let bounds = config.host_bounds.unwrap_or_else(|| crate::HostBounds::for_host(&facts));
+        cgroups.limit_parent(&bounds).map_err(|what| Error::CgroupSetup { what })?;
         let init_memfd = sys::sealed_init_memfd().map_err(Error::host("seal the init binary in a memfd"))?;
         let null = std::fs::File::open("/dev/null").map_err(Error::host("open /dev/null"))?.into();
         let networks = Pool::new("network namespace", 2, 2, || Ok(sys::new_network_namespace()?));
@@ -159,7 +177,24 @@ impl Runtime {
             running: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
             disk,
+            facts,
+            bounds,
         })
+    }
+
+    /// What this host offers sandboxes: its cpus, the memory all sandboxes may use together (the
+    /// parent cgroup's limit) and the data disk's size.
+    pub fn capacity(&self) -> crate::Capacity {
+        crate::Capacity {
+            cpus: self.facts.cpus,
+            memory_bytes: self.bounds.memory_bytes,
+            disk_bytes: self.disk.as_ref().map(|disk| disk.size_bytes),
+        }
+    }
+
+    /// The bounds on all sandboxes together, as set on the parent cgroup.
+    pub fn host_bounds(&self) -> crate::HostBounds {
+        self.bounds
     }
 
     /// Whether per-sandbox disk limits are enforced (the runtime has a data disk).

@@ -40,6 +40,15 @@ impl Fixture {
     /// A fixture whose sandboxes live on a btrfs data disk of `disk_bytes` (sparse, in the
     /// fixture's data directory), so disk limits are enforced.
     pub fn with_disk(name: &str, disk_bytes: Option<u64>) -> Fixture {
+        Fixture::with_config(name, disk_bytes, None)
+    }
+
+    /// A fixture whose sandboxes together stay within `bounds` (the parent cgroup's limits).
+    pub fn with_bounds(name: &str, bounds: sandbar_runtime::HostBounds) -> Fixture {
+        Fixture::with_config(name, None, Some(bounds))
+    }
+
+    fn with_config(name: &str, disk_bytes: Option<u64>, bounds: Option<sandbar_runtime::HostBounds>) -> Fixture {
         let images = images();
         let data = tempfile::Builder::new().prefix("sandbar-test-").tempdir().expect("temp data dir");
         // As a data directory made with the usual umask would be: the runtime must make it private.
@@ -51,6 +60,7 @@ impl Fixture {
         let mut config = RuntimeConfig::new(data.path(), images);
         config.disk =
             disk_bytes.map(|size_bytes| sandbar_runtime::DataDisk { image: data.path().join("disk.img"), size_bytes });
+        config.host_bounds = bounds;
         config.cgroup_parent = format!("sandbar-test-{}-{n}", std::process::id());
         let cgroup_parent = config.cgroup_parent.clone();
         let runtime = Runtime::new(config).expect("open runtime");

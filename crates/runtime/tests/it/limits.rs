@@ -1,7 +1,8 @@
-//! cgroup limits: memory (OOM kill stays inside the sandbox), pids (fork bombs stop), cpu quota.
+//! cgroup limits: memory (OOM kill stays inside the sandbox), pids (fork bombs stop), cpu quota,
+//! and the bounds on all sandboxes together (the parent cgroup's).
 
 use crate::common::{stdout, Fixture};
-use sandbar_runtime::{ExecSpec, ExitStatus, SandboxId, SandboxSpec, DEFAULT_IMAGE};
+use sandbar_runtime::{ExecSpec, ExitStatus, HostBounds, SandboxId, SandboxSpec, DEFAULT_IMAGE};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -92,4 +93,78 @@ fn cpu_limit_becomes_a_quota() {
     assert_eq!(stdout(&fx.sh(&id, "echo responsive")), "responsive\n");
     busy.kill(libc::SIGKILL, false).unwrap();
     assert_eq!(busy.wait().unwrap(), ExitStatus::Signal(9));
+}
+
+/// The parent cgroup's file `name` (the directory above a sandbox's cgroup that has it).
+fn parent_file(fx: &Fixture, id: &SandboxId, name: &str) -> PathBuf {
+    fx.runtime
+        .cgroup_dirs(id)
+        .into_iter()
+        .filter_map(|dir| dir.parent().map(|p| p.join(name)))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("no parent cgroup of {id} has {name}"))
+}
+
+#[test]
+fn sandboxes_together_stay_within_the_host_bounds() {
+    // Each sandbox may have 4096 pids and 1 GiB; all of them together get 200 pids and 160 MiB.
+    let bounds = HostBounds { pids: 200, memory_bytes: 160 << 20 };
+    let fx = Fixture::with_bounds("bounds", bounds);
+    let mut spec = SandboxSpec::new(DEFAULT_IMAGE);
+    spec.limits.pids = Some(4096);
+    spec.limits.memory_bytes = Some(1 << 30);
+    let bomber = fx.started("bomber", &spec);
+    let hog = fx.started("hog", &spec);
+    assert_eq!(std::fs::read_to_string(parent_file(&fx, &bomber, "pids.max")).unwrap().trim(), "200");
+    let memory_limit = std::fs::read_to_string(parent_file(&fx, &hog, "memory.limit_in_bytes"))
+        .or_else(|_| std::fs::read_to_string(parent_file(&fx, &hog, "memory.max")))
+        .unwrap();
+    assert_eq!(memory_limit.trim(), (160u64 << 20).to_string());
+
+    // A fork bomb under a 4096-pid limit stops at the parent's 200.
+    let bomb = fx.runtime.exec(&bomber, &ExecSpec::new(["bash", "-c", "bomb() { bomb | bomb & }; bomb"])).unwrap();
+    drop(bomb);
+    // A refused fork counts in the forking cgroup's pids.events on v1, in every level's on v2.
+    let events_path = cgroup_file(&fx, &bomber, "pids.events");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counter(&std::fs::read_to_string(&events_path).unwrap(), "max ") == 0 {
+        assert!(Instant::now() < deadline, "the bomb never reached a limit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let current: u64 =
+        std::fs::read_to_string(parent_file(&fx, &bomber, "pids.current")).unwrap().trim().parse().unwrap();
+    assert!(current <= 200, "the parent's pids.current {current} is over its limit");
+    let own: u64 = std::fs::read_to_string(cgroup_file(&fx, &bomber, "pids.current")).unwrap().trim().parse().unwrap();
+    assert!(own <= 200, "the bomb stopped at the parent's 200 pids, not its own 4096: {own}");
+    fx.runtime.stop(&bomber, Duration::ZERO).unwrap();
+
+    // 300 MiB in a sandbox allowed 1 GiB is more than all sandboxes together may have.
+    let out = fx.sh(&hog, "exec python3 -c 'x = bytearray(300 << 20); print(len(x))'");
+    assert_eq!(out.status, ExitStatus::Signal(9), "the hog is OOM-killed at the parent's bound: {out:?}");
+    assert_eq!(stdout(&fx.sh(&hog, "echo alive")), "alive\n");
+}
+
+#[test]
+fn capacity_reports_the_host_and_the_bounds() {
+    let fx = Fixture::new("capacity");
+    let capacity = fx.runtime.capacity();
+    let cpus = std::thread::available_parallelism().unwrap().get() as u32;
+    assert_eq!(capacity.cpus, cpus);
+    assert_eq!(capacity.memory_bytes, fx.runtime.host_bounds().memory_bytes);
+    assert_eq!(capacity.disk_bytes, None, "no data disk, no disk capacity");
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let total_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(capacity.memory_bytes < total_kib * 1024, "a reserve stays for the host");
+    let id = fx.default_sandbox("probe");
+    let pid_max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
+    let pids_max: u64 = std::fs::read_to_string(parent_file(&fx, &id, "pids.max")).unwrap().trim().parse().unwrap();
+    assert!(pids_max < pid_max, "the parent's pids.max {pids_max} keeps some of the host's {pid_max}");
 }
