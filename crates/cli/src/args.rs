@@ -33,6 +33,9 @@ pub enum Command {
     /// Manage API keys in the local database.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Show or set an organization's quotas in the local database (works while the server runs).
+    #[command(subcommand)]
+    Quota(QuotaCommand),
     /// Run one command in a fresh sandbox, then delete the sandbox.
     Run(RunArgs),
     /// Manage the local image store.
@@ -74,6 +77,26 @@ pub struct ServeArgs {
     /// requests, before it is closed.
     #[arg(long, default_value_t = 15)]
     pub header_timeout_seconds: u64,
+    /// Cores of running sandboxes admitted per host cpu (limits are ceilings; cpu is shared).
+    #[arg(long, default_value_t = 16.0, value_parser = parse_ratio)]
+    pub cpu_overcommit: f64,
+    /// Memory limits of running sandboxes admitted per byte the host gives sandboxes (all of
+    /// them together never use more than that: the runtime's parent cgroup bounds them).
+    #[arg(long, default_value_t = 2.0, value_parser = parse_ratio)]
+    pub memory_overcommit: f64,
+    /// Disk limits of sandboxes admitted per byte of the data disk.
+    #[arg(long, default_value_t = 4.0, value_parser = parse_ratio)]
+    pub disk_overcommit: f64,
+}
+
+/// A ratio above zero, like `1.5`.
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    let ratio: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number like 1.5"))?;
+    if ratio.is_finite() && ratio > 0.0 {
+        Ok(ratio)
+    } else {
+        Err(format!("{text:?} must be a number above 0"))
+    }
 }
 
 /// `64G`, `512M`, `1T` or a number of bytes.
@@ -110,6 +133,57 @@ pub enum KeysCommand {
         /// Key id or the prefix shown by `keys list`.
         key: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Print an organization's quotas and what its sandboxes hold now.
+    Show {
+        /// The organization.
+        #[arg(long, default_value = "default")]
+        org: String,
+    },
+    /// Change some of an organization's quotas (the others stay); `none` lifts one.
+    Set {
+        /// The organization (it must exist: `keys create --org` makes it).
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// Sandboxes that are not deleted, whatever their state.
+        #[arg(long, value_parser = parse_limit)]
+        max_sandboxes: Option<Limit>,
+        /// Cores of the running sandboxes together.
+        #[arg(long, value_parser = parse_limit)]
+        total_cpu: Option<Limit>,
+        /// GiB of memory of the running sandboxes together.
+        #[arg(long, value_parser = parse_limit)]
+        total_memory: Option<Limit>,
+        /// GiB of disk of the sandboxes that are not archived, together.
+        #[arg(long, value_parser = parse_limit)]
+        total_disk: Option<Limit>,
+        /// Cores of one sandbox.
+        #[arg(long, value_parser = parse_limit)]
+        max_cpu_per_sandbox: Option<Limit>,
+        /// GiB of memory of one sandbox.
+        #[arg(long, value_parser = parse_limit)]
+        max_memory_per_sandbox: Option<Limit>,
+        /// GiB of disk of one sandbox.
+        #[arg(long, value_parser = parse_limit)]
+        max_disk_per_sandbox: Option<Limit>,
+    },
+}
+
+/// A quota value: a bound, or `none` for no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub Option<i64>);
+
+fn parse_limit(text: &str) -> Result<Limit, String> {
+    match text.trim() {
+        "none" => Ok(Limit(None)),
+        number => match number.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(Limit(Some(n))),
+            _ => Err(format!("{text:?} is not a whole number of 0 or more, or `none`")),
+        },
+    }
 }
 
 #[derive(Debug, Args)]

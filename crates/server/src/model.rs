@@ -14,6 +14,44 @@ pub struct Organization {
     pub name: String,
 }
 
+/// An organization's quotas; `None` is no limit. Cpu in cores, memory and disk in GiB.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrganizationQuota {
+    /// Sandboxes that are not destroyed, whatever their state.
+    pub max_sandboxes: Option<i64>,
+    /// Cores of the sandboxes that run, together.
+    pub total_cpu: Option<i64>,
+    /// Memory of the sandboxes that run, together.
+    pub total_memory: Option<i64>,
+    /// Disk of the sandboxes that are not archived, together.
+    pub total_disk: Option<i64>,
+    /// Cores of one sandbox.
+    pub max_cpu_per_sandbox: Option<i64>,
+    /// Memory of one sandbox.
+    pub max_memory_per_sandbox: Option<i64>,
+    /// Disk of one sandbox.
+    pub max_disk_per_sandbox: Option<i64>,
+}
+
+/// What one live sandbox holds, for quota and capacity sums.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    /// Sandbox id.
+    pub id: String,
+    /// Its organization.
+    pub organization_id: String,
+    /// The node (region) it runs on.
+    pub target: String,
+    /// Its state.
+    pub state: SandboxState,
+    /// Cores.
+    pub cpu: i64,
+    /// GiB.
+    pub memory: i64,
+    /// GiB.
+    pub disk: i64,
+}
+
 /// An API key's metadata (the key itself is stored only as a hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {

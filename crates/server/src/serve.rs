@@ -44,6 +44,8 @@ pub struct ServerSettings {
     pub disk_size: Option<u64>,
     /// Connection limits and timeouts of the HTTP listener.
     pub connections: crate::listen::ConnectionLimits,
+    /// How far sandbox limits may add up past this host's capacity.
+    pub overcommit: crate::service::Overcommit,
 }
 
 /// File in the data directory that holds a generated admin key (mode 0600).
@@ -149,8 +151,12 @@ pub async fn serve(
     let volumes_dir = settings.data_dir.join("volumes");
     std::fs::create_dir_all(&volumes_dir).map_err(io(format!("create {}", volumes_dir.display())))?;
     let public_base = format!("http://{}", settings.listen);
-    let config =
-        PlaneConfig { toolbox_url: format!("{public_base}/toolbox"), volumes_dir, target: "local".to_string() };
+    let config = PlaneConfig {
+        toolbox_url: format!("{public_base}/toolbox"),
+        volumes_dir,
+        target: "local".to_string(),
+        overcommit: settings.overcommit,
+    };
     let runtime = Arc::new(runtime);
     let node = Arc::new(LocalNode::new(Arc::clone(&runtime)));
     let plane = Arc::new(ControlPlane::new(Arc::clone(&store), node, config, Arc::new(SystemClock)).await?);

@@ -4,6 +4,7 @@ mod bench;
 mod bench_state;
 mod image;
 mod keys;
+mod quota;
 mod run;
 mod serve;
 
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Keys(command) => keys::run(&cli.global, command),
+        Command::Quota(command) => quota::run(&cli.global, command),
         Command::Run(args) => run::run(&cli.global, args),
         Command::Image(command) => image::run(&cli.global, command),
         Command::Bench(args) => bench::run(&cli.global, args),

@@ -3,6 +3,7 @@
 use crate::args::{GlobalArgs, ServeArgs};
 use crate::progress::TerminalProgress;
 use sandbar_server::listen::ConnectionLimits;
+use sandbar_server::service::Overcommit;
 use sandbar_server::{ServerSettings, Serving};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
             header_read_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
             ..ConnectionLimits::default()
         },
+        overcommit: Overcommit { cpu: args.cpu_overcommit, memory: args.memory_overcommit, disk: args.disk_overcommit },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -63,6 +63,7 @@ fn status_of(error: &ServiceError) -> StatusCode {
             Runtime::Paused { .. } | Runtime::Running { .. } | Runtime::InUse { .. } => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         },
+        ServiceError::Capacity(_) => StatusCode::SERVICE_UNAVAILABLE,
         ServiceError::Storage { .. } | ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -74,6 +75,7 @@ impl From<ServiceError> for ApiError {
             StatusCode::NOT_FOUND => "NOT_FOUND",
             StatusCode::BAD_REQUEST => "BAD_REQUEST",
             StatusCode::CONFLICT => "CONFLICT",
+            StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
             _ => "INTERNAL_SERVER_ERROR",
         };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -5,7 +5,7 @@
 
 use super::Node;
 use async_trait::async_trait;
-use sandbar_runtime::{Error, Limits, Runtime, SandboxId, SandboxSpec, SandboxState};
+use sandbar_runtime::{Capacity, Error, Limits, Runtime, SandboxId, SandboxSpec, SandboxState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -64,6 +64,7 @@ struct Inner {
 pub struct FakeNode {
     inner: Mutex<Inner>,
     disk_limits: bool,
+    capacity: Mutex<Option<Capacity>>,
 }
 
 impl FakeNode {
@@ -75,6 +76,11 @@ impl FakeNode {
         inner.images.extend(images.into_iter().map(str::to_string));
         drop(inner);
         node
+    }
+
+    /// Makes the node offer `capacity` (by default 64 cpus, 256 GiB of memory, no data disk).
+    pub fn set_capacity(&self, capacity: Capacity) {
+        *sandbar_runtime::lock(&self.capacity) = Some(capacity);
     }
 
     /// The next call of `op` fails with `error` (several plants fail successive calls).
@@ -261,6 +267,14 @@ impl Node for FakeNode {
 
     fn enforces_disk_limits(&self) -> bool {
         self.disk_limits
+    }
+
+    fn capacity(&self) -> Capacity {
+        sandbar_runtime::lock(&self.capacity).unwrap_or(Capacity {
+            cpus: 64,
+            memory_bytes: 256 << 30,
+            disk_bytes: None,
+        })
     }
 
     fn local_runtime(&self) -> Option<Arc<Runtime>> {

@@ -10,7 +10,7 @@
 pub mod fake;
 
 use async_trait::async_trait;
-use sandbar_runtime::{Error, Limits, Recovered, Runtime, SandboxId, SandboxSpec, SandboxState};
+use sandbar_runtime::{Capacity, Error, Limits, Recovered, Runtime, SandboxId, SandboxSpec, SandboxState};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +49,8 @@ pub trait Node: Send + Sync + 'static {
     async fn update_limits(&self, id: &SandboxId, limits: &Limits) -> Result<(), Error>;
     /// Whether sandbox disk limits are enforced on this node.
     fn enforces_disk_limits(&self) -> bool;
+    /// What this node offers sandboxes (admission checks against it).
+    fn capacity(&self) -> Capacity;
     /// The runtime of this host, when the node is this host (the toolbox runs beside it).
     fn local_runtime(&self) -> Option<Arc<Runtime>>;
 }
@@ -155,6 +157,10 @@ impl Node for LocalNode {
 
     fn enforces_disk_limits(&self) -> bool {
         self.runtime.enforces_disk_limits()
+    }
+
+    fn capacity(&self) -> Capacity {
+        self.runtime.capacity()
     }
 
     fn local_runtime(&self) -> Option<Arc<Runtime>> {

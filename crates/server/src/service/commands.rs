@@ -1,6 +1,7 @@
 //! Create and the lifecycle commands (start, stop, delete, recover, pause, archive): plan with
 //! `lifecycle::plan`, show the intermediate state, run the runtime, record the outcome.
 
+use super::quota::Demand;
 use super::{admission, not_found, runtime_id, ControlPlane, ServiceError};
 use crate::lifecycle::{self, Command, Plan};
 use crate::model::{Organization, SandboxRow};
@@ -75,7 +76,10 @@ impl ControlPlane {
         let id = row.id.clone();
         tracing::Span::current().record("sandbox_id", id.as_str());
         let spec = self.spec_of(&row, &snapshot)?;
+        let demand = Demand { cpu: row.cpu, memory: row.memory, disk: row.disk, runs: true, new: true };
+        let admitted = self.admit(&row.organization_id, None, demand).await?;
         self.store.insert_sandbox(&row).await?;
+        drop(admitted);
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
@@ -142,7 +146,15 @@ impl ControlPlane {
             (Work::Start, Some(snapshot)) => Some(self.spec_of(&row, snapshot)?),
             _ => None,
         };
+        let admitted = match work {
+            Work::Start => {
+                let demand = Demand { cpu: row.cpu, memory: row.memory, disk: row.disk, runs: true, new: false };
+                Some(self.admit(&row.organization_id, Some(&row.id), demand).await?)
+            }
+            _ => None,
+        };
         self.set_state(&mut row, during).await?;
+        drop(admitted);
         let id = runtime_id(&row.id)?;
         let node = self.node.as_ref();
         let result = match work {

@@ -16,6 +16,7 @@ mod admission;
 mod commands;
 pub(crate) mod listing;
 pub(crate) mod query;
+mod quota;
 mod restart;
 mod settings;
 mod snapshots;
@@ -24,6 +25,7 @@ mod volumes;
 
 pub use activity::ToolboxSandbox;
 pub use query::ListQuery;
+pub use quota::{usage_of, Overcommit, Totals};
 
 use crate::clock::{iso, Clock};
 use crate::model::{Organization, SandboxRow, SnapshotRow};
@@ -131,6 +133,10 @@ pub enum ServiceError {
         #[source]
         source: std::io::Error,
     },
+    /// 503: the node has no room for the sandbox now (its capacity, over-committed as
+    /// configured, is taken); the message says what is taken and how to make room.
+    #[error("{0}")]
+    Capacity(String),
     /// 500: the store failed.
     #[error("state store failed")]
     Store(#[source] StoreError),
@@ -162,6 +168,8 @@ pub struct PlaneConfig {
     pub volumes_dir: PathBuf,
     /// Region name reported as `target`.
     pub target: String,
+    /// How far sandbox limits may add up past the node's capacity.
+    pub overcommit: Overcommit,
 }
 
 /// An interval setting.
@@ -186,6 +194,9 @@ pub struct ControlPlane {
     clock: Arc<dyn Clock>,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     activity: activity::Activity,
+    /// Held from an admission check until the admitted sandbox's new state is stored, so two
+    /// requests never both take the last room.
+    admission: tokio::sync::Mutex<()>,
 }
 
 impl ControlPlane {
@@ -223,6 +234,7 @@ impl ControlPlane {
             clock,
             locks: std::sync::Mutex::new(HashMap::new()),
             activity: activity::Activity::default(),
+            admission: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -296,6 +308,31 @@ impl ControlPlane {
         // Lists filter and sort in the store: recorded activity goes there first.
         self.flush_activity().await;
         listing::list_all(self.store.as_ref(), &org.id, query).await
+    }
+
+    /// Checks `demand` against the organization's quotas and the node's capacity, and returns
+    /// the admission guard: hold it until the sandbox's new state is stored. `exclude` is the
+    /// sandbox the demand replaces (it is not counted twice).
+    async fn admit(
+        &self,
+        organization_id: &str,
+        exclude: Option<&str>,
+        demand: quota::Demand,
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, ServiceError> {
+        let guard = self.admission.lock().await;
+        let quota = self.store.organization_quota(organization_id).await?;
+        let rows = self.store.usage_rows(None).await?;
+        let room = quota::Room {
+            organization_id,
+            target: &self.config.target,
+            quota: &quota,
+            capacity: self.node.capacity(),
+            overcommit: self.config.overcommit,
+            rows: &rows,
+            exclude,
+        };
+        quota::admit(&room, &demand)?;
+        Ok(guard)
     }
 
     fn lock_of(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {

@@ -3,6 +3,7 @@
 
 use super::admission::{self, limits_of, validate_name, Resources};
 use super::commands::begin;
+use super::quota::{self, Demand};
 use super::{not_found, runtime_id, ControlPlane, ServiceError};
 use crate::lifecycle::{self, Command, Plan};
 use crate::model::{Organization, SandboxRow, SnapshotRow};
@@ -31,7 +32,11 @@ impl ControlPlane {
         let after = begin(&mut row, plan);
         let id = row.id.clone();
         tracing::Span::current().record("fork_id", id.as_str());
+        let runs = after == SandboxState::Started;
+        let demand = Demand { cpu: row.cpu, memory: row.memory, disk: row.disk, runs, new: true };
+        let admitted = self.admit(&row.organization_id, None, demand).await?;
         self.store.insert_sandbox(&row).await?;
+        drop(admitted);
         self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
@@ -116,6 +121,10 @@ impl ControlPlane {
             Plan::Nothing => return Ok(row),
         };
         let Resources { cpu, memory, disk } = admission::resize(&row, &request)?;
+        // Held to the end: the row shows the new sizes only once the runtime took them.
+        let runs = quota::holds_compute(resting);
+        let _admitted =
+            self.admit(&row.organization_id, Some(&row.id), Demand { cpu, memory, disk, runs, new: false }).await?;
         self.set_state(&mut row, during).await?;
         let limits = limits_of(cpu, memory, disk);
         let result = self.node.update_limits(&runtime_id(&row.id)?, &limits).await;

@@ -5,7 +5,7 @@
 //! on a table of queries.
 
 use super::*;
-use crate::model::VolumeMount;
+use crate::model::{OrganizationQuota, UsageRow, VolumeMount};
 use crate::service::{listing, query, ListQuery};
 use sandbar_api::SandboxState;
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ pub(crate) const NOW: &str = "2026-12-07T10:00:00.000Z";
 /// One `#[tokio::test]` per conformance case, each on a fresh store from `$make`.
 macro_rules! store_conformance {
     ($make:expr) => {
-        $crate::store::conformance::store_conformance!(@cases $make; organizations_are_created_once_per_name, keys_resolve_to_their_organization_until_revoked, an_ambiguous_prefix_revokes_nothing, sandboxes_round_trip_every_column, live_names_are_unique_per_organization_and_free_again_once_destroyed, lookups_are_scoped_by_organization_and_prefer_ids_to_names, lists_are_newest_first_and_leave_out_destroyed_unless_asked, signing_keys_are_made_on_first_use_and_replaced_by_rotation, volumes_are_unique_by_name_and_scoped, snapshots_are_ensured_once_and_general_ones_are_visible_to_all, live_sandboxes_are_found_by_id_across_organizations, queries_read_one_page_and_say_whether_more_follow,
+        $crate::store::conformance::store_conformance!(@cases $make; organizations_are_created_once_per_name, keys_resolve_to_their_organization_until_revoked, an_ambiguous_prefix_revokes_nothing, sandboxes_round_trip_every_column, live_names_are_unique_per_organization_and_free_again_once_destroyed, lookups_are_scoped_by_organization_and_prefer_ids_to_names, lists_are_newest_first_and_leave_out_destroyed_unless_asked, signing_keys_are_made_on_first_use_and_replaced_by_rotation, volumes_are_unique_by_name_and_scoped, snapshots_are_ensured_once_and_general_ones_are_visible_to_all, live_sandboxes_are_found_by_id_across_organizations, quotas_are_kept_per_organization, usage_rows_cover_live_sandboxes_of_one_or_all_organizations, queries_read_one_page_and_say_whether_more_follow,
             sql_lists_agree_with_the_query_module);
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -235,6 +235,58 @@ pub(crate) async fn live_sandboxes_are_found_by_id_across_organizations(store: &
     other.state = SandboxState::Destroyed;
     store.update_sandbox(&other).await.unwrap();
     assert_eq!(store.find_live_sandbox("s2").await.unwrap(), None, "a destroyed sandbox is not live");
+}
+
+pub(crate) async fn quotas_are_kept_per_organization(store: &dyn Store) {
+    let a = store.ensure_organization("a", NOW).await.unwrap();
+    let b = store.ensure_organization("b", NOW).await.unwrap();
+    assert_eq!(store.find_organization("a").await.unwrap(), Some(a.clone()));
+    assert_eq!(store.find_organization("nope").await.unwrap(), None);
+    assert_eq!(store.organization_quota(&a.id).await.unwrap(), OrganizationQuota::default(), "no quota by default");
+    let quota = OrganizationQuota {
+        max_sandboxes: Some(5),
+        total_cpu: Some(8),
+        total_memory: None,
+        total_disk: Some(100),
+        max_cpu_per_sandbox: Some(2),
+        max_memory_per_sandbox: Some(4),
+        max_disk_per_sandbox: None,
+    };
+    store.set_organization_quota(&a.id, &quota).await.unwrap();
+    assert_eq!(store.organization_quota(&a.id).await.unwrap(), quota);
+    assert_eq!(store.organization_quota(&b.id).await.unwrap(), OrganizationQuota::default(), "b is untouched");
+    let lifted = OrganizationQuota { total_cpu: None, ..quota };
+    store.set_organization_quota(&a.id, &lifted).await.unwrap();
+    assert_eq!(store.organization_quota(&a.id).await.unwrap(), lifted, "a second set replaces the first");
+}
+
+pub(crate) async fn usage_rows_cover_live_sandboxes_of_one_or_all_organizations(store: &dyn Store) {
+    let a = store.ensure_organization("a", NOW).await.unwrap();
+    let b = store.ensure_organization("b", NOW).await.unwrap();
+    let mut one = sandbox(&a.id, "s1", "one");
+    (one.cpu, one.memory, one.disk, one.state) = (2, 3, 4, SandboxState::Stopped);
+    store.insert_sandbox(&one).await.unwrap();
+    store.insert_sandbox(&sandbox(&b.id, "s2", "two")).await.unwrap();
+    let mut gone = sandbox(&a.id, "s3", "three");
+    gone.state = SandboxState::Destroyed;
+    store.insert_sandbox(&gone).await.unwrap();
+    let mut rows = store.usage_rows(None).await.unwrap();
+    rows.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["s1", "s2"], "destroyed ones hold nothing");
+    assert_eq!(
+        rows[0],
+        UsageRow {
+            id: "s1".into(),
+            organization_id: a.id.clone(),
+            target: one.target.clone(),
+            state: SandboxState::Stopped,
+            cpu: 2,
+            memory: 3,
+            disk: 4
+        }
+    );
+    let of_a = store.usage_rows(Some(&a.id)).await.unwrap();
+    assert_eq!(of_a.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["s1"]);
 }
 
 pub(crate) async fn queries_read_one_page_and_say_whether_more_follow(store: &dyn Store) {

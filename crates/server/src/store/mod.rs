@@ -4,7 +4,7 @@
 //! backends, [`list_sql`] (the list filter, shared by SQL backends) and `migrations/`, written in
 //! SQL that PostgreSQL also accepts.
 
-use crate::model::{ApiKey, Organization, SandboxRow, SnapshotRow, VolumeRow};
+use crate::model::{ApiKey, Organization, OrganizationQuota, SandboxRow, SnapshotRow, UsageRow, VolumeRow};
 use async_trait::async_trait;
 use sandbar_api::SandboxState;
 
@@ -175,6 +175,15 @@ pub trait Store: Send + Sync + 'static {
     /// nothing is revoked unless exactly one did.
     async fn revoke_api_key(&self, id_or_prefix: &str, now: &str) -> Result<usize, StoreError>;
 
+    /// The organization named `name`, if it exists.
+    async fn find_organization(&self, name: &str) -> Result<Option<Organization>, StoreError>;
+
+    /// The organization's quotas (all `None` when none were set).
+    async fn organization_quota(&self, org: &str) -> Result<OrganizationQuota, StoreError>;
+
+    /// Replaces the organization's quotas.
+    async fn set_organization_quota(&self, org: &str, quota: &OrganizationQuota) -> Result<(), StoreError>;
+
     // ---- sandboxes ----
 
     /// Inserts a new sandbox; [`StoreError::Conflict`] when its name is taken among the
@@ -209,6 +218,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every live sandbox of every organization, by id (for the reaper and restart
     /// reconciliation).
     async fn all_live_sandboxes(&self) -> Result<Vec<SandboxRow>, StoreError>;
+
+    /// What every live sandbox holds (of `org` only, when given), for quota and capacity sums.
+    async fn usage_rows(&self, org: Option<&str>) -> Result<Vec<UsageRow>, StoreError>;
 
     // ---- volumes ----
 

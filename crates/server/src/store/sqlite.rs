@@ -7,7 +7,9 @@
 
 use super::list_sql::{list_sql, Value};
 use super::{SandboxPage, SandboxQuery, Store, StoreError};
-use crate::model::{ApiKey, Organization, SandboxRow, SnapshotRow, VolumeMount, VolumeRow};
+use crate::model::{
+    ApiKey, Organization, OrganizationQuota, SandboxRow, SnapshotRow, UsageRow, VolumeMount, VolumeRow,
+};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
@@ -20,6 +22,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial", include_str!("migrations/0001_initial.sql")),
     ("0002_sandbox_signing_key", include_str!("migrations/0002_sandbox_signing_key.sql")),
     ("0003_snapshot_source_sandbox", include_str!("migrations/0003_snapshot_source_sandbox.sql")),
+    ("0004_organization_quotas", include_str!("migrations/0004_organization_quotas.sql")),
 ];
 
 /// The SQLite database.
@@ -125,6 +128,64 @@ impl Store for SqliteStore {
         )
         .map_err(sql("create organization"))?;
         Ok(org)
+    }
+
+    async fn find_organization(&self, name: &str) -> Result<Option<Organization>, StoreError> {
+        self.db()
+            .query_row("SELECT id, name FROM organizations WHERE name = ?1", params![name], |r| {
+                Ok(Organization { id: r.get(0)?, name: r.get(1)? })
+            })
+            .optional()
+            .map_err(sql("read organization"))
+    }
+
+    async fn organization_quota(&self, org: &str) -> Result<OrganizationQuota, StoreError> {
+        let quota = self
+            .db()
+            .query_row(
+                "SELECT max_sandboxes, total_cpu, total_memory, total_disk, max_cpu_per_sandbox, \
+                 max_memory_per_sandbox, max_disk_per_sandbox FROM organization_quotas WHERE organization_id = ?1",
+                params![org],
+                |r| {
+                    Ok(OrganizationQuota {
+                        max_sandboxes: r.get(0)?,
+                        total_cpu: r.get(1)?,
+                        total_memory: r.get(2)?,
+                        total_disk: r.get(3)?,
+                        max_cpu_per_sandbox: r.get(4)?,
+                        max_memory_per_sandbox: r.get(5)?,
+                        max_disk_per_sandbox: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(sql("read organization quota"))?;
+        Ok(quota.unwrap_or_default())
+    }
+
+    async fn set_organization_quota(&self, org: &str, quota: &OrganizationQuota) -> Result<(), StoreError> {
+        self.db()
+            .execute(
+                "INSERT INTO organization_quotas (organization_id, max_sandboxes, total_cpu, total_memory, total_disk, \
+                 max_cpu_per_sandbox, max_memory_per_sandbox, max_disk_per_sandbox) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (organization_id) DO UPDATE SET max_sandboxes = excluded.max_sandboxes, \
+                 total_cpu = excluded.total_cpu, total_memory = excluded.total_memory, total_disk = excluded.total_disk, \
+                 max_cpu_per_sandbox = excluded.max_cpu_per_sandbox, \
+                 max_memory_per_sandbox = excluded.max_memory_per_sandbox, \
+                 max_disk_per_sandbox = excluded.max_disk_per_sandbox",
+                params![
+                    org,
+                    quota.max_sandboxes,
+                    quota.total_cpu,
+                    quota.total_memory,
+                    quota.total_disk,
+                    quota.max_cpu_per_sandbox,
+                    quota.max_memory_per_sandbox,
+                    quota.max_disk_per_sandbox
+                ],
+            )
+            .map_err(sql("write organization quota"))?;
+        Ok(())
     }
 
     async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<(), StoreError> {
@@ -335,6 +396,31 @@ impl Store for SqliteStore {
         let rows: Vec<Result<SandboxRow, StoreError>> =
             rows.collect::<Result<_, _>>().map_err(sql("list sandboxes"))?;
         rows.into_iter().collect()
+    }
+
+    async fn usage_rows(&self, org: Option<&str>) -> Result<Vec<UsageRow>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare(
+                "SELECT id, organization_id, target, state, cpu, memory, disk FROM sandboxes \
+                 WHERE state <> 'destroyed' AND (?1 IS NULL OR organization_id = ?1)",
+            )
+            .map_err(sql("sum sandbox resources"))?;
+        let rows = statement
+            .query_map(params![org], |r| {
+                let id: String = r.get(0)?;
+                let state: String = r.get(3)?;
+                Ok((id, r.get(1)?, r.get(2)?, state, r.get(4)?, r.get(5)?, r.get(6)?))
+            })
+            .map_err(sql("sum sandbox resources"))?;
+        let mut usage = Vec::new();
+        for row in rows {
+            let (id, organization_id, target, state, cpu, memory, disk) = row.map_err(sql("sum sandbox resources"))?;
+            let state = sandbar_api::SandboxState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt { id: id.clone(), column: "state" })?;
+            usage.push(UsageRow { id, organization_id, target, state, cpu, memory, disk });
+        }
+        Ok(usage)
     }
 
     // ---- volumes ----

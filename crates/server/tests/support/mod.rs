@@ -35,8 +35,12 @@ impl Plane {
         let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
         let volumes_dir = data.join("volumes");
         std::fs::create_dir_all(&volumes_dir).unwrap();
-        let config =
-            PlaneConfig { toolbox_url: "http://127.0.0.1:1/toolbox".into(), volumes_dir, target: "local".into() };
+        let config = PlaneConfig {
+            toolbox_url: "http://127.0.0.1:1/toolbox".into(),
+            volumes_dir,
+            target: "local".into(),
+            overcommit: Default::default(),
+        };
         let plane = Arc::new(ControlPlane::new(store.clone(), node, config, clock.clone()).await.unwrap());
         let state = AppState {
             plane: plane.clone(),
