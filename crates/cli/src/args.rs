@@ -62,11 +62,12 @@ pub struct ServeArgs {
     /// Seconds between passes of the reaper that enforces auto-stop and auto-delete.
     #[arg(long, default_value_t = 30)]
     pub reaper_seconds: u64,
-    /// Enforce each sandbox's disk limit: sandbox files go on a btrfs image of this size
-    /// (sparse, `<data-dir>/disk.img`, loop-mounted; e.g. `64G`). Without it, disk limits are
-    /// recorded but not enforced.
-    #[arg(long, env = "SANDBAR_DISK_SIZE", value_parser = parse_size)]
-    pub disk_size: Option<u64>,
+    /// Where sandbox files go, so that each sandbox's disk limit holds: a btrfs image
+    /// (`<data-dir>/disk.img`, sparse, loop-mounted) of this size (e.g. `64G`); `auto` makes one
+    /// of half the free space on first start (an image made before keeps its size); `off` puts
+    /// sandbox files on the host's file system with no disk limits.
+    #[arg(long, env = "SANDBAR_DISK_SIZE", default_value = "auto", value_parser = parse_disk)]
+    pub disk_size: sandbar_server::DiskChoice,
     /// Open HTTP connections at most, all clients together; more are answered 503 and closed.
     #[arg(long, default_value_t = 8192)]
     pub max_connections: usize,
@@ -96,6 +97,15 @@ fn parse_ratio(text: &str) -> Result<f64, String> {
         Ok(ratio)
     } else {
         Err(format!("{text:?} must be a number above 0"))
+    }
+}
+
+/// `auto`, `off` or a size.
+fn parse_disk(text: &str) -> Result<sandbar_server::DiskChoice, String> {
+    match text.trim() {
+        "auto" => Ok(sandbar_server::DiskChoice::Auto),
+        "off" => Ok(sandbar_server::DiskChoice::Off),
+        size => parse_size(size).map(sandbar_server::DiskChoice::Size),
     }
 }
 

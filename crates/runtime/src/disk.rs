@@ -8,6 +8,7 @@
 //! processes find it mounted (after a crash) or mount it again (after a reboot).
 
 use crate::Error;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,6 +19,43 @@ pub struct DataDisk {
     pub image: PathBuf,
     /// Its size: the most all sandboxes together can hold.
     pub size_bytes: u64,
+}
+
+/// The smallest data disk `auto` makes (a few default sandboxes of 3 GiB).
+const MIN_AUTO_BYTES: u64 = 8 << 30;
+
+impl DataDisk {
+    /// The data disk of `data_dir` when none is configured: the image made before (whatever its
+    /// size), else a new one of half the file system's free space (whole GiB). `Ok(None)` when
+    /// the sandboxes directory already holds sandboxes of a server that ran without a data
+    /// disk: they stay where they are, unlimited (the caller says so loudly).
+    pub fn auto(data_dir: &Path) -> Result<Option<DataDisk>, Error> {
+        let image = data_dir.join("disk.img");
+        if let Ok(meta) = std::fs::metadata(&image) {
+            return Ok(Some(DataDisk { image, size_bytes: meta.len() }));
+        }
+        let sandboxes = data_dir.join("sandboxes");
+        let holds_sandboxes = std::fs::read_dir(&sandboxes).is_ok_and(|mut entries| entries.next().is_some());
+        if holds_sandboxes && !(is_btrfs(&sandboxes) && is_mount_point(&sandboxes)) {
+            return Ok(None);
+        }
+        std::fs::create_dir_all(data_dir).map_err(Error::host(format!("create {}", data_dir.display())))?;
+        let stats = nix::sys::statvfs::statvfs(data_dir)
+            .map_err(|e| Error::host(format!("read the free space of {}", data_dir.display()))(e.into()))?;
+        let free = stats.blocks_available() as u64 * stats.fragment_size() as u64;
+        let size_bytes = ((free / 2) >> 30) << 30;
+        if size_bytes < MIN_AUTO_BYTES {
+            return Err(Error::image(format!(
+                "data disk {}: half the free space of {} is {} MiB, less than the {} GiB a data disk needs; \
+                 free space, give --disk-size SIZE, or --disk-size off to run without disk limits",
+                image.display(),
+                data_dir.display(),
+                (free / 2) >> 20,
+                MIN_AUTO_BYTES >> 30
+            ))(std::io::Error::other("not enough free space")));
+        }
+        Ok(Some(DataDisk { image, size_bytes }))
+    }
 }
 
 const BTRFS_SUPER_MAGIC: i64 = 0x9123_683e;
@@ -54,7 +92,14 @@ pub(crate) fn ensure_mounted(disk: &DataDisk, at: &Path) -> Result<(), Error> {
             std::fs::create_dir_all(parent).map_err(step(format!("create {}", parent.display())))?;
         }
         let staging = disk.image.with_extension("new");
-        let file = std::fs::File::create(&staging).map_err(step("create the image".into()))?;
+        // The image holds every sandbox's files: root's only.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&staging)
+            .map_err(step("create the image".into()))?;
         file.set_len(disk.size_bytes).map_err(step("size the image".into()))?;
         drop(file);
         run(Command::new("mkfs.btrfs").arg("-q").arg(&staging)).map_err(step("format the image".into()))?;
@@ -136,4 +181,36 @@ fn run(command: &mut Command) -> std::io::Result<()> {
         output.status,
         String::from_utf8_lossy(&output.stderr).trim()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_makes_half_the_free_space_keeps_an_old_image_and_leaves_old_sandboxes_alone() {
+        let data = tempfile::tempdir().unwrap();
+        let stats = nix::sys::statvfs::statvfs(data.path()).unwrap();
+        let half_free = stats.blocks_available() as u64 * stats.fragment_size() as u64 / 2;
+        let disk = DataDisk::auto(data.path())
+            .unwrap_or_else(|e| panic!("this test needs 16 GiB free beside {}: {e}", data.path().display()))
+            .expect("a fresh data directory gets a data disk");
+        assert_eq!(disk.image, data.path().join("disk.img"));
+        assert_eq!(disk.size_bytes % (1 << 30), 0, "whole GiB");
+        // Other processes write meanwhile: within a GiB of half the free space.
+        assert!(disk.size_bytes <= half_free && disk.size_bytes + (2 << 30) > half_free, "{disk:?} vs {half_free}");
+
+        // An image made before keeps its size.
+        std::fs::File::create(&disk.image).unwrap().set_len(10 << 30).unwrap();
+        assert_eq!(DataDisk::auto(data.path()).unwrap().map(|d| d.size_bytes), Some(10 << 30));
+
+        // Sandboxes of a server that ran without a data disk stay where they are.
+        let legacy = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(legacy.path().join("sandboxes/old-sandbox")).unwrap();
+        assert_eq!(DataDisk::auto(legacy.path()).unwrap(), None);
+        // An empty sandboxes directory is no obstacle.
+        let empty = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(empty.path().join("sandboxes")).unwrap();
+        assert!(DataDisk::auto(empty.path()).unwrap().is_some());
+    }
 }

@@ -20,7 +20,7 @@ pub mod store;
 
 mod serve;
 
-pub use serve::{ensure_admin_key, serve, ServeError, ServerSettings, Serving};
+pub use serve::{ensure_admin_key, serve, DiskChoice, ServeError, ServerSettings, Serving};
 
 /// An error and its causes on one line (`a: b: c`), for logs and 500 messages.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {

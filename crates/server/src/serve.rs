@@ -39,13 +39,23 @@ pub struct ServerSettings {
     pub rate_limit_per_second: u32,
     /// How often the reaper looks for idle sandboxes.
     pub reaper_period: Duration,
-    /// Size of the btrfs data disk that enforces sandbox disk limits; `None` leaves them
-    /// unenforced.
-    pub disk_size: Option<u64>,
+    /// The btrfs data disk that enforces sandbox disk limits.
+    pub disk: DiskChoice,
     /// Connection limits and timeouts of the HTTP listener.
     pub connections: crate::listen::ConnectionLimits,
     /// How far sandbox limits may add up past this host's capacity.
     pub overcommit: crate::service::Overcommit,
+}
+
+/// Where sandbox files live, and so whether their disk limits hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskChoice {
+    /// The data disk made before, else one of half the free space (the default).
+    Auto,
+    /// A data disk of this many bytes (an existing image keeps its size).
+    Size(u64),
+    /// No data disk: disk limits are recorded but not enforced.
+    Off,
 }
 
 /// File in the data directory that holds a generated admin key (mode 0600).
@@ -120,21 +130,39 @@ pub async fn serve(
 
     let image_cache = settings.image_cache.clone();
     let data_dir = settings.data_dir.clone();
-    let disk_size = settings.disk_size;
+    let disk_choice = settings.disk;
     let runtime = tokio::task::spawn_blocking(move || -> Result<Runtime, sandbar_runtime::Error> {
         let mut progress = progress;
         let images = ImageStore::open(&image_cache)?;
         images.ensure_default(progress.as_mut())?;
         let mut config = RuntimeConfig::new(&data_dir, images);
-        config.disk =
-            disk_size.map(|size_bytes| sandbar_runtime::DataDisk { image: data_dir.join("disk.img"), size_bytes });
+        config.disk = match disk_choice {
+            DiskChoice::Auto => {
+                let disk = sandbar_runtime::DataDisk::auto(&data_dir)?;
+                if disk.is_none() {
+                    tracing::warn!(
+                        sandboxes = %data_dir.join("sandboxes").display(),
+                        "SANDBOX DISK LIMITS ARE NOT ENFORCED: the sandboxes directory holds sandboxes of a server \
+                         that ran without a data disk, so they stay there and one sandbox can fill the host's disk; \
+                         delete them (or move the data directory) to get a data disk, or say --disk-size off"
+                    );
+                }
+                disk
+            }
+            DiskChoice::Size(size_bytes) => {
+                Some(sandbar_runtime::DataDisk { image: data_dir.join("disk.img"), size_bytes })
+            }
+            DiskChoice::Off => {
+                tracing::warn!(
+                    "SANDBOX DISK LIMITS ARE NOT ENFORCED (--disk-size off): sandbox files go on the host's file \
+                     system and one sandbox can fill it"
+                );
+                None
+            }
+        };
         let runtime = Runtime::new(config)?;
-        if runtime.enforces_disk_limits() {
-            tracing::info!(size_bytes = disk_size, "sandbox disk limits enforced on a btrfs data disk");
-        } else {
-            tracing::info!(
-                "sandbox disk limits are recorded but not enforced (start with --disk-size to enforce them)"
-            );
+        if let Some(size_bytes) = runtime.capacity().disk_bytes {
+            tracing::info!(size_bytes, "sandbox disk limits enforced on a btrfs data disk");
         }
         let recovered = runtime.recover_orphans()?;
         if recovered.adopted > 0 {
@@ -150,6 +178,9 @@ pub async fn serve(
 
     let volumes_dir = settings.data_dir.join("volumes");
     std::fs::create_dir_all(&volumes_dir).map_err(io(format!("create {}", volumes_dir.display())))?;
+    // Volumes are sandbox-written trees (set-id programs included): root's only, as sandboxes are.
+    std::fs::set_permissions(&volumes_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(io(format!("make {} private (0700)", volumes_dir.display())))?;
     let public_base = format!("http://{}", settings.listen);
     let config = PlaneConfig {
         toolbox_url: format!("{public_base}/toolbox"),

@@ -17,7 +17,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         api_key: args.api_key,
         rate_limit_per_second: args.rate_limit.max(1),
         reaper_period: Duration::from_secs(args.reaper_seconds.max(1)),
-        disk_size: args.disk_size,
+        disk: args.disk_size,
         connections: ConnectionLimits {
             max_connections: args.max_connections.max(1),
             max_per_client: args.max_connections_per_client.max(1),

@@ -154,6 +154,9 @@ impl Runtime {
         let disk = match &config.disk {
             Some(disk) => {
                 crate::disk::ensure_mounted(disk, &sandboxes_dir)?;
+                // The disk's root is a directory of its own (0755 when made by mkfs).
+                crate::image::make_private(&sandboxes_dir)
+                    .map_err(Error::host(format!("make {} private (0700)", sandboxes_dir.display())))?;
                 // An image made earlier keeps its size whatever the flag says now.
                 let size_bytes = std::fs::metadata(&disk.image).map_or(disk.size_bytes, |m| m.len());
                 Some(DiskState { size_bytes })

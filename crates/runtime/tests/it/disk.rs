@@ -1,6 +1,7 @@
 //! Per-sandbox disk limits on a btrfs data disk: a filler hits its own limit only, a full sandbox
 //! restarts with a writable root, archive and restore work at the limit, limits can grow, and the
-//! disk is unmounted when the runtime goes.
+//! disk is unmounted when the runtime goes, and empty files count against the limit (the inode
+//! bound: btrfs has no inode table to exhaust, and a qgroup counts each file's metadata).
 
 use crate::common::{stdout, Fixture};
 use sandbar_runtime::{Limits, SandboxSpec, DEFAULT_IMAGE};
@@ -56,6 +57,10 @@ fn the_data_disk_is_unmounted_when_the_runtime_goes() {
     let mount_point = fx.data.path().join("sandboxes").display().to_string();
     let mounted = || std::fs::read_to_string("/proc/self/mountinfo").unwrap().contains(&format!(" {mount_point} "));
     assert!(mounted(), "the data disk is mounted at {mount_point}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: std::path::PathBuf| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(fx.data.path().join("sandboxes")), 0o700, "the mounted disk's root is private");
+    assert_eq!(mode(fx.data.path().join("disk.img")), 0o600, "the image holds every sandbox's files");
     drop(fx);
     assert!(!mounted(), "the data disk stayed mounted at {mount_point}");
 }
@@ -112,4 +117,38 @@ fn forks_on_the_data_disk_are_independent_and_keep_the_limit() {
     }
     fx.runtime.start(&source).unwrap();
     assert_eq!(stdout(&fx.sh(&source, "cat $HOME/f; test -e $HOME/fill || echo no-fill")), "original\nno-fill\n");
+}
+
+#[test]
+fn empty_files_count_against_the_limit_and_never_reach_the_hosts_inodes() {
+    let fx = Fixture::with_disk("inodes", Some(1 << 30));
+    let id = fx.started("files", &spec(8));
+    // Empty files until the file system refuses one (bounded: at most 2 million tries).
+    let script = r#"
+import os, errno
+os.makedirs('/home/daytona/many', exist_ok=True)
+n = 0
+try:
+    while n < 2_000_000:
+        os.close(os.open(f'/home/daytona/many/{n}', os.O_CREAT | os.O_WRONLY))
+        n += 1
+    print(n, 'none')
+except OSError as e:
+    print(n, errno.errorcode[e.errno])
+"#;
+    let out =
+        fx.runtime.exec(&id, &sandbar_runtime::ExecSpec::new(["python3", "-c", script])).unwrap().output().unwrap();
+    let text = stdout(&out);
+    let mut fields = text.split_whitespace();
+    let made: u64 =
+        fields.next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no count in {text:?} {out:?}"));
+    assert_eq!(fields.next(), Some("EDQUOT"), "the limit, not something else, stopped the files: {text}");
+    // Every file costs metadata that the limit counts: far fewer than 8 MiB / 64 bytes.
+    assert!(made > 1000 && made < (8 * MIB) / 64, "{made} empty files under an 8 MiB limit");
+    eprintln!("{made} empty files fit an 8 MiB limit");
+    // They live on the data disk, not on the host's file system (whose inodes they cannot take).
+    use std::os::unix::fs::MetadataExt;
+    let files = fx.data.path().join("sandboxes");
+    let device = |path: &std::path::Path| std::fs::metadata(path).unwrap().dev();
+    assert_ne!(device(&files), device(fx.data.path()), "sandbox files are on the data disk");
 }
