@@ -58,6 +58,14 @@ impl ImageStore {
         // Layers are the sandboxes' root file systems (set-id programs included): no other local
         // user reaches them.
         crate::image::make_private(&root).map_err(Error::image(format!("make {} private (0700)", root.display())))?;
+        // Layers built before device nodes were stripped have debootstrap's in `dev/`.
+        for layer in std::fs::read_dir(root.join("layers")).into_iter().flatten().flatten() {
+            let dev = layer.path().join("dev");
+            if dev.is_dir() {
+                strip_device_nodes_in(&dev)
+                    .map_err(Error::image(format!("remove device nodes in {}", dev.display())))?;
+            }
+        }
         Ok(ImageStore { root })
     }
 
@@ -142,6 +150,7 @@ impl ImageStore {
 
     /// Adds a finished tree as a layer; returns its digest. The tree is moved, not copied.
     pub(crate) fn add_layer(&self, tree: &Path) -> Result<String, Error> {
+        strip_device_nodes(tree).map_err(Error::image(format!("remove device nodes in {}", tree.display())))?;
         let digest = digest::tree_digest(tree).map_err(Error::image(format!("hash {}", tree.display())))?;
         let target = self.layer_path(&digest);
         if target.is_dir() {
@@ -288,6 +297,45 @@ pub(crate) fn remove_dir_tree(path: &Path) -> std::io::Result<()> {
     }
     drop(current);
     std::fs::remove_dir(path)
+}
+
+/// Whether `meta` is a device node other than an overlayfs whiteout (a character device 0:0,
+/// which upper directories need).
+fn is_device_node(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let kind = meta.file_type();
+    (kind.is_char_device() || kind.is_block_device()) && meta.rdev() != 0
+}
+
+/// Removes the device nodes directly in `dir`; returns how many.
+fn strip_device_nodes_in(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if is_device_node(&entry.metadata()?) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes every device node of a tree about to become a layer (debootstrap makes `/dev/console`
+/// 0666 and others): a layer sits on the host, where a node would open a host device, and a
+/// sandbox gets its own `/dev` from init. Walks with an explicit list, not recursion.
+fn strip_device_nodes(root: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        removed += strip_device_nodes_in(&dir)?;
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Makes a directory the runtime owns readable and enterable by root only (0700).
