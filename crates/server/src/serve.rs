@@ -60,6 +60,9 @@ pub enum DiskChoice {
 
 /// File in the data directory that holds a generated admin key (mode 0600).
 const ADMIN_KEY_FILE: &str = "admin-api-key";
+/// File in the data directory that holds the key every sandbox's signing key is derived from
+/// (mode 0600; replicas of one control plane share it).
+const SIGNING_MASTER_FILE: &str = "signing-master-key";
 /// Organization of the admin key.
 const ADMIN_ORGANIZATION: &str = "default";
 
@@ -176,6 +179,9 @@ pub async fn serve(
     .await
     .map_err(ServeError::Panicked)??;
 
+    let master_path = settings.data_dir.join(SIGNING_MASTER_FILE);
+    let signing_master = crate::signing::MasterKey::load_or_create(&master_path)
+        .map_err(io(format!("read or make the signing master key {}", master_path.display())))?;
     let volumes_dir = settings.data_dir.join("volumes");
     std::fs::create_dir_all(&volumes_dir).map_err(io(format!("create {}", volumes_dir.display())))?;
     // Volumes are sandbox-written trees (set-id programs included): root's only, as sandboxes are.
@@ -187,6 +193,7 @@ pub async fn serve(
         volumes_dir,
         target: "local".to_string(),
         overcommit: settings.overcommit,
+        signing_master,
     };
     let runtime = Arc::new(runtime);
     let node = Arc::new(LocalNode::new(Arc::clone(&runtime)));

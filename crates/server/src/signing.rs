@@ -1,7 +1,11 @@
 //! Signed file URLs of SDK 0.226 (`sandbox.download_url` / `upload_url`): the SDK signs
 //! `v1:files:{METHOD}:{path}:{expires}` with the sandbox's signing key (HMAC-SHA256, URL-safe
 //! base64 without padding, prefixed `v1_`); the toolbox checks that signature instead of an API
-//! key. Sans-IO: keys come from the store, time from the caller.
+//! key. Sans-IO: nonces come from the store, the master key from the caller, time from the caller.
+//!
+//! A sandbox's signing key is not stored: it is HMAC-SHA256 of the server's master key over the
+//! sandbox id and a per-sandbox nonce (the store keeps the nonce; rotation replaces it). A copy
+//! of the database alone signs nothing; every control-plane replica shares the master key.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -22,11 +26,67 @@ pub enum SignatureError {
     Mismatch,
 }
 
-/// A fresh random signing key (64 hex characters).
-pub fn new_key() -> String {
+/// A fresh random nonce (64 hex characters).
+pub fn new_nonce() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS provides randomness");
     hex::encode(bytes)
+}
+
+/// The secret every sandbox's signing key is derived from.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl MasterKey {
+    /// A key of these bytes (tests; a file's content).
+    pub fn from_bytes(bytes: [u8; 32]) -> MasterKey {
+        MasterKey(bytes)
+    }
+
+    /// The key in `path` (64 hex characters), made (0600, written whole before it is used) when
+    /// the file does not exist.
+    pub fn load_or_create(path: &std::path::Path) -> std::io::Result<MasterKey> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let parse = |text: &str| -> std::io::Result<MasterKey> {
+            let bytes = hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+            bytes
+                .map(MasterKey)
+                .ok_or_else(|| std::io::Error::other(format!("{} does not hold 64 hex characters", path.display())))
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => return parse(&text),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            Err(_) => {}
+        }
+        let staging = path.with_extension("new");
+        let key = new_nonce();
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&staging)?;
+        file.write_all(key.as_bytes())?;
+        file.sync_all()?;
+        // Two servers starting at once: the first link wins and both use its key.
+        match std::fs::hard_link(&staging, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let _ = std::fs::remove_file(&staging);
+        parse(&std::fs::read_to_string(path)?)
+    }
+
+    /// The signing key of sandbox `id` with `nonce` (64 hex characters, what the SDK signs with).
+    pub fn derive(&self, id: &str, nonce: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(format!("sandbar signing key v1\0{id}\0{nonce}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
 }
 
 fn mac(key: &str, method: &str, path: &str, expires: i64) -> Hmac<Sha256> {
@@ -79,6 +139,31 @@ mod tests {
     fn matches_the_sdk_signature() {
         // Computed with daytona 0.226.1's compute_file_url_signature("k", "GET", "/tmp/a b", 1700000000).
         assert_eq!(sign("k", "GET", "/tmp/a b", 1_700_000_000), "v1_en_ogMUVewbjEFMN2ax5rCikTaehGwpwWPTxQ7AeVEU");
+    }
+
+    #[test]
+    fn derived_keys_differ_by_sandbox_nonce_and_master() {
+        let master = MasterKey::from_bytes([7; 32]);
+        let key = master.derive("s1", "n1");
+        assert_eq!(key.len(), 64);
+        assert_eq!(master.derive("s1", "n1"), key, "the same inputs give the same key");
+        assert_ne!(master.derive("s2", "n1"), key);
+        assert_ne!(master.derive("s1", "n2"), key, "rotation (a new nonce) changes the key");
+        assert_ne!(MasterKey::from_bytes([8; 32]).derive("s1", "n1"), key);
+        assert_eq!(format!("{master:?}"), "MasterKey(..)", "never printed");
+    }
+
+    #[test]
+    fn the_master_key_is_made_once_private_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing-master-key");
+        let made = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(MasterKey::load_or_create(&path).unwrap(), made, "a second start reads the same key");
+        std::fs::write(&path, "short").unwrap();
+        let error = MasterKey::load_or_create(&path).unwrap_err().to_string();
+        assert!(error.contains("64 hex characters"), "{error}");
     }
 
     #[test]

@@ -43,11 +43,10 @@ pub async fn accept_signed_url(
     }
     let path = value("path").ok_or_else(|| ApiError::bad_request("signed URL has no path parameter"))?;
     let expires = value("expires").ok_or_else(|| ApiError::unauthorized("signed URL has no expires parameter"))?;
-    let store = state.plane.store();
-    let (org, key) = store
+    let (org, key) = state
+        .plane
         .signing_key_by_id(sandbox_id)
-        .await
-        .map_err(|e| ApiError::from(crate::service::ServiceError::Store(e)))?
+        .await?
         .ok_or_else(|| ApiError::unauthorized(format!("sandbox {sandbox_id} has no signing key for this URL")))?;
     let now = state.plane.clock_now().unix_timestamp();
     signing::verify(&key, request.method().as_str(), path, expires, signature, now)

@@ -170,6 +170,8 @@ pub struct PlaneConfig {
     pub target: String,
     /// How far sandbox limits may add up past the node's capacity.
     pub overcommit: Overcommit,
+    /// What sandbox signing keys are derived from.
+    pub signing_master: crate::signing::MasterKey,
 }
 
 /// An interval setting.
@@ -289,7 +291,15 @@ impl ControlPlane {
     /// invalidates every URL signed before.
     pub async fn signing_key(&self, org: &Organization, id: &str, rotate: bool) -> Result<String, ServiceError> {
         let row = self.get(org, id).await?;
-        self.store.signing_key(&org.id, &row.id, rotate).await?.ok_or_else(|| not_found(id))
+        let nonce = self.store.signing_nonce(&org.id, &row.id, rotate).await?.ok_or_else(|| not_found(id))?;
+        Ok(self.config.signing_master.derive(&row.id, &nonce))
+    }
+
+    /// The organization and signing key of a live sandbox by id alone (for signed URLs, which
+    /// carry no API key); `None` when it never handed out a key.
+    pub async fn signing_key_by_id(&self, id: &str) -> Result<Option<(Organization, String)>, ServiceError> {
+        let found = self.store.signing_nonce_by_id(id).await?;
+        Ok(found.map(|(org, nonce)| (org, self.config.signing_master.derive(id, &nonce))))
     }
 
     /// One page of `org`'s sandboxes, and the cursor of the next page.

@@ -15,7 +15,7 @@ pub(crate) const NOW: &str = "2026-12-07T10:00:00.000Z";
 /// One `#[tokio::test]` per conformance case, each on a fresh store from `$make`.
 macro_rules! store_conformance {
     ($make:expr) => {
-        $crate::store::conformance::store_conformance!(@cases $make; organizations_are_created_once_per_name, keys_resolve_to_their_organization_until_revoked, an_ambiguous_prefix_revokes_nothing, sandboxes_round_trip_every_column, live_names_are_unique_per_organization_and_free_again_once_destroyed, lookups_are_scoped_by_organization_and_prefer_ids_to_names, lists_are_newest_first_and_leave_out_destroyed_unless_asked, signing_keys_are_made_on_first_use_and_replaced_by_rotation, volumes_are_unique_by_name_and_scoped, snapshots_are_ensured_once_and_general_ones_are_visible_to_all, live_sandboxes_are_found_by_id_across_organizations, quotas_are_kept_per_organization, usage_rows_cover_live_sandboxes_of_one_or_all_organizations, queries_read_one_page_and_say_whether_more_follow,
+        $crate::store::conformance::store_conformance!(@cases $make; organizations_are_created_once_per_name, keys_resolve_to_their_organization_until_revoked, an_ambiguous_prefix_revokes_nothing, sandboxes_round_trip_every_column, live_names_are_unique_per_organization_and_free_again_once_destroyed, lookups_are_scoped_by_organization_and_prefer_ids_to_names, lists_are_newest_first_and_leave_out_destroyed_unless_asked, signing_nonces_are_made_on_first_use_and_replaced_by_rotation, volumes_are_unique_by_name_and_scoped, snapshots_are_ensured_once_and_general_ones_are_visible_to_all, live_sandboxes_are_found_by_id_across_organizations, quotas_are_kept_per_organization, usage_rows_cover_live_sandboxes_of_one_or_all_organizations, queries_read_one_page_and_say_whether_more_follow,
             sql_lists_agree_with_the_query_module);
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -169,17 +169,17 @@ pub(crate) async fn lists_are_newest_first_and_leave_out_destroyed_unless_asked(
     assert_eq!(ids(store.all_live_sandboxes().await.unwrap()), ["s-new", "s-old"]);
 }
 
-pub(crate) async fn signing_keys_are_made_on_first_use_and_replaced_by_rotation(store: &dyn Store) {
+pub(crate) async fn signing_nonces_are_made_on_first_use_and_replaced_by_rotation(store: &dyn Store) {
     let org = store.ensure_organization("a", NOW).await.unwrap();
     store.insert_sandbox(&sandbox(&org.id, "s1", "one")).await.unwrap();
-    assert_eq!(store.signing_key_by_id("s1").await.unwrap(), None, "no key before first use");
-    let first = store.signing_key(&org.id, "s1", false).await.unwrap().unwrap();
-    assert_eq!(store.signing_key(&org.id, "s1", false).await.unwrap().as_deref(), Some(first.as_str()));
-    let rotated = store.signing_key(&org.id, "s1", true).await.unwrap().unwrap();
+    assert_eq!(store.signing_nonce_by_id("s1").await.unwrap(), None, "no nonce before first use");
+    let first = store.signing_nonce(&org.id, "s1", false).await.unwrap().unwrap();
+    assert_eq!(store.signing_nonce(&org.id, "s1", false).await.unwrap().as_deref(), Some(first.as_str()));
+    let rotated = store.signing_nonce(&org.id, "s1", true).await.unwrap().unwrap();
     assert_ne!(first, rotated);
-    assert_eq!(store.signing_key_by_id("s1").await.unwrap(), Some((org.clone(), rotated)));
+    assert_eq!(store.signing_nonce_by_id("s1").await.unwrap(), Some((org.clone(), rotated)));
     let other = store.ensure_organization("b", NOW).await.unwrap();
-    assert_eq!(store.signing_key(&other.id, "s1", false).await.unwrap(), None, "another organization gets nothing");
+    assert_eq!(store.signing_nonce(&other.id, "s1", false).await.unwrap(), None, "another organization gets nothing");
 }
 
 pub(crate) async fn volumes_are_unique_by_name_and_scoped(store: &dyn Store) {

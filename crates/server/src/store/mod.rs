@@ -202,12 +202,13 @@ pub trait Store: Send + Sync + 'static {
     /// A live sandbox of any organization by id (for the reaper).
     async fn find_live_sandbox(&self, id: &str) -> Result<Option<SandboxRow>, StoreError>;
 
-    /// The signing key of a live sandbox of `org`, created on first use. `rotate` replaces it.
-    async fn signing_key(&self, org: &str, id: &str, rotate: bool) -> Result<Option<String>, StoreError>;
+    /// The nonce a live sandbox of `org`'s signing key is derived from (with the master key),
+    /// created on first use. `rotate` replaces it.
+    async fn signing_nonce(&self, org: &str, id: &str, rotate: bool) -> Result<Option<String>, StoreError>;
 
-    /// The organization and signing key of a live sandbox, by id alone (a signed URL carries no
-    /// API key); `None` when there is no such sandbox or it never handed out a key.
-    async fn signing_key_by_id(&self, id: &str) -> Result<Option<(Organization, String)>, StoreError>;
+    /// The organization and signing nonce of a live sandbox, by id alone (a signed URL carries
+    /// no API key); `None` when there is no such sandbox or it never handed out a key.
+    async fn signing_nonce_by_id(&self, id: &str) -> Result<Option<(Organization, String)>, StoreError>;
 
     /// Every sandbox of `org` (including destroyed ones when asked), newest first.
     async fn list_sandboxes(&self, org: &str, include_destroyed: bool) -> Result<Vec<SandboxRow>, StoreError>;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_sandbox_signing_key", include_str!("migrations/0002_sandbox_signing_key.sql")),
     ("0003_snapshot_source_sandbox", include_str!("migrations/0003_snapshot_source_sandbox.sql")),
     ("0004_organization_quotas", include_str!("migrations/0004_organization_quotas.sql")),
+    ("0005_signing_nonce", include_str!("migrations/0005_signing_nonce.sql")),
 ];
 
 /// The SQLite database.
@@ -292,38 +293,38 @@ impl Store for SqliteStore {
         row.transpose()
     }
 
-    async fn signing_key(&self, org: &str, id: &str, rotate: bool) -> Result<Option<String>, StoreError> {
+    async fn signing_nonce(&self, org: &str, id: &str, rotate: bool) -> Result<Option<String>, StoreError> {
         let db = self.db();
         let current: Option<Option<String>> = db
             .query_row(
-                "SELECT signing_key FROM sandboxes WHERE organization_id = ?1 AND id = ?2 AND state <> 'destroyed'",
+                "SELECT signing_nonce FROM sandboxes WHERE organization_id = ?1 AND id = ?2 AND state <> 'destroyed'",
                 params![org, id],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(sql("read signing key"))?;
+            .map_err(sql("read signing nonce"))?;
         match current {
             None => Ok(None),
-            Some(Some(key)) if !rotate => Ok(Some(key)),
+            Some(Some(nonce)) if !rotate => Ok(Some(nonce)),
             Some(_) => {
-                let key = crate::signing::new_key();
-                db.execute("UPDATE sandboxes SET signing_key = ?1 WHERE id = ?2", params![key, id])
-                    .map_err(sql("store signing key"))?;
-                Ok(Some(key))
+                let nonce = crate::signing::new_nonce();
+                db.execute("UPDATE sandboxes SET signing_nonce = ?1 WHERE id = ?2", params![nonce, id])
+                    .map_err(sql("store signing nonce"))?;
+                Ok(Some(nonce))
             }
         }
     }
 
-    async fn signing_key_by_id(&self, id: &str) -> Result<Option<(Organization, String)>, StoreError> {
+    async fn signing_nonce_by_id(&self, id: &str) -> Result<Option<(Organization, String)>, StoreError> {
         self.db()
             .query_row(
-                "SELECT o.id, o.name, s.signing_key FROM sandboxes s JOIN organizations o ON o.id = s.organization_id \
-                 WHERE s.id = ?1 AND s.state <> 'destroyed' AND s.signing_key IS NOT NULL",
+                "SELECT o.id, o.name, s.signing_nonce FROM sandboxes s JOIN organizations o ON o.id = s.organization_id \
+                 WHERE s.id = ?1 AND s.state <> 'destroyed' AND s.signing_nonce IS NOT NULL",
                 params![id],
                 |r| Ok((Organization { id: r.get(0)?, name: r.get(1)? }, r.get(2)?)),
             )
             .optional()
-            .map_err(sql("read signing key"))
+            .map_err(sql("read signing nonce"))
     }
 
     async fn list_sandboxes(&self, org: &str, include_destroyed: bool) -> Result<Vec<SandboxRow>, StoreError> {

@@ -100,3 +100,17 @@ async fn requests_over_the_rate_limit_get_429() {
     assert_eq!(statuses[0], StatusCode::OK);
     assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_keeps_no_signing_key_only_a_nonce_the_master_key_turns_into_one() {
+    let app = App::new().await;
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let (status, key) = app.call(Method::GET, &format!("/sandbox/{id}/signing-key"), None).await;
+    assert_eq!(status, StatusCode::OK, "{key}");
+    let key = key.as_str().expect("the key is a JSON string").to_string();
+    let (_, nonce) = app.store.signing_nonce_by_id(&id).await.unwrap().expect("a nonce was made");
+    assert_ne!(nonce, key, "the database does not hold the key");
+    assert_eq!(sandbar_server::signing::MasterKey::from_bytes([7; 32]).derive(&id, &nonce), key);
+    let (_, rotated) = app.call(Method::POST, &format!("/sandbox/{id}/signing-key/rotate"), None).await;
+    assert_ne!(rotated.as_str().unwrap(), key, "rotation gives a new key");
+}

@@ -40,6 +40,7 @@ impl Plane {
             volumes_dir,
             target: "local".into(),
             overcommit: Default::default(),
+            signing_master: sandbar_server::signing::MasterKey::from_bytes([7; 32]),
         };
         let plane = Arc::new(ControlPlane::new(store.clone(), node, config, clock.clone()).await.unwrap());
         let state = AppState {
