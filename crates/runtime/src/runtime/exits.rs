@@ -92,6 +92,11 @@ impl Runtime {
     /// stopped or deleted, or still runs. Each exit is reported once. Blocks on the sandbox's
     /// lock (behind an operation in progress).
     pub fn init_exit(&self, watch: &InitWatch) -> Option<InitExit> {
+        // Neither running nor dead on its own: stopped or deleted, so nothing to report (and no
+        // lock to take, which would leave a lock entry behind for a deleted sandbox).
+        if !lock(&self.running).contains_key(&watch.id) && !lock(&self.exits).contains_key(&watch.id) {
+            return None;
+        }
         let _guard = self.locked(&watch.id);
         // Reaps and records the exit if init is dead and nobody noticed yet.
         let _ = self.running_entry(&watch.id);
