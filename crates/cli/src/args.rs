@@ -256,6 +256,12 @@ pub struct BenchArgs {
     /// Iterations of the runc comparison (runc is slow).
     #[arg(long, default_value_t = 50)]
     pub runc_iterations: usize,
+    /// Heap the process holds for the big-server start comparison, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub heap_mib: usize,
+    /// Run only the big-server start comparison (fresh process against a big heap).
+    #[arg(long)]
+    pub heap_only: bool,
     /// Write results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -32,8 +32,21 @@ const MASKED: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-/// `/proc` paths the sandbox may read but never write.
-const READ_ONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+/// `/proc` paths the sandbox may read but never write. Init's own OOM score is among them:
+/// raising a score needs no capability, so the sandbox's root could otherwise make the OOM
+/// killer pick init first (`/proc/1` is init: the procfs is mounted in init's pid namespace,
+/// and init has one thread, task 1).
+const READ_ONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/1/oom_score_adj",
+    "/proc/1/oom_adj",
+    "/proc/1/task/1/oom_score_adj",
+    "/proc/1/task/1/oom_adj",
+];
 
 /// Character devices in the sandbox's `/dev`: name, major, minor.
 const DEVICES: &[(&str, u64, u64)] =

@@ -149,6 +149,9 @@ fn child(
     if let Err(e) = setsid() {
         return (Other, format!("setsid: {e}"));
     }
+    if let Err(e) = raise_oom_score() {
+        return (Other, format!("raise the OOM score: {e}"));
+    }
     if stdio.len() == 1 {
         // SAFETY: TIOCSCTTY on the PTY slave this session leader just opened.
         if unsafe { libc::ioctl(stdio[0].as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
@@ -196,6 +199,26 @@ fn child(
         _ => Other,
     };
     (kind, format!("exec {}: {last}", argv[0].to_string_lossy()))
+}
+
+/// How much more a sandbox process's OOM score adjustment is than init's (the kernel's range
+/// is -1000..=1000), so that in an OOM the killer picks a workload before init.
+const WORKLOAD_OOM_SCORE_BONUS: i32 = 500;
+
+/// Raises this (forked, not yet exec'd, still root) child's OOM score adjustment to init's plus
+/// [`WORKLOAD_OOM_SCORE_BONUS`]; everything it starts inherits it. Raising needs no capability;
+/// lowering below the floor the child inherited needs `CAP_SYS_RESOURCE`, which no sandbox
+/// process has, so a process can come back down to the floor init has (the server's), never below.
+fn raise_oom_score() -> std::io::Result<()> {
+    let current: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")?
+        .trim()
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let raised = (current + WORKLOAD_OOM_SCORE_BONUS).min(1000);
+    if raised > current {
+        std::fs::write("/proc/self/oom_score_adj", raised.to_string())?;
+    }
+    Ok(())
 }
 
 fn close_other_fds(keep: i32) {

@@ -176,6 +176,17 @@ fn absolute_dirs(relative: &Path) -> Vec<PathBuf> {
 }
 
 impl SandboxCgroup {
+    /// OOM kills the kernel counted in this cgroup: `oom_kill` of v1's `memory.oom_control` or
+    /// v2's `memory.events`; 0 when neither is readable.
+    pub(crate) fn oom_kills(&self) -> u64 {
+        let count = |text: String| text.lines().find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok());
+        self.dirs()
+            .iter()
+            .flat_map(|dir| [dir.join("memory.events"), dir.join("memory.oom_control")])
+            .find_map(|file| std::fs::read_to_string(file).ok().and_then(count))
+            .unwrap_or(0)
+    }
+
     /// Puts `pid` into the cgroup (creating it) and applies `limits`.
     pub(crate) fn enter(&self, id: &SandboxId, pid: i32, limits: &Limits) -> Result<(), Error> {
         self.manager.add_task(Pid::from_raw(pid)).map_err(|e| self.error(id, format!("add pid {pid}"), e))?;

@@ -42,7 +42,7 @@ pub use disk::DataDisk;
 pub use error::Error;
 pub use image::{BuildProgress, ImageManifest, ImageStore, DEFAULT_IMAGE};
 pub use process::{Collected, Output, Process, Pty};
-pub use runtime::{Leftovers, Recovered, Runtime, RuntimeConfig, SandboxState};
+pub use runtime::{InitExit, InitWatch, Leftovers, Recovered, Runtime, RuntimeConfig, SandboxState};
 pub use sandbar_init::{ExitStatus, SpawnErrorKind};
 pub use spec::{
     validate_env_name, validate_mount_target, BindMount, ExecSpec, ExecStdio, Limits, NetworkMode, SandboxId,

@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod dto;
 pub mod events;
+pub mod exits;
 pub mod http;
 pub mod lifecycle;
 pub mod listen;

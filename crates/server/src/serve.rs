@@ -212,6 +212,7 @@ pub async fn serve(
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.map_err(io(format!("listen on {}", settings.listen)))?;
     let reaper = tokio::spawn(crate::reaper::run(Arc::clone(&plane), settings.reaper_period));
+    let exits = tokio::spawn(crate::exits::run(Arc::clone(&plane)));
 
     tracing::info!(listen = %settings.listen, "sandbar is serving Daytona's API at {public_base}/api");
     announce(Serving {
@@ -221,6 +222,7 @@ pub async fn serve(
 
     let served = crate::listen::serve(listener, http::router(state), settings.connections, shutdown).await;
     reaper.abort();
+    exits.abort();
     tracing::info!("shutting down: stopping running sandboxes");
     plane.stop_all().await;
     runtime.remove_cgroup_parent();

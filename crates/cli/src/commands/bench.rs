@@ -11,6 +11,8 @@
 //!   (runc's own create, start, wait and delete), against our create+start+exec+delete.
 //! * the stateful operations (pause, snapshot, fork, archive beside `tar --zstd`): see
 //!   `bench_state`.
+//! * create+start while the process holds a big touched heap, beside a fresh process: see
+//!   `bench_heap` (`--heap-only` runs just that).
 
 use crate::args::{BenchArgs, GlobalArgs};
 use anyhow::{bail, Context};
@@ -25,8 +27,8 @@ pub(super) struct Summary {
     name: String,
     samples: usize,
     pub(super) p50: f64,
-    p95: f64,
-    p99: f64,
+    pub(super) p95: f64,
+    pub(super) p99: f64,
 }
 
 impl Summary {
@@ -93,6 +95,9 @@ fn measure(runtime: &Runtime, layer: &Path, args: &BenchArgs) -> anyhow::Result<
         args.warmup
     );
     println!("{:<40} {:>6} {:>9} {:>9} {:>9}", "benchmark (ms)", "n", "p50", "p95", "p99");
+    if args.heap_only {
+        return Ok((super::bench_heap::measure(runtime, args)?, serde_json::Value::Null));
+    }
     let spec = SandboxSpec::new(DEFAULT_IMAGE);
     let true_exec = ExecSpec::new(["/bin/true"]);
 
@@ -147,11 +152,13 @@ fn measure(runtime: &Runtime, layer: &Path, args: &BenchArgs) -> anyhow::Result<
     let warm = Summary::of("exec true (running sandbox)", warm);
     warm.print();
 
+    let heap = super::bench_heap::measure(runtime, args)?;
     let stateful = super::bench_state::measure(runtime, args)?;
     let memory = idle_memory(runtime, &spec, args.sandboxes)?;
     let mut summaries = vec![cold.clone()];
     summaries.extend(parts);
     summaries.extend([delete, full.clone(), warm]);
+    summaries.extend(heap);
     summaries.extend(stateful);
     match runc(layer, args) {
         Ok(runc) => {

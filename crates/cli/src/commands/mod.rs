@@ -1,6 +1,7 @@
 //! Subcommand dispatch and the setup they share (image store, runtime).
 
 mod bench;
+mod bench_heap;
 mod bench_state;
 mod image;
 mod keys;

@@ -142,6 +142,12 @@ impl Runtime {
         if comm.trim() != "sandbar-init" || !is_same_live_process(marker.init_pid, marker.start_time) {
             return Err(refused("its init is gone"));
         }
+        // Opened after the check above and the identity checked again after it: the pidfd then
+        // refers to that very process, not to a later one that reused its pid.
+        let pidfd = crate::sys::pidfd_open(marker.init_pid).map_err(Error::sandbox(id, "open a pidfd on init"))?;
+        if !is_same_live_process(marker.init_pid, marker.start_time) {
+            return Err(refused("its init is gone"));
+        }
         let path = marker.cgroup.as_ref().ok_or_else(|| refused("its marker names no cgroup"))?;
         let record = self.record(id)?;
         let socket = self.dir(id).join("init.sock");
@@ -153,6 +159,7 @@ impl Runtime {
         let env = Mutex::new(merge_env(record.image.env.clone(), &record.spec.env)?);
         let running = Running {
             init_pid: marker.init_pid,
+            pidfd,
             adopted: Some(marker.start_time),
             paused: cgroup.is_frozen().into(),
             socket,

@@ -12,6 +12,7 @@
 mod adopt;
 mod create;
 mod exec;
+mod exits;
 mod freeze;
 mod limits;
 mod snapshot;
@@ -20,6 +21,7 @@ mod stop;
 mod testing;
 
 pub use adopt::Recovered;
+pub use exits::{InitExit, InitWatch};
 pub use testing::Leftovers;
 
 use crate::cgroup::{CgroupTree, SandboxCgroup};
@@ -95,6 +97,8 @@ pub(crate) struct Record {
 /// A running sandbox.
 pub(crate) struct Running {
     pub(crate) init_pid: i32,
+    /// A pidfd on init, readable once it exits (see `exits.rs`).
+    pub(crate) pidfd: OwnedFd,
     /// Set when this runtime process adopted the sandbox from an earlier one (after a restart):
     /// init is then not its child, so it is watched through `/proc` (its start time, in clock
     /// ticks) instead of `waitpid`.
@@ -118,6 +122,9 @@ pub struct Runtime {
     init_memfd: OwnedFd,
     null: OwnedFd,
     running: Mutex<HashMap<SandboxId, Arc<Running>>>,
+    /// Inits that exited on their own (not stopped), with their pid, until someone asks
+    /// (`init_exit`) or the sandbox starts again.
+    exits: Mutex<HashMap<SandboxId, (i32, InitExit)>>,
     locks: Mutex<HashMap<SandboxId, Arc<OwnedLock>>>,
     disk: Option<DiskState>,
     facts: crate::HostFacts,
@@ -178,6 +185,7 @@ impl Runtime {
             init_memfd,
             null,
             running: Mutex::new(HashMap::new()),
+            exits: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
             disk,
             facts,
@@ -251,26 +259,29 @@ impl Runtime {
     pub(crate) fn running_entry(&self, id: &SandboxId) -> Option<Arc<Running>> {
         let mut table = lock(&self.running);
         let running = table.get(id)?.clone();
-        // An init that died on its own (killed from outside) leaves a zombie: reap it and
-        // clean up, so the sandbox reads as stopped instead of hanging every request.
-        let alive = match running.adopted {
-            None => matches!(
-                waitpid(Pid::from_raw(running.init_pid), Some(WaitPidFlag::WNOHANG)),
-                Ok(WaitStatus::StillAlive)
-            ),
-            Some(start_time) => is_same_live_process(running.init_pid, start_time),
+        // An init that died on its own (killed from outside, OOM-killed) leaves a zombie: reap
+        // it and clean up, so the sandbox reads as stopped instead of hanging every request,
+        // and keep how it ended for `init_exit`.
+        let status = match running.adopted {
+            None => match waitpid(Pid::from_raw(running.init_pid), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => return Some(running),
+                Ok(WaitStatus::Exited(_, code)) => Some(crate::ExitStatus::Code(code)),
+                Ok(WaitStatus::Signaled(_, signal, _)) => Some(crate::ExitStatus::Signal(signal as i32)),
+                _ => None,
+            },
+            Some(start_time) if is_same_live_process(running.init_pid, start_time) => return Some(running),
+            Some(_) => None,
         };
-        match alive {
-            true => Some(running),
-            false => {
-                table.remove(id);
-                drop(table);
-                tracing::warn!(sandbox_id = %id, "init exited on its own; sandbox is stopped");
-                let _ = running.cgroup.remove(id);
-                let _ = std::fs::remove_file(&running.socket);
-                None
-            }
-        }
+        table.remove(id);
+        let exit = InitExit { status, oom_kills: running.cgroup.oom_kills() };
+        // Recorded before the table lock goes, so whoever finds the entry gone finds this.
+        lock(&self.exits).insert(id.clone(), (running.init_pid, exit.clone()));
+        drop(table);
+        tracing::warn!(sandbox_id = %id, %exit, "init exited on its own; sandbox is stopped");
+        let _ = running.cgroup.remove(id);
+        let _ = std::fs::remove_file(&running.socket);
+        let _ = std::fs::remove_file(self.dir(id).join(adopt::RUNNING_MARKER));
+        None
     }
 
     /// The running entry of sandbox `id`; [`Error::NotRunning`] when it does not run.

@@ -40,6 +40,8 @@ impl Runtime {
     /// enters it in the running table. Call under its lock.
     pub(crate) fn start_locked(&self, id: &SandboxId, record: Record) -> Result<(), Error> {
         let limit = record.spec.limits.disk_bytes;
+        // A death of an earlier init nobody asked about is stale now.
+        self.forget_exit(id);
         let running = self.with_disk_limit_lifted(id, limit, || {
             self.restore_locked(id)?;
             let running = self.launch(id, record)?;
@@ -93,11 +95,11 @@ impl Runtime {
         drop(network);
         drop(init_end);
         drop(listener);
-        let init_pid = match (cloned, &cgroup) {
-            (Ok(pid), Ok(_)) => pid,
-            (Ok(pid), Err(_)) => {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                let _ = waitpid(Pid::from_raw(pid), None);
+        let (init_pid, pidfd) = match (cloned, &cgroup) {
+            (Ok(init), Ok(_)) => (init.pid, init.pidfd),
+            (Ok(init), Err(_)) => {
+                let _ = kill(Pid::from_raw(init.pid), Signal::SIGKILL);
+                let _ = waitpid(Pid::from_raw(init.pid), None);
                 let _ = std::fs::remove_file(&socket_path);
                 return Err(cgroup.err().expect("matched Err"));
             }
@@ -129,7 +131,7 @@ impl Runtime {
         };
         let placed = handshake(id, &host_end, &setup, || cgroup.enter(id, init_pid, &record.spec.limits));
         let running =
-            Running { init_pid, adopted: None, paused: false.into(), socket: socket_path, cgroup, record, env };
+            Running { init_pid, pidfd, adopted: None, paused: false.into(), socket: socket_path, cgroup, record, env };
         match placed {
             Ok(()) => Ok(running),
             Err(error) => {

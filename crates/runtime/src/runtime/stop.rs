@@ -39,6 +39,7 @@ impl Runtime {
             }
         }
         lock(&self.locks).remove(id);
+        self.forget_exit(id);
         Ok(())
     }
 

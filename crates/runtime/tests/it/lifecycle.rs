@@ -150,3 +150,30 @@ fn env_user_and_cwd_are_as_asked() {
     let err = fx.runtime.exec(&id, &exec).unwrap_err().to_string();
     assert!(err.contains("nobody-here"), "{err}");
 }
+
+#[test]
+fn an_init_killed_from_outside_is_reported_once_and_a_stop_is_no_exit() {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let fx = Fixture::new("death");
+    let id = fx.default_sandbox("a");
+    let watch = fx.runtime.watch_init(&id).unwrap().expect("a running sandbox has an init to watch");
+    assert_eq!(watch.pid(), fx.runtime.init_pid(&id).unwrap());
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(watch.pid()), nix::sys::signal::Signal::SIGKILL).unwrap();
+    // The pidfd becomes readable once init is gone (bounded wait: 20 s).
+    let mut fds = [PollFd::new(watch.as_fd(), PollFlags::POLLIN)];
+    assert_eq!(poll(&mut fds, PollTimeout::from(20_000u16)).unwrap(), 1, "the pidfd never became readable");
+    let exit = fx.runtime.init_exit(&watch).expect("an exit on its own is reported");
+    assert_eq!(exit.status, Some(sandbar_runtime::ExitStatus::Signal(libc::SIGKILL)));
+    assert!(!exit.oom_killed(), "{exit}");
+    assert_eq!(fx.runtime.state(&id).unwrap(), SandboxState::Stopped);
+    assert!(fx.runtime.cgroup_children().is_empty(), "the dead init's cgroup is removed");
+    assert_eq!(fx.runtime.init_exit(&watch), None, "an exit is reported once");
+
+    // A stopped init is no exit on its own.
+    fx.runtime.start(&id).unwrap();
+    let watch = fx.runtime.watch_init(&id).unwrap().unwrap();
+    fx.runtime.stop(&id, Duration::ZERO).unwrap();
+    assert_eq!(fx.runtime.init_exit(&watch), None);
+    assert!(fx.runtime.watch_init(&id).unwrap().is_none(), "a stopped sandbox has no init to watch");
+}

@@ -168,3 +168,34 @@ fn capacity_reports_the_host_and_the_bounds() {
     let pids_max: u64 = std::fs::read_to_string(parent_file(&fx, &id, "pids.max")).unwrap().trim().parse().unwrap();
     assert!(pids_max < pid_max, "the parent's pids.max {pids_max} keeps some of the host's {pid_max}");
 }
+
+#[test]
+fn sandbox_root_cannot_make_the_oom_killer_prefer_init() {
+    let fx = Fixture::new("oomscore");
+    let mut spec = SandboxSpec::new(DEFAULT_IMAGE);
+    spec.limits.memory_bytes = Some(64 << 20);
+    let id = fx.started("a", &spec);
+    let init = fx.runtime.init_pid(&id).unwrap();
+    let score = |pid: i32| -> i32 {
+        std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim().parse().unwrap()
+    };
+    let before = score(init);
+
+    // Every file through which a score can be raised (raising needs no capability).
+    let attack = "for f in /proc/1/oom_score_adj /proc/1/oom_adj /proc/1/task/1/oom_score_adj \
+                  /proc/1/task/1/oom_adj; do echo 1000 > $f 2>/dev/null && echo wrote $f; done; \
+                  cat /proc/1/oom_score_adj /proc/self/oom_score_adj";
+    let out = fx.sh_as(&id, Some("root"), attack);
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert!(!lines.iter().any(|l| l.starts_with("wrote")), "sandbox root raised init's score: {out:?}");
+    assert_eq!(score(init), before, "init's score changed");
+    assert_eq!(lines.first().map(String::as_str), Some(before.to_string().as_str()), "init's score reads inside");
+    let workload: i32 = lines.get(1).expect("the shell's own score").parse().unwrap();
+    assert_eq!(workload, (before + 500).min(1000), "sandbox processes start above init");
+
+    // In an OOM the workload goes, init stays.
+    let out = fx.sh_as(&id, Some("root"), "exec python3 -c 'x = bytearray(200 << 20); print(len(x))'");
+    assert_eq!(out.status, ExitStatus::Signal(9), "the hog is OOM-killed: {out:?}");
+    assert_eq!(fx.runtime.init_pid(&id).unwrap(), init, "init survived the OOM");
+    assert_eq!(stdout(&fx.sh(&id, "echo alive")), "alive\n");
+}

@@ -4,15 +4,29 @@
 //! memory so the control plane's tests run without root. A node on another host (the cluster
 //! mode) will be a third implementation that sends the same calls over the network.
 //!
+//! A node reports inits that exit on their own ([`Node::next_init_exit`]; the local node watches
+//! pidfds, see `watch.rs`), and the control plane records them (`crate::exits`).
+//!
 //! The toolbox is node-local (its processes, sessions and PTYs live beside the sandbox), so it
 //! reaches the runtime through [`Node::local_runtime`], not through this trait.
 
 pub mod fake;
+mod watch;
 
 use async_trait::async_trait;
-use sandbar_runtime::{Capacity, Error, Limits, Recovered, Runtime, SandboxId, SandboxSpec, SandboxState};
+use sandbar_runtime::{Capacity, Error, InitExit, Limits, Recovered, Runtime, SandboxId, SandboxSpec, SandboxState};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A sandbox's init exited on its own on a node (killed from outside, OOM-killed, crashed): the
+/// node reports it, the control plane records it.
+#[derive(Debug, Clone)]
+pub struct InitExited {
+    /// The sandbox; it no longer runs on the node.
+    pub id: SandboxId,
+    /// How its init ended.
+    pub exit: InitExit,
+}
 
 /// What the control plane asks of the machine that runs a sandbox. Every method is idempotent
 /// where the runtime's is (starting a running sandbox, stopping a stopped one, deleting an unknown
@@ -53,22 +67,47 @@ pub trait Node: Send + Sync + 'static {
     fn capacity(&self) -> Capacity;
     /// The runtime of this host, when the node is this host (the toolbox runs beside it).
     fn local_runtime(&self) -> Option<Arc<Runtime>>;
+    /// Waits for the next init on this node that exited without being stopped. It has one
+    /// consumer, the control plane's watcher (`exits::run`). A node whose sandboxes cannot die
+    /// on their own (the fake) never answers.
+    async fn next_init_exit(&self) -> InitExited {
+        std::future::pending().await
+    }
 }
 
 /// Sandboxes on this host.
 pub struct LocalNode {
     runtime: Arc<Runtime>,
+    inits: watch::Watcher,
 }
 
 impl LocalNode {
     /// The node of this host's runtime.
     pub fn new(runtime: Arc<Runtime>) -> LocalNode {
-        LocalNode { runtime }
+        LocalNode { runtime, inits: watch::Watcher::new() }
     }
 
     /// Finishes or rolls back what a crashed server left half done and re-adopts running sandboxes.
     pub async fn recover(&self) -> Result<Recovered, Error> {
-        self.run(|runtime| runtime.recover_orphans()).await
+        let recovered = self.run(|runtime| runtime.recover_orphans()).await?;
+        let sandboxes = self.run(|runtime| runtime.list()).await?;
+        for (id, state) in sandboxes {
+            if state != SandboxState::Stopped {
+                self.inits.watch(&self.runtime, &id);
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// Runs `work`, then watches the init of sandbox `id` when it succeeded (it runs now).
+    async fn run_and_watch(
+        &self,
+        id: &SandboxId,
+        work: impl FnOnce(&Runtime) -> Result<(), Error> + Send + 'static,
+    ) -> Result<(), Error> {
+        self.run(work).await?;
+        self.inits.watch(&self.runtime, id);
+        Ok(())
     }
 
     /// Runs blocking runtime work off the async threads; a panic in it is re-raised here.
@@ -87,8 +126,8 @@ impl LocalNode {
 #[async_trait]
 impl Node for LocalNode {
     async fn create_and_start(&self, id: &SandboxId, spec: &SandboxSpec) -> Result<(), Error> {
-        let (id, spec) = (id.clone(), spec.clone());
-        self.run(move |runtime| runtime.create_and_start(&id, &spec)).await
+        let (owned, spec) = (id.clone(), spec.clone());
+        self.run_and_watch(id, move |runtime| runtime.create_and_start(&owned, &spec)).await
     }
 
     async fn create(&self, id: &SandboxId, spec: &SandboxSpec) -> Result<(), Error> {
@@ -97,8 +136,8 @@ impl Node for LocalNode {
     }
 
     async fn start(&self, id: &SandboxId) -> Result<(), Error> {
-        let id = id.clone();
-        self.run(move |runtime| runtime.start(&id)).await
+        let owned = id.clone();
+        self.run_and_watch(id, move |runtime| runtime.start(&owned)).await
     }
 
     async fn stop(&self, id: &SandboxId, grace: Duration) -> Result<(), Error> {
@@ -126,8 +165,8 @@ impl Node for LocalNode {
     }
 
     async fn resume(&self, id: &SandboxId) -> Result<(), Error> {
-        let id = id.clone();
-        self.run(move |runtime| runtime.resume(&id)).await
+        let owned = id.clone();
+        self.run_and_watch(id, move |runtime| runtime.resume(&owned)).await
     }
 
     async fn archive(&self, id: &SandboxId) -> Result<(), Error> {
@@ -165,5 +204,9 @@ impl Node for LocalNode {
 
     fn local_runtime(&self) -> Option<Arc<Runtime>> {
         Some(Arc::clone(&self.runtime))
+    }
+
+    async fn next_init_exit(&self) -> InitExited {
+        self.inits.next(&self.runtime).await
     }
 }

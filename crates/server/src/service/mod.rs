@@ -8,12 +8,14 @@
 //! Layout, parse → plan → act: `admission` and `query` are pure (a request and the rows it
 //! names in, a validated row or an exact error out); `lifecycle::plan` decides the transition;
 //! the other files act, one `impl ControlPlane` each: `commands` (create and the lifecycle
-//! commands), `stateful` (fork, snapshot, resize), `settings`, `volumes`, `snapshots` and
-//! `restart` (shutdown and reconcile). This file holds the type, its errors and the reads.
+//! commands), `stateful` (fork, snapshot, resize), `settings`, `volumes`, `snapshots`,
+//! `restart` (shutdown and reconcile) and `exits` (an init that died on its own). This file
+//! holds the type, its errors and the reads.
 
 mod activity;
 mod admission;
 mod commands;
+mod exits;
 pub(crate) mod listing;
 pub(crate) mod query;
 mod quota;

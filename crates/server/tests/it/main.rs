@@ -2,6 +2,7 @@
 //! One test binary; modules per area.
 
 mod common;
+mod exits;
 mod files;
 mod lifecycle;
 mod reaper;

@@ -129,3 +129,36 @@ async fn reconcile_stops_what_the_node_no_longer_runs() {
     assert_eq!(state(app.call(Method::GET, &format!("/sandbox/{gone}"), None).await.1), "stopped");
     assert_eq!(state(app.call(Method::GET, &format!("/sandbox/{alive}"), None).await.1), "started");
 }
+
+#[tokio::test]
+async fn an_init_death_the_node_reports_turns_only_a_running_sandbox_to_error() {
+    use sandbar_runtime::{ExitStatus, InitExit, SandboxId};
+    use sandbar_server::node::InitExited;
+    let app = App::new().await;
+    let report = |id: &str, oom_kills| InitExited {
+        id: SandboxId::new(id).unwrap(),
+        exit: InitExit { status: Some(ExitStatus::Signal(libc::SIGKILL)), oom_kills },
+    };
+    let dead = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let alive = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let stopped = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    app.call(Method::POST, &format!("/sandbox/{stopped}/stop"), None).await;
+
+    app.node.crash(&dead);
+    assert!(app.plane.init_exited(&report(&dead, 1)).await.unwrap());
+    let (_, body) = app.call(Method::GET, &format!("/sandbox/{dead}"), None).await;
+    assert_eq!(body["state"], "error");
+    assert_eq!(body["recoverable"], true);
+    let reason = body["errorReason"].as_str().unwrap();
+    assert!(reason.contains("killed by signal 9 (SIGKILL); OOM-killed"), "{reason}");
+
+    // A stale report changes nothing: the sandbox runs on its node, or is not running anyway.
+    assert!(!app.plane.init_exited(&report(&alive, 0)).await.unwrap());
+    assert!(!app.plane.init_exited(&report(&stopped, 0)).await.unwrap());
+    assert!(!app.plane.init_exited(&report(&dead, 0)).await.unwrap(), "an error sandbox is not recorded again");
+    let state = |body: serde_json::Value| body["state"].as_str().unwrap().to_string();
+    assert_eq!(state(app.call(Method::GET, &format!("/sandbox/{alive}"), None).await.1), "started");
+    assert_eq!(state(app.call(Method::GET, &format!("/sandbox/{stopped}"), None).await.1), "stopped");
+    // Recovering starts it again.
+    assert_eq!(state(app.call(Method::POST, &format!("/sandbox/{dead}/start"), None).await.1), "started");
+}
