@@ -1,0 +1,90 @@
+//! What bounds one tenant's use of the server through sessions (issue 19): running session
+//! commands cost no server thread each and are capped per sandbox, and big logs leave the
+//! server's memory yet read back whole.
+
+use crate::common::App;
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// The server's (this test process's) OS threads.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn running_session_commands_take_no_thread_each_and_are_capped_per_sandbox() {
+    let app = App::new().await;
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let base = format!("/toolbox/{id}/process/session");
+    assert_eq!(app.call_raw(Method::POST, &base, Some(json!({"sessionId": "s"}))).await.0, StatusCode::CREATED);
+    let exec = format!("{base}/s/exec");
+    let start = |command: &str| {
+        let body = json!({"command": command, "runAsync": true});
+        app.call_raw(Method::POST, &exec, Some(body))
+    };
+    // One command first, so the blocking thread that starts processes exists before counting.
+    assert_eq!(start("sleep 300").await.0, StatusCode::ACCEPTED);
+    let before = threads();
+    for _ in 1..64 {
+        let (status, body) = start("sleep 300").await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let grown = threads().saturating_sub(before);
+    assert!(grown < 16, "63 more running commands grew the server by {grown} threads");
+    // The 65th at once is refused, in the daemon's error shape.
+    let (status, body) = start("sleep 300").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!((body["statusCode"].as_u64(), body["error"].as_str()), (Some(429), Some("Too Many Requests")));
+    assert!(body["message"].as_str().unwrap().contains("64"), "{body}");
+    // Another session of the same sandbox shares the cap.
+    assert_eq!(app.call_raw(Method::POST, &base, Some(json!({"sessionId": "t"}))).await.0, StatusCode::CREATED);
+    let other = app.call_raw(Method::POST, &format!("{base}/t/exec"), Some(json!({"command": "true"}))).await;
+    assert_eq!(other.0, StatusCode::TOO_MANY_REQUESTS, "{}", other.1);
+    // Deleting the session kills its commands, and their slots come back.
+    assert_eq!(app.call_raw(Method::DELETE, &format!("{base}/s"), None).await.0, StatusCode::NO_CONTENT);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) =
+            app.call_raw(Method::POST, &format!("{base}/t/exec"), Some(json!({"command": "echo freed"}))).await;
+        if status == StatusCode::OK {
+            assert_eq!(body["stdout"], "freed\n");
+            break;
+        }
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert!(Instant::now() < deadline, "the killed commands never gave their slots back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn big_logs_of_finished_commands_read_back_whole() {
+    let app = App::new().await;
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let base = format!("/toolbox/{id}/process/session");
+    assert_eq!(app.call_raw(Method::POST, &base, Some(json!({"sessionId": "s"}))).await.0, StatusCode::CREATED);
+    // 8 commands of 4 MiB each (lines on stdout, one line on stderr): twice the sandbox's
+    // in-memory log budget, so most of it spills to disk.
+    let mut commands = Vec::new();
+    for n in 0..8 {
+        let command = format!("echo start{n} >&2; yes {n}abcdefghijklmnopqrstuvwxyz0123456789 | head -c 4194304");
+        let (status, body) =
+            app.call_raw(Method::POST, &format!("{base}/s/exec"), Some(json!({"command": command}))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["stdout"].as_str().map(str::len), Some(4 << 20), "command {n}");
+        commands.push(body["cmdId"].as_str().unwrap().to_string());
+    }
+    for (n, command) in commands.iter().enumerate() {
+        let (status, logs) = app.call_raw(Method::GET, &format!("{base}/s/command/{command}/logs"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        let stdout = logs["stdout"].as_str().unwrap();
+        let line = format!("{n}abcdefghijklmnopqrstuvwxyz0123456789\n");
+        let expected = line.repeat((4 << 20) / line.len() + 1);
+        assert!(stdout == &expected[..4 << 20], "command {n}: stdout of {} bytes differs", stdout.len());
+        assert_eq!(logs["stderr"], format!("start{n}\n"));
+        // Every stdout line (the last one unfinished) and the stderr line carry their marker.
+        let output = logs["output"].as_str().unwrap();
+        assert!(output.contains(&format!("\u{2}\u{2}\u{2}start{n}\n")), "command {n}");
+        assert_eq!(output.len(), (4 << 20) + 3 * ((4 << 20) / line.len() + 1) + 3 + "start0\n".len());
+    }
+}
