@@ -50,6 +50,11 @@ impl ToolboxError {
         ToolboxError { status: StatusCode::CONFLICT, code: "CONFLICT", message: message.into() }
     }
 
+    /// 429: the sandbox already uses all it may of something (running session commands).
+    pub(crate) fn too_many(message: impl Into<String>) -> ToolboxError {
+        ToolboxError { status: StatusCode::TOO_MANY_REQUESTS, code: "TOO_MANY_REQUESTS", message: message.into() }
+    }
+
     /// A runtime failure: 409 when the sandbox does not run, 400 for a request the runtime
     /// refuses, 500 otherwise.
     pub fn runtime(error: sandbar_runtime::Error) -> ToolboxError {

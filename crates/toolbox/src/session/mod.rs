@@ -30,7 +30,6 @@ mod store;
 
 use crate::registry::{Key, Registry};
 use crate::{Target, ToolboxError};
-use axum::http::StatusCode;
 use command::Command;
 use log::SessionLog;
 use sandbar_api::toolbox::session::Session as SessionInfo;
@@ -147,14 +146,10 @@ impl Sessions {
         let mut running = sandbar_runtime::lock(&self.running);
         let count = running.entry(target.id.clone()).or_insert(0);
         if *count >= self.max_running {
-            return Err(ToolboxError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                code: "TOO_MANY_REQUESTS",
-                message: format!(
-                    "{} session commands already run in this sandbox, the most at once: wait for one to end or delete its session",
-                    self.max_running
-                ),
-            });
+            return Err(ToolboxError::too_many(format!(
+                "{} session commands already run in this sandbox, the most at once: wait for one to end or delete its session",
+                self.max_running
+            )));
         }
         *count += 1;
         Ok(RunningSlot { running: Arc::clone(&self.running), sandbox: target.id.clone() })
