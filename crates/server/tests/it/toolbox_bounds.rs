@@ -88,3 +88,47 @@ async fn big_logs_of_finished_commands_read_back_whole() {
         assert_eq!(output.len(), (4 << 20) + 3 * ((4 << 20) / line.len() + 1) + 3 + "start0\n".len());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recursive_delete_of_a_tree_deeper_than_the_stack_allowed_removes_it_all() {
+    let app = App::new().await;
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    // 5,000 levels (a file and a link out of the tree on each): the recursive delete this
+    // replaced overflowed its 2 MiB blocking-pool stack near 2,600 and aborted the server.
+    let script = "import os\nos.mkdir('deep')\nos.chdir('deep')\nfor _ in range(5000):\n    \
+                  open('f', 'w').close()\n    os.symlink('/etc', 'link')\n    os.mkdir('d')\n    os.chdir('d')\n\
+                  print('made')";
+    let command = format!("python3 -c \"{script}\"");
+    let (status, body) =
+        app.call_raw(Method::POST, &format!("/toolbox/{id}/process/execute"), Some(json!({"command": command}))).await;
+    assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("made\n")), "{body}");
+    let (status, body) =
+        app.call_raw(Method::DELETE, &format!("/toolbox/{id}/files?path=deep&recursive=true"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (_, body) = app
+        .call_raw(
+            Method::POST,
+            &format!("/toolbox/{id}/process/execute"),
+            Some(json!({"command": "sh -c 'ls -a; test -d /etc && echo etc-kept'"})),
+        )
+        .await;
+    let listing = body["result"].as_str().unwrap();
+    assert!(!listing.lines().any(|l| l == "deep") && listing.contains("etc-kept"), "{listing}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_background_child_holding_the_pipes_does_not_keep_a_session_command_running() {
+    let app = App::new().await;
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let base = format!("/toolbox/{id}/process/session");
+    assert_eq!(app.call_raw(Method::POST, &base, Some(json!({"sessionId": "s"}))).await.0, StatusCode::CREATED);
+    // The child keeps stdout and stderr open long after the shell exited (Daytona #4230); the
+    // command ends with the shell, with what it printed before.
+    let command = json!({"command": "sleep 60 & echo started; echo oops >&2; exit 3"});
+    let (status, body) = app.call_raw(Method::POST, &format!("{base}/s/exec"), Some(command)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["exitCode"].as_i64(), body["stdout"].as_str(), body["stderr"].as_str()),
+        (Some(3), Some("started\n"), Some("oops\n"))
+    );
+}
