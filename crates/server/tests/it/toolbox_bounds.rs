@@ -132,3 +132,32 @@ async fn a_background_child_holding_the_pipes_does_not_keep_a_session_command_ru
         (Some(3), Some("started\n"), Some("oops\n"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recursive_delete_never_enters_a_mounted_volume() {
+    let app = App::new().await;
+    let (status, volume) = app.call(Method::POST, "/volumes", Some(json!({"name": "kept"}))).await;
+    assert_eq!(status, StatusCode::OK, "{volume}");
+    let volume_id = volume["id"].as_str().unwrap().to_string();
+    let mount = json!([{"volumeId": volume_id, "mountPath": "/home/daytona/proj/data", "subpath": "team"}]);
+    let sandbox = app.create(json!({ "volumes": mount })).await;
+    let id = sandbox["id"].as_str().unwrap().to_string();
+    let execute = format!("/toolbox/{id}/process/execute");
+    // As the sandbox's root: the mount made `proj` root's.
+    let setup = "cd /home/daytona && mkdir -p proj/src && echo mine > proj/src/own.txt && echo theirs > proj/data/file";
+    let runtime_id = sandbar_runtime::SandboxId::new(id.clone()).unwrap();
+    let mut spec = sandbar_runtime::ExecSpec::new(["sh", "-c", setup]);
+    spec.user = Some("root".to_string());
+    let out = app.runtime.exec(&runtime_id, &spec).unwrap().output().unwrap();
+    assert_eq!(out.status.shell_code(), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let (status, body) =
+        app.call_raw(Method::DELETE, &format!("/toolbox/{id}/files?path=proj&recursive=true"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("mount point"), "{body}");
+    // Everything of the sandbox's own went; the volume's data did not.
+    let (_, body) = app.call_raw(Method::POST, &execute, Some(json!({"command": "ls -A proj"}))).await;
+    assert_eq!(body["result"], "data\n", "{body}");
+    let stored = app.data.path().join("volumes").join(&volume_id).join("team/file");
+    assert_eq!(std::fs::read_to_string(&stored).unwrap(), "theirs\n", "the volume's file is untouched");
+    app.call(Method::DELETE, &format!("/sandbox/{id}"), None).await;
+}
