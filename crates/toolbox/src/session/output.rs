@@ -18,8 +18,8 @@ use tokio::net::unix::pipe;
 const QUIET: Duration = Duration::from_millis(25);
 /// How long output is read after the exit at most.
 const DRAIN: Duration = Duration::from_millis(500);
-/// Bytes read from a pipe at once.
-const CHUNK: usize = 64 << 10;
+/// Bytes read from a pipe at once (small: every running command holds two such buffers).
+const CHUNK: usize = 16 << 10;
 
 /// Reads `process`'s output into `command` until it ended, then records the exit code; the
 /// sandbox's running-command slot is given back when this returns.

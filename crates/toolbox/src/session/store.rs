@@ -87,9 +87,20 @@ impl SpillDir {
             .as_deref()
     }
 
-    /// A new spill file: created exclusively (0600), then unlinked at once.
+    /// A new spill file: created exclusively (0600), then unlinked at once. A directory removed
+    /// meanwhile (a tmp cleaner) is made again.
     fn file(&self) -> std::io::Result<File> {
         let dir = self.path().ok_or_else(|| std::io::Error::other("no spill directory"))?;
+        match SpillDir::create_in(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                private_dir(dir)?;
+                SpillDir::create_in(dir)
+            }
+            other => other,
+        }
+    }
+
+    fn create_in(dir: &Path) -> std::io::Result<File> {
         let mut suffix = [0u8; 8];
         getrandom::fill(&mut suffix).map_err(|e| std::io::Error::other(e.to_string()))?;
         let name: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
