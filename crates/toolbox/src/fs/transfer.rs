@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::error::parse_json;
-use axum::extract::{FromRequest, Multipart, Query, Request};
+use axum::extract::{Query, Request};
 use axum::http::header;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -29,8 +29,9 @@ const BOUNDARY: &str = "DAYTONA-FILE-BOUNDARY";
 /// reported (never silently dropped).
 pub(crate) async fn bulk_upload(
     Extension(target): Extension<Target>,
-    mut multipart: Multipart,
+    request: Request,
 ) -> Result<Response, ToolboxError> {
+    let mut multipart = super::multipart::bounded(request).await.map_err(ToolboxError::bad_request)?;
     let fs = std::sync::Arc::new(
         blocking({
             let target = target.clone();
@@ -48,7 +49,7 @@ pub(crate) async fn bulk_upload(
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(e) => {
-                errors.push(format!("reading the upload failed: {e}"));
+                errors.push(format!("reading the upload failed: {}", crate::error::chain(&e)));
                 break;
             }
         };
@@ -101,8 +102,10 @@ async fn bounded_text(
     // A field name is echoed only when it is short (it comes from the client too).
     let shown = if name.len() <= 64 { name } else { "a multipart field" };
     let mut text = Vec::new();
-    while let Some(chunk) =
-        field.chunk().await.map_err(|e| ToolboxError::bad_request(format!("reading {shown} failed: {e}")))?
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ToolboxError::bad_request(format!("reading {shown} failed: {}", crate::error::chain(&e))))?
     {
         if text.len() + chunk.len() > limit {
             return Err(ToolboxError::invalid(
@@ -357,14 +360,14 @@ pub(crate) async fn upload(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let stored = if is_multipart {
-        let mut multipart = Multipart::from_request(request, &())
-            .await
-            .map_err(|e| ToolboxError::bad_request(format!("invalid multipart body: {e}")))?;
+        let mut multipart = super::multipart::bounded(request).await.map_err(ToolboxError::bad_request)?;
         loop {
             let field = multipart
                 .next_field()
                 .await
-                .map_err(|e| ToolboxError::bad_request(format!("reading the upload failed: {e}")))?
+                .map_err(|e| {
+                    ToolboxError::bad_request(format!("reading the upload failed: {}", crate::error::chain(&e)))
+                })?
                 .ok_or_else(|| ToolboxError::bad_request("multipart body has no field named \"file\""))?;
             if field.name() == Some("file") {
                 break upload_one(&fs, &query.path, field).await;
