@@ -50,6 +50,11 @@ impl ToolboxError {
         ToolboxError { status: StatusCode::CONFLICT, code: "CONFLICT", message: message.into() }
     }
 
+    /// 429: the sandbox already uses all it may of something (running session commands).
+    pub(crate) fn too_many(message: impl Into<String>) -> ToolboxError {
+        ToolboxError { status: StatusCode::TOO_MANY_REQUESTS, code: "TOO_MANY_REQUESTS", message: message.into() }
+    }
+
     /// A runtime failure: 409 when the sandbox does not run, 400 for a request the runtime
     /// refuses, 500 otherwise.
     pub fn runtime(error: sandbar_runtime::Error) -> ToolboxError {
@@ -65,13 +70,7 @@ impl ToolboxError {
 
     /// 500 with the runtime's error chain.
     pub fn internal(error: &dyn std::error::Error) -> ToolboxError {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let message = chain(error);
         tracing::error!(error = %message, "toolbox request failed");
         ToolboxError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "INTERNAL_SERVER_ERROR", message }
     }
@@ -89,6 +88,18 @@ impl IntoResponse for ToolboxError {
         };
         (self.status, axum::Json(body)).into_response()
     }
+}
+
+/// An error and its causes, `: `-separated.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// A JSON request body, whatever its `Content-Type` says (the SDKs' generated clients do not

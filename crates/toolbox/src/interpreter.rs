@@ -20,9 +20,10 @@ use sandbar_api::toolbox::interpreter::{
 use sandbar_api::Message as MessageBody;
 use sandbar_runtime::{ExecSpec, ExecStdio};
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::mpsc;
 
 const DRIVER: &str = include_str!("interpreter_driver.py");
@@ -30,6 +31,14 @@ const DEFAULT_CONTEXT: &str = "default";
 /// The reference interpreter's default run timeout: 10 minutes.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 const CLOSE_TIMEOUT: u16 = 4008;
+/// Longest event line read from a driver. The driver cuts output into events far below it, so
+/// only bytes written around it (straight to fd 1) can be longer: such a line is dropped, never
+/// held, and the run's stderr says so.
+const MAX_EVENT_LINE: usize = 1 << 20;
+/// Events queued between a driver and the run that forwards them.
+const EVENT_QUEUE: usize = 64;
+/// What a run's stderr gets in place of a dropped line.
+const DROPPED_LINE: &str = "[sandbar: an interpreter output line longer than 1 MiB was dropped]\n";
 
 /// Every interpreter context, keyed like sessions by (sandbox, init pid, id).
 #[derive(Default)]
@@ -44,7 +53,7 @@ struct Context {
     pid: i32,
     stdin: Mutex<std::fs::File>,
     /// Events of the driver; holding the lock means running code in this context.
-    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<InterpreterMessage>>,
+    events: tokio::sync::Mutex<mpsc::Receiver<InterpreterMessage>>,
 }
 
 impl Context {
@@ -74,23 +83,17 @@ async fn start(target: &Target, id: String, cwd: Option<String>) -> Result<Arc<C
         .map_err(|e| ToolboxError::bad_request(format!("cannot start python3 for the interpreter: {e}")))?;
     let stdin = process.stdin.take().ok_or_else(|| ToolboxError::bad_request("no stdin for the interpreter"))?;
     let stdout = process.stdout.take().ok_or_else(|| ToolboxError::bad_request("no stdout for the interpreter"))?;
-    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let (sender, mut receiver) = mpsc::channel(EVENT_QUEUE);
     let pid = process.pid;
-    std::thread::Builder::new()
-        .name(format!("interpreter-{id}"))
-        .spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(event) = serde_json::from_str::<InterpreterMessage>(&line) {
-                    if sender.send(event).is_err() {
-                        break;
-                    }
-                }
-            }
-            // The driver ended: reap it; the closed channel tells waiting runs.
-            let _ = process.wait();
-        })
-        .map_err(|e| ToolboxError::internal(&e))?;
+    let stdout = tokio::net::unix::pipe::Receiver::from_file(stdout).map_err(|e| ToolboxError::internal(&e))?;
+    // No thread per context: the pipe is read on the async runtime, one bounded line at a time,
+    // and a full queue makes the driver wait instead of the server buffering its output.
+    tokio::spawn(async move {
+        pump(tokio::io::BufReader::new(stdout), &sender).await;
+        // The driver ended: reap it; the closed channel tells waiting runs.
+        drop(sender);
+        let _ = tokio::task::spawn_blocking(move || process.wait()).await;
+    });
     match tokio::time::timeout(Duration::from_secs(30), receiver.recv()).await {
         Ok(Some(event)) if event.kind == InterpreterMessageType::Control && event.text.as_deref() == Some("ready") => {}
         _ => {
@@ -106,6 +109,65 @@ async fn start(target: &Target, id: String, cwd: Option<String>) -> Result<Arc<C
         stdin: Mutex::new(stdin),
         events: tokio::sync::Mutex::new(receiver),
     }))
+}
+
+/// Reads the driver's event lines into `sender` until the driver's stdout ends or no run
+/// listens any more. Lines that are not events are skipped; an over-long one becomes a stderr
+/// event saying it was dropped.
+async fn pump(mut reader: impl AsyncBufRead + Unpin, sender: &mpsc::Sender<InterpreterMessage>) {
+    let mut line = Vec::new();
+    loop {
+        let event = match read_line(&mut reader, &mut line, MAX_EVENT_LINE).await {
+            Ok(Some(true)) => match serde_json::from_slice::<InterpreterMessage>(&line) {
+                Ok(event) => event,
+                Err(_) => continue,
+            },
+            Ok(Some(false)) => InterpreterMessage {
+                kind: InterpreterMessageType::Stderr,
+                text: Some(DROPPED_LINE.to_string()),
+                name: None,
+                value: None,
+                traceback: None,
+            },
+            Ok(None) | Err(_) => return,
+        };
+        if sender.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads one line (without its newline) into `line`, keeping at most `limit` bytes: answers
+/// `Some(true)` for a line that fits, `Some(false)` for one that did not (read to its end and
+/// dropped), `None` at the end of the input.
+async fn read_line(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<Option<bool>> {
+    line.clear();
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok((too_long || !line.is_empty()).then_some(!too_long));
+        }
+        let (piece, used, ended) = match available.iter().position(|b| *b == b'\n') {
+            Some(at) => (&available[..at], at + 1, true),
+            None => (available, available.len(), false),
+        };
+        if !too_long && line.len() + piece.len() > limit {
+            too_long = true;
+            *line = Vec::new();
+        }
+        if !too_long {
+            line.extend_from_slice(piece);
+        }
+        reader.consume(used);
+        if ended {
+            return Ok(Some(!too_long));
+        }
+    }
 }
 
 /// `POST /process/interpreter/context {"cwd"?}` → 200 context.
@@ -269,4 +331,96 @@ async fn fail(mut socket: WebSocket, code: u16, message: &str) {
     let _ = socket.send(Message::Text(serde_json::to_string(&event).unwrap_or_default().into())).await;
     let reason: String = message.chars().take(120).collect();
     let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    fn event_line(kind: &str, text: &str) -> Vec<u8> {
+        format!("{}\n", serde_json::json!({"type": kind, "text": text})).into_bytes()
+    }
+
+    #[tokio::test]
+    async fn an_endless_line_is_dropped_without_being_held_and_the_run_is_told() {
+        // 16 MiB without a newline between two events, then 8 MiB that never end: the reader
+        // holds at most the limit at any time and goes on with the next line.
+        let input = std::io::Cursor::new(event_line("stdout", "one"))
+            .chain(tokio::io::repeat(b'a').take(16 << 20))
+            .chain(std::io::Cursor::new(b"\n".to_vec()))
+            .chain(std::io::Cursor::new(event_line("stdout", "two")))
+            .chain(tokio::io::repeat(b'b').take(8 << 20));
+        let (sender, mut receiver) = mpsc::channel(EVENT_QUEUE);
+        pump(tokio::io::BufReader::new(input), &sender).await;
+        drop(sender);
+        let mut texts = Vec::new();
+        while let Some(event) = receiver.recv().await {
+            texts.push((event.kind, event.text.unwrap_or_default()));
+        }
+        let dropped = (InterpreterMessageType::Stderr, DROPPED_LINE.to_string());
+        assert_eq!(
+            texts,
+            vec![
+                (InterpreterMessageType::Stdout, "one".to_string()),
+                dropped.clone(),
+                (InterpreterMessageType::Stdout, "two".to_string()),
+                dropped,
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_line_keeps_at_most_the_limit_in_memory() {
+        let mut line = Vec::new();
+        let mut fits = tokio::io::BufReader::new(std::io::Cursor::new(vec![b'x'; 1000]).chain(&b"\nrest"[..]));
+        assert_eq!(read_line(&mut fits, &mut line, 1000).await.unwrap(), Some(true));
+        assert_eq!(line.len(), 1000);
+        assert_eq!(read_line(&mut fits, &mut line, 1000).await.unwrap(), Some(true), "a last line without newline");
+        assert_eq!(line, b"rest");
+        assert_eq!(read_line(&mut fits, &mut line, 1000).await.unwrap(), None);
+        let mut long = tokio::io::BufReader::new(tokio::io::repeat(b'y').take(4 << 20).chain(&b"\nnext\n"[..]));
+        assert_eq!(read_line(&mut long, &mut line, 1000).await.unwrap(), Some(false));
+        assert!(line.capacity() <= 1000, "{} bytes kept of a dropped line", line.capacity());
+        assert_eq!(read_line(&mut long, &mut line, 1000).await.unwrap(), Some(true));
+        assert_eq!(line, b"next");
+    }
+
+    #[test]
+    fn the_driver_cuts_big_output_into_events_below_the_line_limit() {
+        use std::io::BufRead;
+        let mut driver = std::process::Command::new("python3")
+            .args(["-u", "-c", DRIVER])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the interpreter driver");
+        // Every character of the second print takes 12 bytes once JSON-escaped (a surrogate
+        // pair), the worst case; the exception's message is 1 MiB.
+        let code =
+            "print('é' * (1 << 20), end='')\nprint('\\U0001F600' * (1 << 18))\nraise ValueError('v' * (1 << 20))";
+        let request = serde_json::json!({"code": code});
+        writeln!(driver.stdin.as_mut().unwrap(), "{request}").unwrap();
+        let (mut stdout, mut error) = (String::new(), None);
+        for line in std::io::BufReader::new(driver.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            assert!(line.len() < MAX_EVENT_LINE, "an event line of {} bytes", line.len());
+            let event: InterpreterMessage = serde_json::from_str(&line).unwrap();
+            match event.kind {
+                InterpreterMessageType::Stdout => stdout.push_str(&event.text.unwrap()),
+                InterpreterMessageType::Error => error = Some(event),
+                InterpreterMessageType::Control if event.text.as_deref() == Some("ready") => {}
+                InterpreterMessageType::Control => break,
+                InterpreterMessageType::Stderr => {}
+            }
+        }
+        let _ = driver.kill();
+        let _ = driver.wait();
+        let expected = format!("{}{}\n", "é".repeat(1 << 20), "\u{1F600}".repeat(1 << 18));
+        assert!(stdout == expected, "the pieces join to the output ({} of {} bytes)", stdout.len(), expected.len());
+        let error = error.expect("the exception is reported");
+        assert_eq!(error.name.as_deref(), Some("ValueError"));
+        let value = error.value.unwrap();
+        assert!(value.starts_with("vvvv") && value.ends_with("more characters cut]"), "{}", &value[value.len() - 60..]);
+    }
 }

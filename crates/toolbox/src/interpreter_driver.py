@@ -5,12 +5,28 @@
 #   {"type": "error", "name": ..., "value": ..., "traceback": ...}
 #   {"type": "control", "text": "completed" | "interrupted"}
 # SIGINT (sent by the host on a timeout) interrupts the running code and keeps the context.
+# Every event line stays far below the host's 1 MiB line limit, even with every character
+# JSON-escaped (12 bytes at most): output is cut into events of _PIECE characters, and an
+# error's fields are shortened with a marker.
 import json
 import os
 import sys
 import traceback
 
 _events = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
+_PIECE = 16384
+
+
+def _head(text, limit):
+    if len(text) <= limit:
+        return text
+    return text[:limit] + "[sandbar: %d more characters cut]" % (len(text) - limit)
+
+
+def _tail(text, limit):
+    if len(text) <= limit:
+        return text
+    return "[sandbar: %d characters cut]" % (len(text) - limit) + text[-limit:]
 
 
 def _emit(event):
@@ -23,8 +39,8 @@ class _Stream:
         self.name = name
 
     def write(self, text):
-        if text:
-            _emit({"type": self.name, "text": text})
+        for start in range(0, len(text), _PIECE):
+            _emit({"type": self.name, "text": text[start:start + _PIECE]})
         return len(text)
 
     def flush(self):
@@ -54,9 +70,9 @@ for _line in sys.stdin:
     except BaseException as _error:  # SystemExit too: the context survives a stray exit()
         _emit({
             "type": "error",
-            "name": type(_error).__name__,
-            "value": str(_error),
-            "traceback": "".join(traceback.format_exception(type(_error), _error, _error.__traceback__)),
+            "name": _head(type(_error).__name__, 256),
+            "value": _head(str(_error), _PIECE),
+            "traceback": _tail("".join(traceback.format_exception(type(_error), _error, _error.__traceback__)), 2 * _PIECE),
         })
     finally:
         os.environ.clear()

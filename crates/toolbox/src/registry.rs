@@ -73,6 +73,11 @@ impl<T> Registry<T> {
         self.table().remove(key)
     }
 
+    /// Keeps only the objects whose (sandbox, init pid) `keep` accepts.
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&SandboxId, i32) -> bool) {
+        self.table().retain(|key, _| keep(&key.sandbox, key.init));
+    }
+
     /// Every object of the target sandbox's current run, in no particular order.
     pub(crate) fn list(&self, target: &Target) -> Result<Vec<Arc<T>>, ToolboxError> {
         let init = init_pid(target)?;

@@ -535,3 +535,58 @@ async fn a_huge_upload_streams_to_disk_without_sitting_in_memory() {
     // show far above this.
     assert!(peak - before < 128 * 1024, "RSS grew by {} MiB during a 512 MiB upload", (peak - before) / 1024);
 }
+
+/// Sends a bulk upload of `head` followed by up to 64 MiB of `a`s that never end the part, and
+/// answers the response and how many bytes were offered before the server answered.
+async fn endless_upload(app: &App, id: &str, head: String) -> (StatusCode, serde_json::Value, usize) {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head.into_bytes()) }).chain(
+        futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        }),
+    );
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/toolbox/{id}/files/bulk-upload"))
+        .header("authorization", format!("Bearer {}", crate::common::KEY))
+        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(Body::from_stream(stream))
+        .unwrap();
+    // 64 KiB at a time (then the body is cut): the answer must come long before the end.
+    let feeder = tokio::spawn(async move {
+        let mut offered = 0usize;
+        while offered < 64 << 20 && sender.send(Ok(vec![b'a'; 64 << 10])).await.is_ok() {
+            offered += 64 << 10;
+        }
+        offered
+    });
+    let response = app.send_streaming(request).await;
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    (status, body, feeder.await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_path_field_is_refused_once_it_passes_path_max() {
+    let app = App::new().await;
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let head = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files[0].path\"\r\n\r\n");
+    let (status, body, offered) = endless_upload(&app, &id, head).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("PATH_MAX"), "{body}");
+    assert!(body.to_string().len() < 500, "the answer does not repeat the field: {body}");
+    assert!(offered < 8 << 20, "the server read {offered} bytes of a path field before it answered");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_part_header_is_refused_once_it_passes_its_bound() {
+    let app = App::new().await;
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let head = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"");
+    let (status, body, offered) = endless_upload(&app, &id, head).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("header block"), "{body}");
+    assert!(body.to_string().len() < 500, "the answer does not repeat the header: {body}");
+    assert!(offered < 8 << 20, "the server read {offered} bytes of a part header before it answered");
+}

@@ -10,4 +10,5 @@ mod restart;
 #[path = "../support/mod.rs"]
 mod support;
 mod toolbox;
+mod toolbox_bounds;
 mod volumes;

@@ -7,10 +7,13 @@
 //! and directories the toolbox creates belong to the sandbox's user, as if that user made them.
 //!
 //! Layout: `mod.rs` (the view), `info.rs` (the daemon's `FileInfo`), `routes.rs` (list, info,
-//! folders, delete, move, permissions), `transfer.rs` (streamed uploads and downloads, bulk and
+//! folders, delete, move, permissions), `remove.rs` (the iterative recursive delete), `multipart.rs` (the bound on upload bodies'
+//! preamble and part headers), `transfer.rs` (streamed uploads and downloads, bulk and
 //! single-file), `search.rs` (find, search, replace).
 
 mod info;
+mod multipart;
+mod remove;
 pub(crate) mod routes;
 pub(crate) mod search;
 #[cfg(test)]

@@ -31,7 +31,32 @@ pub(crate) async fn list(
     .await
 }
 
+/// Lists `dir` `depth` levels deep in pre-order (each directory's entries sorted by name, a
+/// subdirectory's entries right after it), with an explicit stack: a deep tree and a large
+/// `depth` cost heap, never the blocking thread's stack.
 fn list_into(fs: &SandboxFs, dir: &Path, depth: u32, out: &mut Vec<FileInfo>) -> Result<(), ToolboxError> {
+    // Each open level: its remaining entries (reversed, so `pop` takes the next) and the depth
+    // still allowed below it.
+    let mut stack = vec![(sorted_names(fs, dir)?, dir.to_path_buf(), depth)];
+    while let Some((names, parent, depth)) = stack.last_mut() {
+        let Some(name) = names.pop() else {
+            stack.pop();
+            continue;
+        };
+        let path = parent.join(&name);
+        let depth = *depth;
+        let Ok(meta) = fs.metadata(&path) else { continue };
+        out.push(file_info(&name, &path, &meta.0));
+        if meta.is_dir() && depth > 1 {
+            let names = sorted_names(fs, &path)?;
+            stack.push((names, path, depth - 1));
+        }
+    }
+    Ok(())
+}
+
+/// The entry names of `dir`, sorted in reverse.
+fn sorted_names(fs: &SandboxFs, dir: &Path) -> Result<Vec<String>, ToolboxError> {
     let handle = fs.root.resolve(dir).map_err(|e| fs_error(dir, &e))?;
     let file = handle.reopen(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY).map_err(|e| fs_error(dir, &e))?;
     let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
@@ -40,16 +65,8 @@ fn list_into(fs: &SandboxFs, dir: &Path, depth: u32, out: &mut Vec<FileInfo>) ->
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    names.sort();
-    for name in names {
-        let path = dir.join(&name);
-        let Ok(meta) = fs.metadata(&path) else { continue };
-        out.push(file_info(&name, &path, &meta.0));
-        if meta.is_dir() && depth > 1 {
-            list_into(fs, &path, depth - 1, out)?;
-        }
-    }
-    Ok(())
+    names.sort_by(|a, b| b.cmp(a));
+    Ok(names)
 }
 
 /// `GET /files/info?path=`.
@@ -94,18 +111,17 @@ pub(crate) async fn delete(
             return Err(invalid_path("/", "is the sandbox root and cannot be deleted"));
         }
         let meta = fs.metadata(&path)?;
-        let result = if meta.is_dir() {
+        if meta.is_dir() {
             if !query.recursive {
                 return Err(ToolboxError::bad_request(format!(
                     "{} is a directory: delete it with recursive=true",
                     path.display()
                 )));
             }
-            fs.root.remove_all(&path)
-        } else {
-            fs.root.remove_file(&path)
-        };
-        result.map_err(|e| fs_error(&path, &e))?;
+            fs.remove_tree(&path)?;
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        fs.root.remove_file(&path).map_err(|e| fs_error(&path, &e))?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await

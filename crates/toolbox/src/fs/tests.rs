@@ -4,6 +4,7 @@
 
 use super::*;
 use axum::http::StatusCode;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
 /// A temporary directory holding `root/` (the view's root) and `outside/` beside it, with a
@@ -183,4 +184,59 @@ fn mkdir_all_of_a_deep_path_makes_every_level() {
     fs.mkdir_all(Path::new(&deep), 0o755).unwrap();
     assert!(fs.metadata(Path::new(&deep)).unwrap().is_dir());
     assert!(fixture.root().join("d/d/d").is_dir());
+}
+
+/// A tree `depth` levels deep under `root` (a file, a link out of the root and a directory per
+/// level), made relative to open directories so no path ever grows.
+fn deep_tree(root: &Path, depth: usize, link_target: &Path) {
+    let mut dir = std::fs::File::open(root).unwrap();
+    for _ in 0..depth {
+        let here = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        std::fs::write(here.join("f"), b"x").unwrap();
+        std::os::unix::fs::symlink(link_target, here.join("out")).unwrap();
+        std::fs::create_dir(here.join("d")).unwrap();
+        dir = std::fs::File::open(here.join("d")).unwrap();
+    }
+}
+
+#[test]
+fn a_recursive_delete_of_a_tree_deeper_than_any_stack_removes_everything() {
+    let fixture = Fixture::new();
+    let host_outside = fixture.dir.path().join("outside");
+    std::fs::create_dir(fixture.root().join("deep")).unwrap();
+    // 5,000 levels: past PATH_MAX, and about twice as deep as the recursive removal went on a
+    // 2 MiB stack before it overflowed. The links point at the host directory beside the root.
+    deep_tree(&fixture.root().join("deep"), 5_000, &host_outside);
+    let fs = fixture.fs();
+    // A thread with a small stack (128 KiB): only an iterative walk gets through.
+    let removed = std::thread::Builder::new()
+        .stack_size(128 << 10)
+        .spawn(move || fs.remove_tree(Path::new("/outside/../deep")).map_err(|e| e.message))
+        .unwrap()
+        .join()
+        .expect("the delete did not crash its thread");
+    assert_eq!(removed, Ok(()));
+    assert!(!fixture.root().join("deep").exists(), "the tree is gone");
+    assert_eq!(std::fs::read_to_string(host_outside.join("secret.txt")).unwrap(), "host secret");
+    assert!(fixture.root().join("outside/secret.txt").exists(), "nothing beside the tree was touched");
+}
+
+#[test]
+fn a_recursive_delete_through_a_link_stays_inside_the_root_and_reports_what_is_missing() {
+    let fixture = Fixture::new();
+    let host_outside = fixture.dir.path().join("outside");
+    // The parent path is a link to the host directory: it resolves inside the root, where
+    // `outside/` has no `gone` directory.
+    std::os::unix::fs::symlink(&host_outside, fixture.root().join("escape")).unwrap();
+    std::fs::create_dir(host_outside.join("gone")).unwrap();
+    let fs = fixture.fs();
+    let missing = fs.remove_tree(Path::new("/escape/gone")).unwrap_err();
+    assert_eq!((missing.status, missing.code), (StatusCode::NOT_FOUND, "FILE_NOT_FOUND"), "{}", missing.message);
+    assert!(host_outside.join("gone").is_dir(), "the host directory is untouched");
+    // Through a link that names a directory inside the root, the target inside the root goes.
+    std::os::unix::fs::symlink("/outside", fixture.root().join("inner")).unwrap();
+    std::fs::create_dir_all(fixture.root().join("outside/gone/sub")).unwrap();
+    fs.remove_tree(Path::new("/inner/gone")).unwrap();
+    assert!(!fixture.root().join("outside/gone").exists());
+    assert!(host_outside.join("gone").is_dir(), "the host directory is untouched");
 }

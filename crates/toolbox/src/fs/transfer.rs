@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::error::parse_json;
-use axum::extract::{FromRequest, Multipart, Query, Request};
+use axum::extract::{Query, Request};
 use axum::http::header;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -29,8 +29,9 @@ const BOUNDARY: &str = "DAYTONA-FILE-BOUNDARY";
 /// reported (never silently dropped).
 pub(crate) async fn bulk_upload(
     Extension(target): Extension<Target>,
-    mut multipart: Multipart,
+    request: Request,
 ) -> Result<Response, ToolboxError> {
+    let mut multipart = super::multipart::bounded(request).await.map_err(ToolboxError::bad_request)?;
     let fs = std::sync::Arc::new(
         blocking({
             let target = target.clone();
@@ -39,6 +40,8 @@ pub(crate) async fn bulk_upload(
         .await?,
     );
     let mut destinations: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    // The destination paths read so far (with their indexes), kept until their files arrive.
+    let mut pending_bytes = 0usize;
     let mut uploaded = Vec::new();
     let mut errors = Vec::new();
     loop {
@@ -46,13 +49,20 @@ pub(crate) async fn bulk_upload(
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(e) => {
-                errors.push(format!("reading the upload failed: {e}"));
+                errors.push(format!("reading the upload failed: {}", crate::error::chain(&e)));
                 break;
             }
         };
         let name = field.name().unwrap_or_default().to_string();
         if let Some(index) = name.strip_suffix(".path") {
-            let text = field.text().await.map_err(|e| ToolboxError::bad_request(format!("{name}: {e}")))?;
+            let text = bounded_text(&name, field, MAX_PATH_BYTES - 1).await?;
+            pending_bytes += text.len() + index.len();
+            if pending_bytes > MAX_PENDING_PATH_BYTES {
+                return Err(ToolboxError::bad_request(format!(
+                    "the upload names more destination paths than fit in {} bytes before their files",
+                    MAX_PENDING_PATH_BYTES
+                )));
+            }
             destinations.insert(index.to_string(), text);
             continue;
         }
@@ -75,6 +85,37 @@ pub(crate) async fn bulk_upload(
         let answer = BulkUploadResponse { errors: Some(errors), files: uploaded };
         Ok((StatusCode::BAD_REQUEST, Json(answer)).into_response())
     }
+}
+
+/// Most bytes of destination paths (with their indexes) a bulk upload may name before their
+/// files: thousands of files with ordinary paths fit many times over.
+const MAX_PENDING_PATH_BYTES: usize = 16 << 20;
+
+/// A text field of a multipart upload, read chunk by chunk and refused with a 400 (that does
+/// not repeat the content) as soon as it holds more than `limit` bytes: an endless field never
+/// sits in the server's memory.
+async fn bounded_text(
+    name: &str,
+    mut field: axum::extract::multipart::Field<'_>,
+    limit: usize,
+) -> Result<String, ToolboxError> {
+    // A field name is echoed only when it is short (it comes from the client too).
+    let shown = if name.len() <= 64 { name } else { "a multipart field" };
+    let mut text = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ToolboxError::bad_request(format!("reading {shown} failed: {}", crate::error::chain(&e))))?
+    {
+        if text.len() + chunk.len() > limit {
+            return Err(ToolboxError::invalid(
+                "INVALID_FILE_PATH",
+                format!("{shown} is longer than {limit} bytes (PATH_MAX)"),
+            ));
+        }
+        text.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// Streams `chunks` into `destination` through a temporary file beside it, renamed into place only
@@ -319,14 +360,14 @@ pub(crate) async fn upload(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let stored = if is_multipart {
-        let mut multipart = Multipart::from_request(request, &())
-            .await
-            .map_err(|e| ToolboxError::bad_request(format!("invalid multipart body: {e}")))?;
+        let mut multipart = super::multipart::bounded(request).await.map_err(ToolboxError::bad_request)?;
         loop {
             let field = multipart
                 .next_field()
                 .await
-                .map_err(|e| ToolboxError::bad_request(format!("reading the upload failed: {e}")))?
+                .map_err(|e| {
+                    ToolboxError::bad_request(format!("reading the upload failed: {}", crate::error::chain(&e)))
+                })?
                 .ok_or_else(|| ToolboxError::bad_request("multipart body has no field named \"file\""))?;
             if field.name() == Some("file") {
                 break upload_one(&fs, &query.path, field).await;

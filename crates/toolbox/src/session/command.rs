@@ -20,7 +20,6 @@ pub(crate) struct Command {
     changed: watch::Sender<u64>,
 }
 
-#[derive(Default)]
 struct CommandState {
     log: SessionLog,
     exit_code: Option<i32>,
@@ -54,7 +53,20 @@ impl Command {
         stdin: Option<std::fs::File>,
         suppress_echo: bool,
     ) -> Command {
-        let state = CommandState { stdin, suppress_echo, ..CommandState::default() };
+        Command::with_log(id, pid, command, stdin, suppress_echo, SessionLog::default())
+    }
+
+    /// A running command whose output goes into `log` (one counted against its sandbox's log
+    /// budget).
+    pub(crate) fn with_log(
+        id: String,
+        pid: i32,
+        command: String,
+        stdin: Option<std::fs::File>,
+        suppress_echo: bool,
+        log: SessionLog,
+    ) -> Command {
+        let state = CommandState { log, stdin, suppress_echo, exit_code: None };
         Command { id, pid, command, state: Mutex::new(state), changed: watch::channel(0).0 }
     }
 
@@ -105,7 +117,7 @@ impl Command {
     pub(crate) fn snapshot(&self) -> Snapshot {
         let state = self.state();
         Snapshot {
-            log: state.log.bytes().to_vec(),
+            log: state.log.bytes(),
             stdout: state.log.stdout(),
             stderr: state.log.stderr(),
             exit_code: state.exit_code,
@@ -148,7 +160,7 @@ impl Follower {
         loop {
             let (chunk, done) = {
                 let state = self.command.state();
-                (state.log.since(self.sent).to_vec(), state.exit_code.is_some())
+                (state.log.since(self.sent), state.exit_code.is_some())
             };
             if !chunk.is_empty() {
                 self.sent += chunk.len();

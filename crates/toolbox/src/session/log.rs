@@ -1,7 +1,11 @@
 //! The log of one session command, as Daytona keeps it: every line of the combined output starts
 //! with the marker of the stream it came from (`\x01\x01\x01` stdout, `\x02\x02\x02` stderr),
-//! and each stream is also kept on its own. A plain value with no I/O, so its marker rules are
-//! tested directly.
+//! and each stream is also kept on its own. The marker rules are plain code over three
+//! [`Buffer`]s, which keep the bytes in memory or, past the sandbox's log budget, in a spill file
+//! (`store.rs`); a log on its own (as in tests) stays in memory.
+
+use super::store::{Buffer, LogBudget, READ_LIMIT};
+use std::sync::Arc;
 
 /// Most log bytes a command keeps; later output is read and dropped (the log says so once).
 pub(crate) const LOG_LIMIT: usize = 16 << 20;
@@ -9,6 +13,8 @@ const STDOUT_MARKER: &[u8] = b"\x01\x01\x01";
 const STDERR_MARKER: &[u8] = b"\x02\x02\x02";
 /// The line the log ends with once it reached its limit.
 const TRUNCATED: &[u8] = b"\x02\x02\x02[sandbar: log truncated]\n";
+/// The line the log ends with when the sandbox's log budget (memory and disk) is used up.
+const OVER_BUDGET: &[u8] = b"\x02\x02\x02[sandbar: log truncated: the sandbox's session log budget is used up]\n";
 
 /// Which pipe output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,15 +26,6 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    /// The stream of the runtime's `stream_output` index (0 stdout, anything else stderr).
-    pub(crate) fn of_index(index: usize) -> Stream {
-        if index == 0 {
-            Stream::Stdout
-        } else {
-            Stream::Stderr
-        }
-    }
-
     fn marker(self) -> &'static [u8] {
         match self {
             Stream::Stdout => STDOUT_MARKER,
@@ -48,13 +45,15 @@ impl Stream {
 #[derive(Debug)]
 pub(crate) struct SessionLog {
     limit: usize,
-    log: Vec<u8>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+    log: Buffer,
+    stdout: Buffer,
+    stderr: Buffer,
     /// Whether each stream (stdout, stderr) is in the middle of a line: a chunk that continues
     /// a line gets no new marker.
     mid_line: [bool; 2],
-    truncated: bool,
+    /// The line the log ends with once it takes no more output (kept apart from the buffers, so
+    /// it shows even when the budget has no room left).
+    ending: Option<&'static [u8]>,
 }
 
 impl Default for SessionLog {
@@ -67,62 +66,83 @@ impl SessionLog {
     /// An empty log that stops keeping output once the combined log holds `limit` bytes (the
     /// chunk that crosses it is kept whole, so no line is cut).
     pub(crate) fn with_limit(limit: usize) -> SessionLog {
+        SessionLog::in_budget(limit, Arc::new(LogBudget::unbounded()))
+    }
+
+    /// An empty log that counts against (and spills according to) a sandbox's `budget`.
+    pub(crate) fn in_budget(limit: usize, budget: Arc<LogBudget>) -> SessionLog {
         SessionLog {
             limit,
-            log: Vec::new(),
-            stdout: Vec::new(),
-            stderr: Vec::new(),
+            log: Buffer::new(Arc::clone(&budget)),
+            stdout: Buffer::new(Arc::clone(&budget)),
+            stderr: Buffer::new(budget),
             mid_line: [false; 2],
-            truncated: false,
+            ending: None,
         }
     }
 
     /// Adds a chunk read from `stream`; answers whether the log changed (false once it is full
     /// and says so).
     pub(crate) fn append(&mut self, stream: Stream, bytes: &[u8]) -> bool {
+        if self.ending.is_some() {
+            return false;
+        }
         if self.log.len() >= self.limit {
-            if self.truncated {
-                return false;
-            }
-            self.truncated = true;
-            self.log.extend_from_slice(TRUNCATED);
+            self.truncate(TRUNCATED);
             return true;
         }
         let marker = stream.marker();
-        let mid_line = &mut self.mid_line[stream.index()];
+        let mut marked = Vec::with_capacity(bytes.len() + marker.len());
+        let mut mid_line = self.mid_line[stream.index()];
         for piece in bytes.split_inclusive(|b| *b == b'\n') {
-            if !*mid_line {
-                self.log.extend_from_slice(marker);
+            if !mid_line {
+                marked.extend_from_slice(marker);
             }
-            self.log.extend_from_slice(piece);
-            *mid_line = !piece.ends_with(b"\n");
+            marked.extend_from_slice(piece);
+            mid_line = !piece.ends_with(b"\n");
         }
-        match stream {
+        let own = match stream {
             Stream::Stdout => &mut self.stdout,
             Stream::Stderr => &mut self.stderr,
+        };
+        if !self.log.append(&marked) || !own.append(bytes) {
+            self.truncate(OVER_BUDGET);
+            return true;
         }
-        .extend_from_slice(bytes);
+        self.mid_line[stream.index()] = mid_line;
         true
     }
 
-    /// The combined log with its markers.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.log
+    /// Ends the log with `line`; nothing more is kept.
+    fn truncate(&mut self, line: &'static [u8]) {
+        self.ending = Some(line);
     }
 
-    /// The combined log from byte `from` on (empty when nothing is new).
-    pub(crate) fn since(&self, from: usize) -> &[u8] {
-        &self.log[from.min(self.log.len())..]
+    /// The combined log with its markers.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        let mut bytes = self.log.all();
+        bytes.extend_from_slice(self.ending.unwrap_or_default());
+        bytes
+    }
+
+    /// The combined log from byte `from` on, at most [`READ_LIMIT`] bytes of it (empty when
+    /// nothing is new).
+    pub(crate) fn since(&self, from: usize) -> Vec<u8> {
+        if from < self.log.len() {
+            return self.log.read(from, READ_LIMIT);
+        }
+        let ending = self.ending.unwrap_or_default();
+        ending[(from - self.log.len()).min(ending.len())..].to_vec()
     }
 
     /// Stdout alone, as text (invalid UTF-8 replaced).
     pub(crate) fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
+        String::from_utf8_lossy(&self.stdout.all()).into_owned()
     }
 
     /// Stderr alone, as text (invalid UTF-8 replaced).
     pub(crate) fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
+        String::from_utf8_lossy(&self.stderr.all()).into_owned()
     }
 }
 
@@ -191,5 +211,67 @@ mod tests {
         let log = log_of(&[(Stream::Stdout, b"\xff\n")]);
         assert_eq!(log.bytes(), b"\x01\x01\x01\xff\n");
         assert_eq!(log.stdout(), "\u{fffd}\n");
+    }
+
+    #[test]
+    fn eight_big_logs_of_one_sandbox_stay_within_its_memory_budget_and_read_back_whole() {
+        use super::super::store::{SpillDir, MEMORY_BUDGET};
+        let dir = tempfile::tempdir().unwrap();
+        let spill = Arc::new(SpillDir::new(dir.path().join("logs")));
+        let budget = Arc::new(LogBudget::new(MEMORY_BUDGET, 1 << 30, Some(spill)));
+        // 8 commands writing 4 MiB each (lines on stdout, every 16th on stderr), as pipes deliver
+        // them: 64 KiB reads.
+        let line = |i: usize| format!("{i:07} {}\n", "x".repeat(56)).into_bytes();
+        let lines: Vec<Vec<u8>> = (0..(4 << 20) / 64).map(line).collect();
+        let mut logs: Vec<SessionLog> = (0..8).map(|_| SessionLog::in_budget(LOG_LIMIT, Arc::clone(&budget))).collect();
+        for log in &mut logs {
+            for chunk in lines.chunks(1024) {
+                let (mut out, mut err) = (Vec::new(), Vec::new());
+                for (i, line) in chunk.iter().enumerate() {
+                    if i % 16 == 15 { &mut err } else { &mut out }.extend_from_slice(line);
+                }
+                assert!(log.append(Stream::Stdout, &out));
+                assert!(log.append(Stream::Stderr, &err));
+            }
+            assert!(budget.in_memory() <= MEMORY_BUDGET, "{} bytes in memory", budget.in_memory());
+        }
+        assert!(budget.on_disk() > 0, "the logs past the budget spilled");
+        let (mut stdout, mut stderr, mut marked) = (Vec::new(), Vec::new(), Vec::new());
+        for chunk in lines.chunks(1024) {
+            let on_stderr = |i: &usize| i % 16 == 15;
+            for (i, line) in chunk.iter().enumerate() {
+                if on_stderr(&i) { &mut stderr } else { &mut stdout }.extend_from_slice(line);
+            }
+            // As appended: the chunk's stdout lines, then its stderr lines, each marked.
+            for (i, line) in chunk.iter().enumerate() {
+                if !on_stderr(&i) {
+                    marked.extend_from_slice(STDOUT_MARKER);
+                    marked.extend_from_slice(line);
+                }
+            }
+            for (i, line) in chunk.iter().enumerate() {
+                if on_stderr(&i) {
+                    marked.extend_from_slice(STDERR_MARKER);
+                    marked.extend_from_slice(line);
+                }
+            }
+        }
+        for log in &logs {
+            assert!(log.bytes() == marked, "the marked log reads back whole");
+            assert!(log.stdout().as_bytes() == stdout && log.stderr().as_bytes() == stderr);
+            // A follower reads it back in bounded pieces.
+            let mut followed = Vec::new();
+            loop {
+                let piece = log.since(followed.len());
+                if piece.is_empty() {
+                    break;
+                }
+                assert!(piece.len() <= READ_LIMIT);
+                followed.extend(piece);
+            }
+            assert!(followed == marked);
+        }
+        drop(logs);
+        assert_eq!((budget.in_memory(), budget.on_disk()), (0, 0), "gone logs give back memory and disk");
     }
 }

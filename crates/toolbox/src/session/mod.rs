@@ -5,29 +5,39 @@
 //! restores the session's saved directory and exports and saves them again when it ends. That
 //! gives every command real, separate stdout and stderr pipes, an exit status from the kernel,
 //! its own stdin for `input`, and async commands that truly run beside later ones. The host reads
-//! the pipes and keeps each command's log (with Daytona's `\x01\x01\x01` / `\x02\x02\x02` line
-//! markers) in memory, so logs survive a client that disconnects and can be followed again from
-//! the start by any number of clients.
+//! the pipes on the async runtime (no thread per command) and keeps each command's log (with
+//! Daytona's `\x01\x01\x01` / `\x02\x02\x02` line markers), so logs survive a client that
+//! disconnects and can be followed again from the start by any number of clients.
+//!
+//! Bounds, so one tenant cannot exhaust the server: at most [`MAX_RUNNING_COMMANDS`] commands
+//! run at once per sandbox (then 429), and a sandbox's logs share one budget of server memory,
+//! past which they spill to unlinked files in a private directory (`store.rs`).
 //!
 //! Fixes for what hurts Daytona users: a command's stdin is at EOF unless it runs async and the
 //! caller sends input (Daytona #3770); a background child holding the output open never keeps a
 //! call waiting (#4230); an exit code is never confused with a timeout.
 //!
-//! Layout: `mod.rs` ([`Sessions`] and starting commands), `command.rs` (one command, its waiters
-//! and followers), `log.rs` (the marked log), `routes.rs` (HTTP and the follow WebSocket). Only
-//! `routes.rs` knows axum.
+//! Layout: `mod.rs` ([`Sessions`], starting commands, the per-sandbox bounds), `command.rs` (one
+//! command, its waiters and followers), `log.rs` (the marked log), `store.rs` (where log bytes
+//! live: memory or spill files, and the budget), `output.rs` (reading a command's pipes),
+//! `routes.rs` (HTTP and the follow WebSocket). Only `routes.rs` knows axum.
 
 mod command;
 mod log;
+mod output;
 pub(crate) mod routes;
+mod store;
 
 use crate::registry::{Key, Registry};
 use crate::{Target, ToolboxError};
 use command::Command;
-use log::Stream;
+use log::SessionLog;
 use sandbar_api::toolbox::session::Session as SessionInfo;
 use sandbar_runtime::{ExecSpec, ExecStdio, SandboxId};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use store::{LogBudget, SpillDir};
 
 /// The session that holds the sandbox's entrypoint (Daytona's reserved id). It exists in every
 /// running sandbox; it has a command (`entrypoint_command`) only when the sandbox's image has an
@@ -35,10 +45,47 @@ use std::sync::{Arc, Mutex};
 pub(crate) const ENTRYPOINT_SESSION: &str = "entrypoint";
 const ENTRYPOINT_COMMAND: &str = "entrypoint_command";
 
-/// Every session of every sandbox (see [`Registry`] for how a restart forgets them).
-#[derive(Default)]
+/// Most session commands that run at once in one sandbox; one more is refused with a 429.
+pub const MAX_RUNNING_COMMANDS: usize = 64;
+
+/// Every session of every sandbox (see [`Registry`] for how a restart forgets them), with the
+/// per-sandbox bounds on running commands and log memory.
 pub struct Sessions {
     table: Registry<Session>,
+    /// Running session commands per sandbox (absent: none).
+    running: Arc<Mutex<HashMap<SandboxId, usize>>>,
+    max_running: usize,
+    /// Each sandbox's log budget, alive while one of its logs is.
+    budgets: Mutex<HashMap<SandboxId, Weak<LogBudget>>>,
+    memory_budget: usize,
+    spill: Arc<SpillDir>,
+}
+
+impl Default for Sessions {
+    /// Logs spill under `/var/tmp` (on disk, unlike a tmpfs `/tmp`); see [`Sessions::with_log_dir`].
+    fn default() -> Self {
+        let base =
+            if std::path::Path::new("/var/tmp").is_dir() { PathBuf::from("/var/tmp") } else { std::env::temp_dir() };
+        Sessions::with_log_dir(base.join(format!("sandbar-session-logs-{}", nix::unistd::geteuid())))
+    }
+}
+
+/// A sandbox's claim on one of its [`MAX_RUNNING_COMMANDS`] slots, given back on drop.
+pub(crate) struct RunningSlot {
+    running: Arc<Mutex<HashMap<SandboxId, usize>>>,
+    sandbox: SandboxId,
+}
+
+impl Drop for RunningSlot {
+    fn drop(&mut self) {
+        let mut running = sandbar_runtime::lock(&self.running);
+        if let Some(count) = running.get_mut(&self.sandbox) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(&self.sandbox);
+            }
+        }
+    }
 }
 
 struct Session {
@@ -69,9 +116,57 @@ pub(crate) struct CommandRequest {
 }
 
 impl Sessions {
+    /// Sessions whose logs spill, past each sandbox's memory budget, into `dir` (made 0700 when
+    /// first needed; the server's data directory is the right place).
+    pub fn with_log_dir(dir: PathBuf) -> Sessions {
+        Sessions {
+            table: Registry::default(),
+            running: Arc::default(),
+            max_running: MAX_RUNNING_COMMANDS,
+            budgets: Mutex::default(),
+            memory_budget: store::MEMORY_BUDGET,
+            spill: Arc::new(SpillDir::new(dir)),
+        }
+    }
+
+    /// The log budget the target sandbox's logs share.
+    fn budget(&self, target: &Target) -> Arc<LogBudget> {
+        let mut budgets = sandbar_runtime::lock(&self.budgets);
+        if let Some(budget) = budgets.get(&target.id).and_then(Weak::upgrade) {
+            return budget;
+        }
+        budgets.retain(|_, budget| budget.strong_count() > 0);
+        let budget = Arc::new(LogBudget::new(self.memory_budget, store::DISK_BUDGET, Some(Arc::clone(&self.spill))));
+        budgets.insert(target.id.clone(), Arc::downgrade(&budget));
+        budget
+    }
+
+    /// Claims a running-command slot of the target sandbox; 429 when all are taken.
+    fn claim_slot(&self, target: &Target) -> Result<RunningSlot, ToolboxError> {
+        let mut running = sandbar_runtime::lock(&self.running);
+        let count = running.entry(target.id.clone()).or_insert(0);
+        if *count >= self.max_running {
+            return Err(ToolboxError::too_many(format!(
+                "{} session commands already run in this sandbox, the most at once: wait for one to end or delete its session",
+                self.max_running
+            )));
+        }
+        *count += 1;
+        Ok(RunningSlot { running: Arc::clone(&self.running), sandbox: target.id.clone() })
+    }
+
+    /// Forgets sessions of sandbox runs that ended (a stopped, restarted or deleted sandbox),
+    /// with their logs; their processes died with their init.
+    fn forget_ended_runs(&self, target: &Target) {
+        self.table.retain(|sandbox, init| target.runtime.init_pid(sandbox).is_ok_and(|pid| pid == init));
+    }
+
     fn get(&self, target: &Target, session: &str) -> Result<Arc<Session>, ToolboxError> {
         let key = Key::new(target, session)?;
         if session == ENTRYPOINT_SESSION {
+            if !self.table.contains(&key) {
+                self.forget_ended_runs(target);
+            }
             let env = target.runtime.env(&target.id).map_err(ToolboxError::runtime)?;
             let empty = Arc::new(Session { id: session.to_string(), env, commands: Mutex::new(Vec::new()) });
             return Ok(self.table.get_or_insert(key, empty));
@@ -92,6 +187,7 @@ impl Sessions {
             return Err(ToolboxError::bad_request(format!("session id {id:?} must be 1-128 characters without '/'")));
         }
         let key = Key::new(target, id)?;
+        self.forget_ended_runs(target);
         let env = target.runtime.env(&target.id).map_err(ToolboxError::runtime)?;
         let session = Arc::new(Session { id: id.to_string(), env, commands: Mutex::new(Vec::new()) });
         if !self.table.insert_new(key, session) {
@@ -124,8 +220,9 @@ impl Sessions {
         Ok(())
     }
 
-    /// Starts a command in a session; its output is collected into its log on a thread of its
-    /// own until it ends, whoever is waiting or not.
+    /// Starts a command in a session; its output is collected into its log by a task of its
+    /// own until it ends, whoever is waiting or not. 429 when the sandbox already runs
+    /// [`MAX_RUNNING_COMMANDS`] session commands.
     async fn exec(
         &self,
         target: &Target,
@@ -137,6 +234,7 @@ impl Sessions {
             return Err(ToolboxError::bad_request("command is empty"));
         }
         let session = self.get(target, session_id)?;
+        let slot = self.claim_slot(target)?;
         let state_dir = format!("/tmp/.sandbar-sessions/{}", hex_id(&target.id, &session.id));
         let script = session_script(&state_dir, &request.command);
         let mut spec = ExecSpec::new([
@@ -163,22 +261,11 @@ impl Sessions {
         // away and a read sees EOF instead of hanging (Daytona #3770).
         let stdin = if request.run_async { process.stdin.take() } else { None };
         drop(process.stdin.take());
+        let log = SessionLog::in_budget(log::LOG_LIMIT, self.budget(target));
         let command =
-            Arc::new(Command::new(command_id.clone(), process.pid, request.command, stdin, request.suppress_echo));
+            Arc::new(Command::with_log(command_id, process.pid, request.command, stdin, request.suppress_echo, log));
         session.commands().push(Arc::clone(&command));
-        let collector = Arc::clone(&command);
-        std::thread::Builder::new()
-            .name(format!("session-{command_id}"))
-            .spawn(move || {
-                let outcome =
-                    process.stream_output(None, &mut |stream, bytes| collector.append(Stream::of_index(stream), bytes));
-                let code = match outcome {
-                    Ok((status, _)) => status.shell_code(),
-                    Err(_) => -1,
-                };
-                collector.finish(code);
-            })
-            .map_err(|e| ToolboxError::internal(&e))?;
+        tokio::spawn(output::collect(process, Arc::clone(&command), slot));
         Ok(command)
     }
 

@@ -16,8 +16,8 @@ use sandbar_api::toolbox::session::{
     SessionExecuteRequest, SessionExecuteResponse, SessionLogsQuery, SessionSendInputRequest,
 };
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
 
 type Upgrade = Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>;
 
@@ -169,7 +169,7 @@ pub(crate) async fn input(
     let command = target.sessions.command(&target, session, command)?;
     let mut line = request.data.into_bytes();
     line.push(b'\n');
-    let (mut writer, echo) = match command.input()? {
+    let (writer, echo) = match command.input()? {
         Ok(input) => input,
         Err(InputRefused::Completed) => {
             return Err(ToolboxError {
@@ -190,12 +190,12 @@ pub(crate) async fn input(
     if echo {
         command.append(Stream::Stdout, &line);
     }
-    // A command that does not read its input fills the pipe; the write then waits on a
-    // blocking thread, never under the lock or on an async worker.
-    tokio::task::spawn_blocking(move || writer.write_all(&line))
-        .await
-        .map_err(|e| ToolboxError::internal(&e))?
-        .map_err(|e| ToolboxError::conflict(format!("the command stopped reading input: {e}")))?;
+    // A command that does not read its input fills the pipe; the write then waits as a task
+    // (an async pipe), never under the lock and never holding a thread: many such calls cannot
+    // use up the blocking pool. A client that gives up drops the wait.
+    let stopped = |e: std::io::Error| ToolboxError::conflict(format!("the command stopped reading input: {e}"));
+    let mut writer = tokio::net::unix::pipe::Sender::from_file(writer).map_err(stopped)?;
+    writer.write_all(&line).await.map_err(stopped)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
