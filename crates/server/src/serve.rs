@@ -204,7 +204,7 @@ pub async fn serve(
         plane: Arc::clone(&plane),
         limiter: Arc::new(RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_per_second * 2)),
         api_url: format!("{public_base}/api"),
-        sessions: Arc::default(),
+        sessions: Arc::new(sandbar_toolbox::Sessions::with_log_dir(settings.data_dir.join("session-logs"))),
         ptys: Arc::default(),
         interpreters: Arc::default(),
         warm: Arc::default(),
