@@ -6,6 +6,7 @@ mod common;
 mod errors;
 mod faults;
 mod lists;
+mod openapi;
 mod reaper;
 mod socketio;
 #[path = "../support/mod.rs"]
