@@ -7,8 +7,8 @@ response schema also has the JSON type, and that Sandbar's request body has ever
 Daytona's requires. Deliberate differences are in ALLOWED with a reason; an entry that no longer
 matches a difference fails too, so the list stays true. A missing spec file fails.
 
-Usage: daytona_overlap.py <sandbar openapi.json> <directory of daytona-openapi.yaml and
-toolbox-swagger.yaml>.
+Runs with the fuzz venv's python (PyYAML comes with schemathesis). Usage: daytona_overlap.py
+<sandbar openapi.json> <directory of daytona-openapi.yaml and toolbox-swagger.yaml>.
 """
 
 import json

@@ -84,7 +84,7 @@ curl -fsS "$base/api/health" >/dev/null || { echo "sandbar serve never became he
 status=0
 curl -fsS "$base/api-json" -o "$data/openapi.json"
 echo "== the served document against Daytona's published specs"
-python3 "$here/daytona_overlap.py" "$data/openapi.json" "$repo/../shared/spec" || status=1
+"$venv/bin/python" "$here/daytona_overlap.py" "$data/openapi.json" "$repo/../shared/spec" || status=1
 
 # The toolbox routes run in one started sandbox, the lifecycle routes on another; both have
 # their network blocked.
