@@ -98,6 +98,8 @@ started=$(date +%s)
 # timeout. Two workers: this is a 2-core machine that also runs the server. The seed is fixed
 # (SANDBAR_FUZZ_SEED to explore elsewhere) so a failure reproduces.
 seconds="${SANDBAR_FUZZ_SECONDS:-200}"
+# schemathesis keeps its example database in the working directory: the throwaway one.
+cd "$data"
 if ! PYTHONPATH="$here" SCHEMATHESIS_HOOKS=hooks SANDBAR_FUZZ_BASE="$base" SANDBAR_FUZZ_KEY="$key" \
   SANDBAR_FUZZ_TOOLBOX_ID="$toolbox_id" SANDBAR_FUZZ_LIFECYCLE_ID="$lifecycle_id" \
   SANDBAR_FUZZ_COUNT_FILE="$data/created" \
@@ -114,6 +116,7 @@ if ! PYTHONPATH="$here" SCHEMATHESIS_HOOKS=hooks SANDBAR_FUZZ_BASE="$base" SANDB
 else
   tail -25 "$data/schemathesis.log"
 fi
+cd "$repo"
 echo "fuzzing took $(($(date +%s) - started)) s; the fuzzer created $(cat "$data/created" 2>/dev/null || echo '?') sandboxes (each deleted at once)"
 
 echo "== the server after fuzzing"
