@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The server's public configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Configuration {
     /// Server version.
@@ -33,7 +33,7 @@ pub struct Configuration {
 }
 
 /// OIDC block of [`Configuration`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Oidc {
     /// Issuer URL.

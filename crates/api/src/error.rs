@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `{"statusCode":404,"error":"Not Found","message":"...","code":"NOT_FOUND","source":"DAYTONA_API","timestamp":"..."}`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     /// The HTTP status, repeated.

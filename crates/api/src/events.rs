@@ -5,7 +5,7 @@ use crate::Sandbox;
 use serde::{Deserialize, Serialize};
 
 /// The CONNECT packet's auth object: `{"token": "<api key>"}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SocketAuth {
     /// The API key.
@@ -14,7 +14,7 @@ pub struct SocketAuth {
 
 /// An event for the sockets of the sandbox's organization. The payload is the variant's value,
 /// as it is (no tag on the wire); [`SandboxEvent::name`] is the Socket.IO event name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum SandboxEvent {
     /// `sandbox.state.updated` (listed first so that its payload, which also has the keys of no
@@ -44,7 +44,7 @@ impl SandboxEvent {
 
 /// The `sandbox.state.updated` payload (Daytona's `SandboxStateUpdatedEvent`): the SDK reads
 /// `sandbox.state`, else `newState`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxStateUpdated {
     /// The sandbox after the change.

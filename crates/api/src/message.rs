@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// `DELETE /api/snapshots/{id}`, `DELETE /api/volumes/{id}`, and the toolbox's
 /// `DELETE /process/pty/{id}` and `DELETE /process/interpreter/context/{id}` (the daemon's
 /// `gin.H`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     /// What happened, for people.
     pub message: String,
@@ -21,7 +21,7 @@ impl Message {
 
 /// `GET /api/health`: `{"status": "ok"}` once sandboxes can be created (the `status` key of
 /// Daytona's health check).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     /// `ok`.
     pub status: String,

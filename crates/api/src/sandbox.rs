@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Lifecycle states as Daytona names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum SandboxState {
@@ -68,7 +68,7 @@ impl SandboxState {
 }
 
 /// A volume mounted into a sandbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxVolume {
     /// The volume's id.
@@ -81,7 +81,7 @@ pub struct SandboxVolume {
 }
 
 /// Build information of a sandbox made from an image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildInfo {
     /// The Dockerfile.
@@ -97,7 +97,7 @@ pub struct BuildInfo {
 }
 
 /// The full sandbox DTO. Every key is always emitted (G3): optional ones as `null`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct Sandbox {
@@ -146,7 +146,7 @@ pub struct Sandbox {
 }
 
 /// `POST /api/sandbox` body. Unknown keys are ignored; every key is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 #[allow(missing_docs)]
 pub struct CreateSandbox {
@@ -173,7 +173,7 @@ pub struct CreateSandbox {
 }
 
 /// `buildInfo` of a create from an image.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CreateBuildInfo {
     /// The Dockerfile to build.
@@ -183,7 +183,7 @@ pub struct CreateBuildInfo {
 }
 
 /// `GET /api/sandbox`: one page and the cursor of the next.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxList {
     /// This page.
@@ -193,7 +193,7 @@ pub struct SandboxList {
 }
 
 /// `GET /api/sandbox/paginated` (SDKs before 0.180).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaginatedSandboxes {
     /// This page.
@@ -207,14 +207,14 @@ pub struct PaginatedSandboxes {
 }
 
 /// `PUT /api/sandbox/{id}/labels` body and response.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Labels {
     /// All labels; a PUT replaces every label.
     pub labels: BTreeMap<String, String>,
 }
 
 /// `POST /api/sandbox/{id}/network-settings` body.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 #[allow(missing_docs)]
 pub struct NetworkSettings {
@@ -224,7 +224,7 @@ pub struct NetworkSettings {
 }
 
 /// `POST /api/sandbox/{id}/resize` body.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 #[allow(missing_docs)]
 pub struct ResizeSandbox {
@@ -235,14 +235,14 @@ pub struct ResizeSandbox {
 }
 
 /// `{"url": "..."}` answers (toolbox-proxy-url, build-logs-url).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Url {
     /// The URL.
     pub url: String,
 }
 
 /// `POST /api/sandbox/{id}/fork` body (Daytona's `ForkSandbox`) → 200 with the new sandbox.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ForkSandbox {
     /// The fork's name; generated when absent.
@@ -251,7 +251,7 @@ pub struct ForkSandbox {
 
 /// `POST /api/sandbox/{id}/snapshot` body (Daytona's `CreateSandboxSnapshot`) → 200 with the
 /// sandbox. `name` is required (400 without it).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CreateSandboxSnapshot {
     /// The snapshot's name.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Snapshot states as Daytona names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum SnapshotState {
@@ -19,7 +19,7 @@ pub enum SnapshotState {
 }
 
 /// SnapshotDto.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct Snapshot {
@@ -44,7 +44,7 @@ pub struct Snapshot {
 }
 
 /// `POST /api/snapshots` body.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 #[allow(missing_docs)]
 pub struct CreateSnapshot {
@@ -59,7 +59,7 @@ pub struct CreateSnapshot {
 }
 
 /// `GET /api/snapshots`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct PaginatedSnapshots {

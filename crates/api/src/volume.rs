@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Volume states as Daytona names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum VolumeState {
@@ -17,7 +17,7 @@ pub enum VolumeState {
 }
 
 /// VolumeDto; `region` is required by SDK 0.226.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct Volume {
@@ -33,7 +33,7 @@ pub struct Volume {
 }
 
 /// `POST /api/volumes` body.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct CreateVolume {
     /// The volume's name, unique in its organization.

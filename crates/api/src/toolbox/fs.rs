@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// One file (the daemon's `FileInfo`): `GET /files/info` and each row of `GET /files`. Every key
 /// is always sent (`modifiedAt` is required by SDK 0.190, `path` read by SDK 0.226).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileInfo {
     /// Base name (`/` for the root).
@@ -33,7 +33,7 @@ pub struct FileInfo {
 }
 
 /// `?path=&depth=` of `GET /files` (depth: SDK 0.226).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListFilesQuery {
     /// The directory; the working directory when empty.
     #[serde(default)]
@@ -43,7 +43,7 @@ pub struct ListFilesQuery {
 }
 
 /// `?path=&mode=` of `POST /files/folder` → 201.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateFolderQuery {
     /// The directory to create with its parents.
     #[serde(default)]
@@ -53,7 +53,7 @@ pub struct CreateFolderQuery {
 }
 
 /// `?path=&recursive=` of `DELETE /files` → 204.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeleteFileQuery {
     /// What to delete.
     #[serde(default)]
@@ -64,7 +64,7 @@ pub struct DeleteFileQuery {
 }
 
 /// `?source=&destination=` of `POST /files/move`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MoveQuery {
     /// What to move.
     #[serde(default)]
@@ -75,7 +75,7 @@ pub struct MoveQuery {
 }
 
 /// `?path=&mode=&owner=&group=` of `POST /files/permissions`; only the given ones change.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SetPermissionsQuery {
     /// The file.
     #[serde(default)]
@@ -90,7 +90,7 @@ pub struct SetPermissionsQuery {
 
 /// `?path=&pattern=` of `GET /files/find` (a literal substring of lines) and
 /// `GET /files/search` (a glob on base names).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PatternQuery {
     /// Where to look; the working directory when empty.
     #[serde(default)]
@@ -101,7 +101,7 @@ pub struct PatternQuery {
 }
 
 /// One line `GET /files/find` found (the daemon's `Match`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Match {
     /// The file.
     pub file: String,
@@ -112,14 +112,14 @@ pub struct Match {
 }
 
 /// `GET /files/search` (the daemon's `SearchFilesResponse`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchFilesResponse {
     /// Matching paths.
     pub files: Vec<String>,
 }
 
 /// `POST /files/replace` (the daemon's `ReplaceRequest`): a literal replace-all in each file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplaceRequest {
     /// The files.
@@ -134,7 +134,7 @@ pub struct ReplaceRequest {
 }
 
 /// One file's outcome of a replace (the daemon's `ReplaceResult`); `error` only on failure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReplaceResult {
     /// The file as requested.
     pub file: String,
@@ -147,7 +147,7 @@ pub struct ReplaceResult {
 
 /// Answer of `POST /files/bulk-upload`: 200 with `files`, or 400 with `errors` too (the SDK
 /// raises with every message; `files` says what did arrive).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BulkUploadResponse {
     /// One message per failed file, absent when none failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,7 +157,7 @@ pub struct BulkUploadResponse {
 }
 
 /// A file a bulk upload stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UploadedFile {
     /// Its destination as requested.
     pub path: String,
@@ -167,7 +167,7 @@ pub struct UploadedFile {
 
 /// `POST /files/bulk-download` (the daemon's `FilesDownloadRequest`): the answer is multipart,
 /// one part per path, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FilesDownloadRequest {
     /// The files.
     #[serde(default)]
@@ -176,7 +176,7 @@ pub struct FilesDownloadRequest {
 
 /// The JSON body of a bulk download's `error` part: the daemon's error shape for one file, its
 /// `statusCode` choosing the SDK's exception.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DownloadError {
     /// 400, 403, 404 or 500.
@@ -196,7 +196,7 @@ pub struct DownloadError {
 }
 
 /// Answer of `POST /files/upload-v2?path=` (SDK 0.226's signed upload URL).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileUploadResponse {
     /// Base name of the stored file.
     pub name: String,

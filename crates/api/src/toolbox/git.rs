@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `POST /git/clone` (the daemon's `GitCloneRequest`; `depth` from SDK 0.226).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitCloneRequest {
     /// What to clone.
     pub url: String,
@@ -26,7 +26,7 @@ pub struct GitCloneRequest {
 }
 
 /// `GET /git/status?path=` (the daemon's `GitStatus`); every key is always sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GitStatus {
     /// The checked-out branch.
@@ -42,7 +42,7 @@ pub struct GitStatus {
 }
 
 /// One changed file of a [`GitStatus`] (the daemon's `FileStatus`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileStatus {
     /// Its path in the repository.
     pub name: String,
@@ -55,7 +55,7 @@ pub struct FileStatus {
 }
 
 /// A file's state (the daemon's `Status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[allow(missing_docs)]
 pub enum Status {
     Unmodified,
@@ -86,7 +86,7 @@ impl Status {
 }
 
 /// `POST /git/add` (the daemon's `GitAddRequest`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitAddRequest {
     /// The repository.
     pub path: String,
@@ -96,7 +96,7 @@ pub struct GitAddRequest {
 }
 
 /// `POST /git/commit` (the daemon's `GitCommitRequest`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitCommitRequest {
     /// The repository.
     pub path: String,
@@ -112,14 +112,14 @@ pub struct GitCommitRequest {
 }
 
 /// Answer of `POST /git/commit` (the daemon's `GitCommitResponse`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitCommitResponse {
     /// The new commit's sha.
     pub hash: String,
 }
 
 /// `GET /git/branches?path=` (the daemon's `ListBranchResponse`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListBranchResponse {
     /// Local branch names.
     pub branches: Vec<String>,
@@ -127,7 +127,7 @@ pub struct ListBranchResponse {
 
 /// `POST /git/branches` (→ 201) and `DELETE /git/branches` with a JSON body (→ 204; G16): the
 /// daemon's `GitBranchRequest` and `GitDeleteBranchRequest`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitBranchRequest {
     /// The repository.
     pub path: String,
@@ -136,7 +136,7 @@ pub struct GitBranchRequest {
 }
 
 /// `POST /git/checkout` (the daemon's `GitCheckoutRequest`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitCheckoutRequest {
     /// The repository.
     pub path: String,
@@ -146,7 +146,7 @@ pub struct GitCheckoutRequest {
 
 /// `POST /git/push` and `POST /git/pull` (the daemon's `GitRepoRequest`; `branch`, `remote` and
 /// `set_upstream` from SDK 0.226).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitRepoRequest {
     /// The repository.
     pub path: String,
@@ -165,7 +165,7 @@ pub struct GitRepoRequest {
 
 /// One commit of `GET /git/history?path=` (the daemon's `GitCommitInfo`); the answer is an array
 /// of them, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitCommitInfo {
     /// Its sha.
     pub hash: String,
@@ -180,7 +180,7 @@ pub struct GitCommitInfo {
 }
 
 /// `POST /git/init` (SDK 0.226) → 201.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitInitRequest {
     /// Where the repository goes.
     pub path: String,
@@ -192,7 +192,7 @@ pub struct GitInitRequest {
 }
 
 /// `POST /git/reset` (SDK 0.226): `git reset --<mode> [<target>] [-- <files>]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitResetRequest {
     /// The repository.
     pub path: String,
@@ -206,7 +206,7 @@ pub struct GitResetRequest {
 }
 
 /// `POST /git/restore` (SDK 0.226): `git restore [--source] [--staged] [--worktree] -- <files>`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitRestoreRequest {
     /// The repository.
     pub path: String,
@@ -222,14 +222,14 @@ pub struct GitRestoreRequest {
 }
 
 /// `GET /git/remotes?path=` (SDK 0.226).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListRemotesResponse {
     /// Each remote with its fetch URL.
     pub remotes: Vec<GitRemote>,
 }
 
 /// One remote of [`ListRemotesResponse`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitRemote {
     /// Its name.
     pub name: String,
@@ -238,7 +238,7 @@ pub struct GitRemote {
 }
 
 /// `POST /git/remotes` (SDK 0.226) → 201.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitAddRemoteRequest {
     /// The repository.
     pub path: String,
@@ -255,7 +255,7 @@ pub struct GitAddRemoteRequest {
 }
 
 /// `?key=&scope=[&path=]` of `GET /git/config` (SDK 0.226).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitConfigQuery {
     /// The key, such as `user.name`.
     #[serde(default)]
@@ -267,14 +267,14 @@ pub struct GitConfigQuery {
 }
 
 /// Answer of `GET /git/config` (SDK 0.226): `value` is always sent, `null` when unset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitConfigValue {
     /// The value.
     pub value: Option<String>,
 }
 
 /// `POST /git/config` (SDK 0.226).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitSetConfigRequest {
     /// The key.
     pub key: String,
@@ -287,7 +287,7 @@ pub struct GitSetConfigRequest {
 }
 
 /// `POST /git/config/user` (SDK 0.226): `user.name` and `user.email` in one call.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitSetUserRequest {
     /// `user.name`.
     pub name: String,
@@ -300,7 +300,7 @@ pub struct GitSetUserRequest {
 }
 
 /// `POST /git/credentials` (SDK 0.226): stored with git's `store` helper.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GitCredentialsRequest {
     /// User name.
     pub username: String,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 /// `POST /process/interpreter/context` (the daemon's `CreateContextRequest`); an empty body
 /// means every default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct CreateContextRequest {
     /// Working directory of the context; the sandbox's when absent or empty.
@@ -17,7 +17,7 @@ pub struct CreateContextRequest {
 }
 
 /// One context (the daemon's `InterpreterContext`), the answer of a create.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InterpreterContext {
     /// Its id (`default` for the shared one).
@@ -33,7 +33,7 @@ pub struct InterpreterContext {
 }
 
 /// `GET /process/interpreter/context` (the daemon's `ListContextsResponse`), without `default`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListContextsResponse {
     /// Oldest first.
     pub contexts: Vec<InterpreterContext>,
@@ -41,7 +41,7 @@ pub struct ListContextsResponse {
 
 /// The first (and only) client frame of the execute WebSocket: `{"code", "contextId"?,
 /// "envs"?, "timeout"?}` (no named schema in the daemon's swagger).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct InterpreterExecuteRequest {
     /// Python source.
@@ -55,7 +55,7 @@ pub struct InterpreterExecuteRequest {
 }
 
 /// What an [`InterpreterMessage`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InterpreterMessageType {
     /// Output on stdout (`text`).
@@ -71,7 +71,7 @@ pub enum InterpreterMessageType {
 /// A server frame of the execute WebSocket:
 /// `{"type":"stdout"|"stderr"|"error"|"control","text"?,"name"?,"value"?,"traceback"?}`; keys a
 /// type does not use are absent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InterpreterMessage {
     /// The kind of message.
     #[serde(rename = "type")]

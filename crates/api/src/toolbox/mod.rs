@@ -24,7 +24,7 @@ pub mod system;
 /// `?path=`: the query of the routes that take only a path (`GET /files/info`,
 /// `GET /files/download`, `POST /files/upload-v2`, `GET /git/status`, `/git/branches`,
 /// `/git/history`, `/git/remotes`). Empty means the working directory where a directory fits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PathQuery {
     /// Absolute, or relative to the working directory.
     #[serde(default)]
@@ -32,7 +32,7 @@ pub struct PathQuery {
 }
 
 /// `{}`: the answer of calls that succeed without data (the daemon's `Empty`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Empty {}
 
 /// A query flag as the daemon reads it: exactly `true` sets it, any other value (or none)

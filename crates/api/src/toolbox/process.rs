@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `POST /process/execute` (the daemon's `ExecuteRequest`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ExecuteRequest {
     /// Shell command text, fed to the sandbox's shell on stdin.
@@ -18,7 +18,7 @@ pub struct ExecuteRequest {
 }
 
 /// Answer of `POST /process/execute` (the daemon's `ExecuteResponse`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecuteResponse {
     /// Exit code; 128+N for signal N; -1 when the process could not start.
@@ -28,7 +28,7 @@ pub struct ExecuteResponse {
 }
 
 /// `POST /process/code-run` (the daemon's `CodeRunRequest`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct CodeRunRequest {
     /// Source code.
@@ -44,7 +44,7 @@ pub struct CodeRunRequest {
 }
 
 /// Answer of `POST /process/code-run` (the daemon's `CodeRunResponse`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CodeRunResponse {
     /// Exit code.
@@ -56,7 +56,7 @@ pub struct CodeRunResponse {
 }
 
 /// Artifacts of a code run (the daemon's `CodeRunArtifacts`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CodeRunArtifacts {
     /// Charts as the runner emits them (the daemon's `Chart`: JSON objects whose keys depend on
     /// the chart kind, passed through as they are).

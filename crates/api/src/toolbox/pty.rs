@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `POST /process/pty` (the daemon's `PtyCreateRequest`) → 201 [`PtyCreateResponse`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PtyCreateRequest {
     /// 1-128 characters without `/`.
@@ -26,7 +26,7 @@ pub struct PtyCreateRequest {
 
 /// `?id=&cols=&rows=[&cwd=]` of the `GET /process/pty/create-connect` WebSocket (SDK 0.226);
 /// the environment comes in the `X-Daytona-Pty-Envs~<base64url JSON>` subprotocol.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PtyCreateConnectQuery {
     /// As in [`PtyCreateRequest`].
     #[serde(default)]
@@ -40,7 +40,7 @@ pub struct PtyCreateConnectQuery {
 }
 
 /// Answer of `POST /process/pty` (the daemon's `PtyCreateResponse`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PtyCreateResponse {
     /// The new session's id.
@@ -48,14 +48,14 @@ pub struct PtyCreateResponse {
 }
 
 /// `GET /process/pty` (the daemon's `PtyListResponse`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PtyListResponse {
     /// Every live session of the sandbox.
     pub sessions: Vec<PtySessionInfo>,
 }
 
 /// One PTY session (the daemon's `PtySessionInfo`; every key required by the SDKs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PtySessionInfo {
     /// Its id.
@@ -77,7 +77,7 @@ pub struct PtySessionInfo {
 }
 
 /// `POST /process/pty/{id}/resize` (the daemon's `PtyResizeRequest`) → 200 [`PtySessionInfo`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PtyResizeRequest {
     /// Columns, 1..1000.
     pub cols: u16,
@@ -86,7 +86,7 @@ pub struct PtyResizeRequest {
 }
 
 /// Always `control`: the `type` of a [`PtyControl`] frame.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ControlType {
     /// A control message (the only kind).
@@ -95,7 +95,7 @@ pub enum ControlType {
 }
 
 /// A text frame of the PTY WebSocket: `{"type":"control","status":...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PtyControl {
     /// `control`.
     #[serde(rename = "type")]
@@ -106,7 +106,7 @@ pub struct PtyControl {
 }
 
 /// The `status` of a [`PtyControl`] frame and the keys that go with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum PtyStatus {
     /// First frame of every attach; the SDK waits up to 10 s for it.
@@ -136,7 +136,7 @@ impl PtyControl {
 
 /// The close reason (code 1011) of a PTY WebSocket whose shell exited non-zero:
 /// `{"exitCode":N,"exitReason":"..."}`, within 123 bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PtyExit {
     /// The shell's exit code.

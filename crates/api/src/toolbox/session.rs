@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `POST /process/session` (the daemon's `CreateSessionRequest`) → 201.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateSessionRequest {
     /// 1-128 characters without `/`; `entrypoint` is reserved.
@@ -12,7 +12,7 @@ pub struct CreateSessionRequest {
 }
 
 /// A session and its commands (the daemon's `Session`): `GET /process/session[/{id}]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     /// Its id.
@@ -22,7 +22,7 @@ pub struct Session {
 }
 
 /// One command of a session (the daemon's `Command`): `GET .../command/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Command {
     /// Its id (`cmdId` of the exec answer).
@@ -34,7 +34,7 @@ pub struct Command {
 }
 
 /// `POST /process/session/{id}/exec` (the daemon's `SessionExecuteRequest`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionExecuteRequest {
     /// Shell command text.
@@ -52,7 +52,7 @@ pub struct SessionExecuteRequest {
 
 /// Answer of `POST .../exec` (the daemon's `SessionExecuteResponse`): 200 with every key for a
 /// sync command, 202 with only `cmdId` for an async one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionExecuteResponse {
     /// The command's id.
@@ -72,7 +72,7 @@ pub struct SessionExecuteResponse {
 }
 
 /// `GET .../command/{id}/logs` without `follow` (the daemon's `SessionCommandLogsResponse`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionCommandLogsResponse {
     /// The raw log, markers kept.
     pub output: String,
@@ -83,7 +83,7 @@ pub struct SessionCommandLogsResponse {
 }
 
 /// `?follow=true` of the logs routes: a WebSocket that streams the log and closes 1000.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionLogsQuery {
     /// Follow the log over a WebSocket.
     #[serde(default, deserialize_with = "super::query_flag")]
@@ -91,7 +91,7 @@ pub struct SessionLogsQuery {
 }
 
 /// `POST .../command/{id}/input` (the daemon's `SessionSendInputRequest`) → 204.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionSendInputRequest {
     /// One line of input; a newline is added.
     pub data: String,

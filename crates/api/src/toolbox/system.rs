@@ -5,14 +5,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `{"dir": "..."}`: the daemon's `UserHomeDirResponse` and `WorkDirResponse`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Dir {
     /// The directory.
     pub dir: String,
 }
 
 /// `GET /version`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Version {
     /// The daemon's (here: Sandbar's) version.
     pub version: String,
@@ -20,7 +20,7 @@ pub struct Version {
 
 /// `POST /env` (SDK 0.226 `update_env`): changes the environment of processes started later.
 /// The answer is the whole environment after the change, as a map of names to values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct UpdateEnvRequest {
     /// Variables to set.
@@ -32,7 +32,7 @@ pub struct UpdateEnvRequest {
 }
 
 /// `GET /system/metrics` (SDK 0.226 `get_metrics_latest`): the sandbox's resource use now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SystemMetrics {
     /// CPUs the sandbox may use (its quota rounded up, or the host's CPUs).

@@ -26,3 +26,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     form_urlencoded::parse(query.unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
+
+/// How many rows come before page `page` (from 1) of `limit` rows. A page past the end is
+/// empty, never an overflow (`page=9223372036854775807` is a valid integer).
+pub fn page_offset(page: i64, limit: i64) -> usize {
+    usize::try_from(page.saturating_sub(1).saturating_mul(limit)).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_offset;
+
+    #[test]
+    fn page_offsets_saturate() {
+        assert_eq!(page_offset(1, 100), 0);
+        assert_eq!(page_offset(3, 20), 40);
+        assert_eq!(page_offset(i64::MAX, 200), usize::try_from(i64::MAX).unwrap());
+    }
+}

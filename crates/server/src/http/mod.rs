@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod extract;
 mod misc;
+mod openapi;
 mod sandbox;
 mod signed;
 mod snapshot;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .nest("/api", authenticated.merge(public))
         .nest("/toolbox/{sandbox_id}", toolbox)
+        .route("/api-json", get(openapi::document))
         .fallback(misc::unknown_route);
     trace::around(routes)
         .layer(socket_io)

@@ -1,7 +1,7 @@
 //! `/api/sandbox...` handlers.
 
 use super::error::ApiError;
-use super::extract::{query_pairs, ApiJson};
+use super::extract::{page_offset, query_pairs, ApiJson};
 use super::AppState;
 use crate::dto;
 use crate::lifecycle::Command;
@@ -89,7 +89,7 @@ pub async fn list_paginated(
     let total = rows.len() as i64;
     let items = rows
         .iter()
-        .skip(((page - 1) * limit) as usize)
+        .skip(page_offset(page, limit))
         .take(limit as usize)
         .map(|row| dto::sandbox(row, state.plane.toolbox_url()))
         .collect();

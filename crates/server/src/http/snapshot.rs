@@ -1,7 +1,7 @@
 //! `/api/snapshots...` handlers. The default image is the general snapshot `default`.
 
 use super::error::ApiError;
-use super::extract::{query_pairs, ApiJson};
+use super::extract::{page_offset, query_pairs, ApiJson};
 use super::AppState;
 use crate::dto;
 use crate::model::Organization;
@@ -33,7 +33,7 @@ pub async fn list(
         rows.retain(|row| row.source_sandbox_id.as_deref() == Some(source.as_str()));
     }
     let total = rows.len() as i64;
-    let items = rows.iter().skip(((page - 1) * limit) as usize).take(limit as usize).map(dto::snapshot).collect();
+    let items = rows.iter().skip(page_offset(page, limit)).take(limit as usize).map(dto::snapshot).collect();
     Ok(Json(PaginatedSnapshots { items, total, page, total_pages: (total + limit - 1) / limit }))
 }
 

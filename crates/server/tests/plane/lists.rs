@@ -82,6 +82,18 @@ async fn snapshots_list_the_default_image() {
     assert_eq!(status, StatusCode::CONFLICT);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_past_any_end_is_empty_not_an_overflow() {
+    // Found by the API fuzzer: (page - 1) * limit overflowed and answered 500.
+    let app = App::new().await;
+    app.create(json!({"name": "only"})).await;
+    for path in ["/snapshots?page=9223372036854775807", "/sandbox/paginated?page=9223372036854775807&limit=200"] {
+        let (status, list) = app.call(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {list}");
+        assert_eq!((list["items"].as_array().map(Vec::len), list["total"].as_i64()), (Some(0), Some(1)), "{path}");
+    }
+}
+
 fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })

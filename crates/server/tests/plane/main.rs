@@ -6,6 +6,7 @@ mod common;
 mod errors;
 mod faults;
 mod lists;
+mod openapi;
 mod quotas;
 mod reaper;
 mod socketio;
