@@ -166,7 +166,8 @@ impl Process {
             set_nonblocking(&file).map_err(Error::sandbox(&self.sandbox, "make output non-blocking"))?;
             outputs.push(Stream { index, file, open: true });
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout past what an Instant can hold is no deadline at all.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut status = None;
         let mut timed_out = false;
         while status.is_none() {

@@ -260,7 +260,8 @@ async fn run(mut socket: WebSocket, target: Target) {
         forget(&target, &context_id);
         return fail(socket, 1011, "the interpreter context is gone").await;
     }
-    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    // A timeout past what an Instant can hold is no deadline at all.
+    let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
     let mut timed_out = false;
     loop {
         let next = match deadline {

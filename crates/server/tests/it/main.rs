@@ -4,6 +4,7 @@
 mod common;
 mod exits;
 mod files;
+mod fuzz_findings;
 mod lifecycle;
 mod reaper;
 mod restart;

@@ -72,7 +72,8 @@ pub(crate) async fn git_with_input(
     .map_err(|e| ToolboxError::internal(&e))?
     .map_err(|e| match e {
         sandbar_runtime::Error::Request { error, .. } => ToolboxError::bad_request(format!("cannot run git: {error}")),
-        other => ToolboxError::internal(&other),
+        // An author, email or credential with a NUL byte is an invalid spec: a 400.
+        other => ToolboxError::runtime(other),
     })?;
     if collected.timed_out {
         return Err(ToolboxError::timeout(format!(
@@ -101,6 +102,16 @@ pub(crate) fn absolute(target: &Target, path: &str) -> String {
     }
 }
 
+/// Whether git could not reach a remote: "unable to access 'https://…/': …". The same words
+/// about a local file ("unable to access '/repo/.git/config': Is a directory") are the request's
+/// fault, not the network's.
+fn unable_to_access_remote(lower: &str) -> bool {
+    lower.match_indices("unable to access '").any(|(at, prefix)| {
+        let quoted = &lower[at + prefix.len()..];
+        quoted.split('\'').next().is_some_and(|target| target.contains("://"))
+    })
+}
+
 /// Maps git's complaint to the daemon's codes (SDK 0.226 raises precise classes from them).
 fn git_error(stderr: &str, stdout: &str) -> ToolboxError {
     let text = if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() };
@@ -126,7 +137,7 @@ fn git_error(stderr: &str, stdout: &str) -> ToolboxError {
         } else if lower.contains("would be overwritten") || lower.contains("please commit your changes") {
             (StatusCode::CONFLICT, "GIT_DIRTY_WORKTREE")
         } else if lower.contains("could not resolve host")
-            || lower.contains("unable to access")
+            || unable_to_access_remote(&lower)
             || lower.contains("network is unreachable")
             || lower.contains("connection refused")
         {
@@ -160,5 +171,19 @@ fn credential_env(username: &Option<String>, password: &Option<String>) -> (Vec<
             vec![("SANDBAR_GIT_USER".into(), user.clone()), ("SANDBAR_GIT_PASS".into(), pass.clone())],
         ),
         _ => (Vec::new(), Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unreachable_remote_is_a_transport_failure() {
+        let remote = git_error("fatal: unable to access 'https://example.invalid/r.git/': Could not resolve host", "");
+        assert_eq!((remote.status, remote.code), (StatusCode::BAD_GATEWAY, "GIT_TRANSPORT_FAILED"));
+        let local = git_error("error: unable to access '/home/daytona/x/.git/config': Is a directory", "");
+        assert_eq!((local.status, local.code), (StatusCode::BAD_REQUEST, "BAD_REQUEST"));
+        assert!(local.message.contains("Is a directory"), "{}", local.message);
     }
 }
