@@ -448,3 +448,11 @@ pub(crate) fn set_window_size(master: BorrowedFd<'_>, rows: u16, cols: u16) -> i
     // borrow keeps open.
     unsafe { tiocswinsz(master.as_raw_fd(), &size) }.map(drop).map_err(io::Error::from)
 }
+
+/// Gives the heap's free pages back to the kernel (glibc keeps what a burst freed, so a server
+/// that once grew would stay big). Returns whether any memory was released.
+pub(crate) fn release_free_heap() -> bool {
+    // SAFETY: malloc_trim only walks and trims glibc's own arenas under their locks; it takes no
+    // pointers from us and is safe to call from any thread at any time.
+    unsafe { libc::malloc_trim(0) != 0 }
+}

@@ -213,6 +213,7 @@ pub async fn serve(
         tokio::net::TcpListener::bind(settings.listen).await.map_err(io(format!("listen on {}", settings.listen)))?;
     let reaper = tokio::spawn(crate::reaper::run(Arc::clone(&plane), settings.reaper_period));
     let exits = tokio::spawn(crate::exits::run(Arc::clone(&plane)));
+    let trimmer = tokio::spawn(release_free_memory(HEAP_TRIM_PERIOD));
 
     tracing::info!(listen = %settings.listen, "sandbar is serving Daytona's API at {public_base}/api");
     announce(Serving {
@@ -223,10 +224,26 @@ pub async fn serve(
     let served = crate::listen::serve(listener, http::router(state), settings.connections, shutdown).await;
     reaper.abort();
     exits.abort();
+    trimmer.abort();
     tracing::info!("shutting down: stopping running sandboxes");
     plane.stop_all().await;
     runtime.remove_cgroup_parent();
     served.map_err(io("http server".to_string()))
+}
+
+/// How often the server gives its free heap back to the kernel.
+const HEAP_TRIM_PERIOD: Duration = Duration::from_secs(30);
+
+/// Gives freed heap back to the kernel every `period`, so a burst (a big upload, many sessions)
+/// does not leave the server big for good; a big resident server made every sandbox start slow
+/// before init was started without copying it, and still costs the host memory.
+async fn release_free_memory(period: Duration) {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let _ = tokio::task::spawn_blocking(sandbar_runtime::release_free_memory).await;
+    }
 }
 
 /// Makes sure the admin organization and its key exist. Returns the key and whether it was
