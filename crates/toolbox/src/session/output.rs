@@ -75,7 +75,10 @@ async fn read(process: &mut Process, command: &Command) -> std::io::Result<i32> 
     #[allow(deprecated)]
     let exit = AsyncFd::new(process.status_connection().try_clone()?)?;
     loop {
+        // Biased: when both pipes have data, stdout's goes first (what it wrote first usually
+        // is), as a poll over both in order did; and output is read before the exit is taken.
         tokio::select! {
+            biased;
             () = stdout.read_into(command), if stdout.open() => {}
             () = stderr.read_into(command), if stderr.open() => {}
             ready = exit.readable() => {
@@ -103,6 +106,7 @@ async fn read(process: &mut Process, command: &Command) -> std::io::Result<i32> 
         }
         let read = async {
             tokio::select! {
+                biased;
                 () = stdout.read_into(command), if stdout.open() => {}
                 () = stderr.read_into(command), if stderr.open() => {}
             }
