@@ -211,3 +211,16 @@ impl Error {
         move |source| Error::Image { step, source }
     }
 }
+
+/// An error and its causes on one line (`a: b: c`), for logs and messages that must say what
+/// failed all the way down.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

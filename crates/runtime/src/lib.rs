@@ -39,7 +39,7 @@ mod usage;
 
 pub use capacity::{Capacity, HostBounds, HostFacts};
 pub use disk::DataDisk;
-pub use error::Error;
+pub use error::{error_chain, Error};
 pub use image::{BuildProgress, ImageManifest, ImageStore, DEFAULT_IMAGE};
 pub use process::{Collected, Output, Process, Pty};
 pub use runtime::{InitExit, InitWatch, Leftovers, Recovered, Runtime, RuntimeConfig, SandboxState};

@@ -23,14 +23,4 @@ mod serve;
 
 pub use serve::{ensure_admin_key, serve, DiskChoice, ServeError, ServerSettings, Serving};
 
-/// An error and its causes on one line (`a: b: c`), for logs and 500 messages.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use sandbar_runtime::error_chain;

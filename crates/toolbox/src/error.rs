@@ -90,17 +90,7 @@ impl IntoResponse for ToolboxError {
     }
 }
 
-/// An error and its causes, `: `-separated.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
+pub(crate) use sandbar_runtime::error_chain as chain;
 
 /// A JSON request body, whatever its `Content-Type` says (the SDKs' generated clients do not
 /// always send one); malformed JSON is a 400 that quotes serde's reason.

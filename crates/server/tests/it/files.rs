@@ -440,6 +440,26 @@ async fn a_download_ends_when_its_sandbox_stops_and_the_sandbox_starts_again() {
     assert_eq!((status, started["state"].as_str()), (StatusCode::OK, Some("started")), "{started}");
 }
 
+/// A bulk upload to sandbox `id` whose body is `head`, then whatever arrives on `receiver`.
+fn bulk_upload_request(
+    id: &str,
+    head: String,
+    receiver: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> Request<Body> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head.into_bytes()) }).chain(
+        futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        }),
+    );
+    Request::builder()
+        .method(Method::POST)
+        .uri(format!("/toolbox/{id}/files/bulk-upload"))
+        .header("authorization", format!("Bearer {}", crate::common::KEY))
+        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
 /// A streamed upload body: the multipart head for `destination`, then whatever the test sends.
 fn streaming_upload(
     id: &str,
@@ -451,18 +471,7 @@ fn streaming_upload(
          --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files[0].file\"; filename=\"{destination}\"\r\n\
          Content-Type: application/octet-stream\r\n\r\n"
     );
-    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head.into_bytes()) }).chain(
-        futures_util::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|item| (item, receiver))
-        }),
-    );
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(format!("/toolbox/{id}/files/bulk-upload"))
-        .header("authorization", format!("Bearer {}", crate::common::KEY))
-        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
-        .body(Body::from_stream(stream))
-        .unwrap();
+    let request = bulk_upload_request(id, head, receiver);
     (sender, request)
 }
 
@@ -540,18 +549,7 @@ async fn a_huge_upload_streams_to_disk_without_sitting_in_memory() {
 /// answers the response and how many bytes were offered before the server answered.
 async fn endless_upload(app: &App, id: &str, head: String) -> (StatusCode, serde_json::Value, usize) {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
-    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head.into_bytes()) }).chain(
-        futures_util::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|item| (item, receiver))
-        }),
-    );
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(format!("/toolbox/{id}/files/bulk-upload"))
-        .header("authorization", format!("Bearer {}", crate::common::KEY))
-        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
-        .body(Body::from_stream(stream))
-        .unwrap();
+    let request = bulk_upload_request(id, head, receiver);
     // 64 KiB at a time (then the body is cut): the answer must come long before the end.
     let feeder = tokio::spawn(async move {
         let mut offered = 0usize;
