@@ -85,8 +85,10 @@ pub struct ServeArgs {
     /// them together never use more than that: the runtime's parent cgroup bounds them).
     #[arg(long, default_value_t = 2.0, value_parser = parse_ratio)]
     pub memory_overcommit: f64,
-    /// Disk limits of sandboxes admitted per byte of the data disk.
-    #[arg(long, default_value_t = 4.0, value_parser = parse_ratio)]
+    /// Disk limits of sandboxes admitted per byte of the data disk (limits are ceilings, and
+    /// sandboxes use a fraction of theirs; a full data disk refuses writes in every sandbox, so
+    /// per-organization `total_disk` quotas are what keeps tenants apart).
+    #[arg(long, default_value_t = 16.0, value_parser = parse_ratio)]
     pub disk_overcommit: f64,
 }
 

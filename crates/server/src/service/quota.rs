@@ -27,7 +27,7 @@ pub struct Overcommit {
 
 impl Default for Overcommit {
     fn default() -> Overcommit {
-        Overcommit { cpu: 16.0, memory: 2.0, disk: 4.0 }
+        Overcommit { cpu: 16.0, memory: 2.0, disk: 16.0 }
     }
 }
 
