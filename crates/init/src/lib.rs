@@ -70,6 +70,9 @@ pub enum SetupReply {
         placement_us: u64,
         /// Cgroup namespace, seccomp and capabilities.
         lockdown_us: u64,
+        /// Steps that failed without stopping the start (e.g. `/etc/hosts` not writable).
+        #[serde(default)]
+        warnings: Vec<String>,
     },
     /// A setup step failed; init exits after sending this.
     Failed {

@@ -11,6 +11,7 @@
 
 #![allow(unsafe_code)]
 
+mod hosts;
 mod security;
 mod setup;
 mod spawn;
@@ -81,7 +82,7 @@ fn prepare(setup: &Setup, setup_channel: &OwnedFd) -> Result<(SignalFd, SetupRep
         .map_err(|e| Failure::new("create signalfd", e))?;
     // Exact modes for the device nodes and mount points init creates; processes get 022 back.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    setup::build_root(setup)?;
+    let warnings = setup::build_root(setup)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let built = std::time::Instant::now();
     match channel::recv::<Placed>(setup_channel.as_fd()) {
@@ -96,6 +97,7 @@ fn prepare(setup: &Setup, setup_channel: &OwnedFd) -> Result<(SignalFd, SetupRep
         root_us: micros(started, built),
         placement_us: micros(built, placed),
         lockdown_us: micros(placed, std::time::Instant::now()),
+        warnings,
     };
     Ok((signals, ready))
 }

@@ -61,7 +61,9 @@ pub(crate) fn enter_cgroup_namespace() -> Result<(), Failure> {
     unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| Failure::new("unshare cgroup namespace", e))
 }
 
-pub(crate) fn build_root(setup: &Setup) -> Result<(), Failure> {
+/// Builds the root and pivots into it; returns what went wrong without stopping the start
+/// (for the host's log).
+pub(crate) fn build_root(setup: &Setup) -> Result<Vec<String>, Failure> {
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| Failure::new("make / private", e))?;
 
@@ -83,7 +85,11 @@ pub(crate) fn build_root(setup: &Setup) -> Result<(), Failure> {
     // The old root now sits on top of the new one; detaching it leaves only the sandbox's view.
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| Failure::new("detach old root", e))?;
     chdir("/").map_err(|e| Failure::new("chdir /", e))?;
-    Ok(())
+    let mut warnings = Vec::new();
+    if let Err(e) = crate::hosts::write(&setup.hostname) {
+        warnings.push(format!("/etc/hosts not updated: {e}"));
+    }
+    Ok(warnings)
 }
 
 fn mount_overlay(setup: &Setup) -> Result<(), Failure> {

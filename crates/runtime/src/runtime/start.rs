@@ -160,8 +160,11 @@ pub(crate) fn handshake(
     nix::sys::socket::setsockopt(channel_fd, nix::sys::socket::sockopt::ReceiveTimeout, &timeout)
         .map_err(|e| Error::sandbox(id, "set setup timeout")(e.into()))?;
     match channel::recv::<SetupReply>(channel_fd.as_fd()) {
-        Ok(Some((SetupReply::Ready { root_us, placement_us, lockdown_us }, _))) => {
+        Ok(Some((SetupReply::Ready { root_us, placement_us, lockdown_us, warnings }, _))) => {
             tracing::debug!(sandbox_id = %id, root_us, placement_us, lockdown_us, "init ready");
+            for warning in warnings {
+                tracing::warn!(sandbox_id = %id, %warning, "sandbox started with a warning");
+            }
             placed.map_err(Error::sandbox(id, "tell init it is placed"))
         }
         Ok(Some((SetupReply::Failed { step, error }, _))) => Err(Error::InitSetup { id: id.clone(), step, error }),

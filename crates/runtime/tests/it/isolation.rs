@@ -131,6 +131,34 @@ fn sandbox_has_its_own_hostname_network_and_devices() {
     assert_eq!(stdout(&out), "loopback ok\n", "{:?}", String::from_utf8_lossy(&out.stderr));
 }
 
+#[test]
+fn the_sandbox_resolves_its_own_hostname_and_keeps_its_hosts_lines() {
+    let fx = Fixture::new("hosts");
+    let id = fx.default_sandbox("a");
+    let resolve = "python3 -c 'import socket; print(socket.gethostbyname(socket.gethostname()))'";
+    assert_eq!(stdout(&fx.sh(&id, resolve)), "127.0.1.1\n");
+    let out = fx.sh_as(&id, Some("daytona"), "sudo true && echo ok");
+    assert_eq!(stdout(&out), "ok\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("unable to resolve host"), "sudo warned: {stderr}");
+
+    // A line of the sandbox's own stays over a restart; init's lines are not repeated.
+    fx.sh_as(&id, Some("root"), "echo '10.9.8.7 db.internal' >> /etc/hosts");
+    fx.runtime.stop(&id, std::time::Duration::ZERO).unwrap();
+    fx.runtime.start(&id).unwrap();
+    let hosts = stdout(&fx.sh(&id, "cat /etc/hosts"));
+    assert!(hosts.contains("10.9.8.7 db.internal"), "{hosts}");
+    assert_eq!(hosts.matches(id.as_str()).count(), 1, "{hosts}");
+
+    // A symlink at /etc/hosts is replaced by a file, never written through.
+    fx.sh_as(&id, Some("root"), "cp /etc/passwd /root/passwd.before; ln -sf /etc/passwd /etc/hosts");
+    fx.runtime.stop(&id, std::time::Duration::ZERO).unwrap();
+    fx.runtime.start(&id).unwrap();
+    let check = "test -L /etc/hosts && echo link; cmp -s /etc/passwd /root/passwd.before && echo same; \
+                 grep -q localhost /etc/hosts && echo has-localhost";
+    assert_eq!(stdout(&fx.sh_as(&id, Some("root"), check)), "same\nhas-localhost\n");
+}
+
 /// Runs `test -e path` as the unprivileged user nobody on the host; whether it saw the file.
 fn nobody_sees(path: &std::path::Path) -> bool {
     let status = std::process::Command::new("setpriv")
