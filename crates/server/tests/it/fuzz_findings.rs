@@ -1,6 +1,6 @@
 //! Inputs the API fuzzer (tests/fuzz) found answered with a 5xx, each kept as a regression test:
-//! a timeout past what a clock can hold, a NUL byte in a git identity, and git's local "unable
-//! to access" taken for a network failure.
+//! a timeout past what a clock can hold, a NUL byte in a git identity, git's local "unable to
+//! access" taken for a network failure, and a PTY id with a NUL byte (it panicked naming a thread).
 
 use crate::common::App;
 use axum::http::{Method, StatusCode};
@@ -39,4 +39,20 @@ async fn git_inputs_that_git_cannot_take_are_400s() {
     assert!(status.is_success(), "{status} {body}");
     let (status, body) = app.call_raw(Method::POST, &git("init"), Some(json!({"path": "/home/daytona/x"}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pty_id_with_a_control_character_is_a_400() {
+    let app = App::new().await;
+    let id = app.create(json!({})).await["id"].as_str().unwrap().to_string();
+    let pty = format!("/toolbox/{id}/process/pty");
+    for bad in ["a\u{0}b", "tab\there", "line\nbreak"] {
+        let (status, body) = app.call_raw(Method::POST, &pty, Some(json!({"id": bad}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}: {body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains("control characters"), "{body}");
+    }
+    let (status, body) = app.call_raw(Method::POST, &pty, Some(json!({"id": "fine-1"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app.call_raw(Method::DELETE, &format!("{pty}/fine-1"), None).await;
+    assert!(status.is_success(), "{status} {body}");
 }

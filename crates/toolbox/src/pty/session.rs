@@ -200,8 +200,10 @@ impl Ptys {
 /// Starts the shell and registers the session; 409 for a used id.
 pub(crate) async fn start(target: &Target, request: PtyCreateRequest) -> Result<Arc<PtySession>, ToolboxError> {
     let id = request.id.clone();
-    if id.is_empty() || id.len() > 128 || id.contains('/') {
-        return Err(ToolboxError::bad_request(format!("pty id {id:?} must be 1-128 characters without '/'")));
+    if id.is_empty() || id.len() > 128 || id.contains('/') || id.chars().any(char::is_control) {
+        return Err(ToolboxError::bad_request(format!(
+            "pty id {id:?} must be 1-128 characters without '/' or control characters"
+        )));
     }
     let (cols, rows) = (request.cols.unwrap_or(80), request.rows.unwrap_or(24));
     check_size(cols, rows)?;
@@ -237,7 +239,7 @@ pub(crate) async fn start(target: &Target, request: PtyCreateRequest) -> Result<
     let pumped = Arc::clone(&session);
     let ptys = Arc::clone(&target.ptys);
     std::thread::Builder::new()
-        .name(format!("pty-{id}"))
+        .name("pty".into())
         .spawn(move || pump(pumped, reader, process, ptys, key))
         .map_err(|e| ToolboxError::internal(&e))?;
     Ok(session)
