@@ -36,8 +36,8 @@ SUCCESS = re.compile(r"^(1\d\d|2\d\d)$")
 
 def load(path):
     if not os.path.isfile(path):
-        sys.exit(f"daytona_overlap.py: {path} is missing: Daytona's published spec must be beside the repository "
-                 "(../shared/spec) for this check")
+        sys.exit(f"daytona_overlap.py: {path} is missing: SANDBAR_DAYTONA_SPEC_DIR must hold Daytona's published "
+                 "specs (daytona-openapi.yaml, toolbox-swagger.yaml) for this check")
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f)
 
