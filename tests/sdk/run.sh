@@ -6,6 +6,8 @@
 # Usage: run.sh <path to the sandbar binary> <cache dir>.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../lib/serve.sh
+. "$here/../lib/serve.sh"
 binary="$1"
 cache="$2"
 
@@ -154,18 +156,7 @@ if [ "$archive_status" = 0 ]; then echo "kill -9 mid-archive: rolled back to '$s
 # Leave one sandbox running so the shutdown path has something to stop.
 api POST /sandbox '{"name":"left-running"}' >/dev/null
 echo "== graceful shutdown"
-kill -TERM "$server"
-if ! timeout 60 tail --pid="$server" -f /dev/null; then
-  echo "sandbar serve did not exit within 60 s of SIGTERM" >&2
-  status=1
-fi
-wait "$server" && code=0 || code=$?
-server=""
-if [ "$code" != 0 ]; then
-  echo "sandbar serve exited with $code after SIGTERM; its log:" >&2
-  tail -20 "$log" >&2
-  status=1
-fi
+stop_server_gracefully || status=1
 if pgrep -f '^sandbar-init' >/dev/null && [ -n "$(find "$data/state/sandboxes" -name running.json 2>/dev/null)" ]; then
   echo "sandboxes still run after shutdown" >&2
   status=1

@@ -70,7 +70,7 @@ impl ToolboxError {
 
     /// 500 with the runtime's error chain.
     pub fn internal(error: &dyn std::error::Error) -> ToolboxError {
-        let message = chain(error);
+        let message = sandbar_runtime::error_chain(error);
         tracing::error!(error = %message, "toolbox request failed");
         ToolboxError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "INTERNAL_SERVER_ERROR", message }
     }
@@ -89,8 +89,6 @@ impl IntoResponse for ToolboxError {
         (self.status, axum::Json(body)).into_response()
     }
 }
-
-pub(crate) use sandbar_runtime::error_chain as chain;
 
 /// A JSON request body, whatever its `Content-Type` says (the SDKs' generated clients do not
 /// always send one); malformed JSON is a 400 that quotes serde's reason.

@@ -76,15 +76,22 @@ impl ControlPlane {
         let id = row.id.clone();
         tracing::Span::current().record("sandbox_id", id.as_str());
         let spec = self.spec_of(&row, &snapshot)?;
-        let demand = Demand { cpu: row.cpu, memory: row.memory, disk: row.disk, runs: true, new: true };
-        let admitted = self.admit(&row.organization_id, None, demand).await?;
-        self.store.insert_sandbox(&row).await?;
-        drop(admitted);
-        self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
+        self.insert_admitted(&row, true).await?;
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
         let result = self.node.create_and_start(&runtime_id(&id)?, &spec).await;
         self.finish(row, result, after, Command::Create).await
+    }
+
+    /// Stores a sandbox that was just made (create, fork) once admission let it in (`runs`:
+    /// whether it will run), and announces it. The admission guard is held until the row is
+    /// stored, so its resources count for the next request.
+    pub(super) async fn insert_admitted(&self, row: &SandboxRow, runs: bool) -> Result<(), ServiceError> {
+        let admitted = self.admit(&row.organization_id, None, Demand::of(row, runs, true)).await?;
+        self.store.insert_sandbox(row).await?;
+        drop(admitted);
+        self.events.created(&crate::dto::sandbox(row, &self.config.toolbox_url));
+        Ok(())
     }
 
     /// Runs a lifecycle command and returns the sandbox in its resulting state.
@@ -147,10 +154,7 @@ impl ControlPlane {
             _ => None,
         };
         let admitted = match work {
-            Work::Start => {
-                let demand = Demand { cpu: row.cpu, memory: row.memory, disk: row.disk, runs: true, new: false };
-                Some(self.admit(&row.organization_id, Some(&row.id), demand).await?)
-            }
+            Work::Start => Some(self.admit(&row.organization_id, Some(&row.id), Demand::of(&row, true, false)).await?),
             _ => None,
         };
         self.set_state(&mut row, during).await?;

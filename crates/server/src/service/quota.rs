@@ -46,6 +46,13 @@ pub(super) struct Demand {
     pub new: bool,
 }
 
+impl Demand {
+    /// What `row` holds as it is (cpu, memory, disk), running or not.
+    pub fn of(row: &crate::model::SandboxRow, runs: bool, new: bool) -> Demand {
+        Demand { cpu: row.cpu, memory: row.memory, disk: row.disk, runs, new }
+    }
+}
+
 /// Everything the check needs besides the demand.
 pub(super) struct Room<'a> {
     /// The organization asking.

@@ -32,12 +32,7 @@ impl ControlPlane {
         let after = begin(&mut row, plan);
         let id = row.id.clone();
         tracing::Span::current().record("fork_id", id.as_str());
-        let runs = after == SandboxState::Started;
-        let demand = Demand { cpu: row.cpu, memory: row.memory, disk: row.disk, runs, new: true };
-        let admitted = self.admit(&row.organization_id, None, demand).await?;
-        self.store.insert_sandbox(&row).await?;
-        drop(admitted);
-        self.events.created(&crate::dto::sandbox(&row, &self.config.toolbox_url));
+        self.insert_admitted(&row, after == SandboxState::Started).await?;
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
         let (from, to) = (runtime_id(&source.id)?, runtime_id(&id)?);

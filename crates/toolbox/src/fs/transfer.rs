@@ -49,7 +49,7 @@ pub(crate) async fn bulk_upload(
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(e) => {
-                errors.push(format!("reading the upload failed: {}", crate::error::chain(&e)));
+                errors.push(format!("reading the upload failed: {}", sandbar_runtime::error_chain(&e)));
                 break;
             }
         };
@@ -102,11 +102,9 @@ async fn bounded_text(
     // A field name is echoed only when it is short (it comes from the client too).
     let shown = if name.len() <= 64 { name } else { "a multipart field" };
     let mut text = Vec::new();
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| ToolboxError::bad_request(format!("reading {shown} failed: {}", crate::error::chain(&e))))?
-    {
+    while let Some(chunk) = field.chunk().await.map_err(|e| {
+        ToolboxError::bad_request(format!("reading {shown} failed: {}", sandbar_runtime::error_chain(&e)))
+    })? {
         if text.len() + chunk.len() > limit {
             return Err(ToolboxError::invalid(
                 "INVALID_FILE_PATH",
@@ -366,7 +364,10 @@ pub(crate) async fn upload(
                 .next_field()
                 .await
                 .map_err(|e| {
-                    ToolboxError::bad_request(format!("reading the upload failed: {}", crate::error::chain(&e)))
+                    ToolboxError::bad_request(format!(
+                        "reading the upload failed: {}",
+                        sandbar_runtime::error_chain(&e)
+                    ))
                 })?
                 .ok_or_else(|| ToolboxError::bad_request("multipart body has no field named \"file\""))?;
             if field.name() == Some("file") {
