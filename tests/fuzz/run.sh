@@ -71,7 +71,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-SANDBAR_API_KEY="$key" "$binary" serve --listen "127.0.0.1:$port" --data-dir "$data/state" --disk-size 16G >>"$log" 2>&1 &
+# Sandboxes are networked (the default), but no test may reach past this machine: their
+# resolver forwards to a loopback port where nothing answers, and no flow connects out.
+SANDBAR_API_KEY="$key" "$binary" serve --listen "127.0.0.1:$port" --data-dir "$data/state" --disk-size 16G \
+  --dns-upstream 127.0.0.1:9 >>"$log" 2>&1 &
 server=$!
 for _ in $(seq 1 600); do
   if curl -fsS "$base/api/health" >/dev/null 2>&1; then break; fi

@@ -90,6 +90,27 @@ pub struct ServeArgs {
     /// per-organization `total_disk` quotas are what keeps tenants apart).
     #[arg(long, default_value_t = 16.0, value_parser = parse_ratio)]
     pub disk_overcommit: f64,
+    /// Sandbox networking: `nat` gives each sandbox its own address, NAT to the outside and
+    /// nothing of the host; `none` gives sandboxes loopback only.
+    #[arg(long, env = "SANDBAR_NETWORK", default_value = "nat", value_parser = ["nat", "none"])]
+    pub network: String,
+    /// The private range sandbox addresses come from (its first address is the sandboxes'
+    /// gateway and resolver); it must not overlap a network the host routes.
+    #[arg(long, env = "SANDBAR_NETWORK_RANGE", default_value = sandbar_runtime::DEFAULT_NETWORK_RANGE, value_parser = parse_net)]
+    pub network_range: ipnet::Ipv4Net,
+    /// A private or host network sandboxes may reach after all (repeatable), e.g. a package
+    /// mirror on the LAN: 192.168.1.10/32.
+    #[arg(long = "network-allow", value_parser = parse_net)]
+    pub network_allow: Vec<ipnet::Ipv4Net>,
+    /// Where the sandboxes' resolver forwards queries, as ip:port (repeatable); default: the
+    /// host's own resolvers from /etc/resolv.conf.
+    #[arg(long = "dns-upstream")]
+    pub dns_upstream: Vec<std::net::SocketAddr>,
+}
+
+/// An IPv4 network like `10.213.0.0/16`.
+fn parse_net(text: &str) -> Result<ipnet::Ipv4Net, String> {
+    text.trim().parse().map_err(|_| format!("{text:?} is not an IPv4 network like 10.213.0.0/16"))
 }
 
 /// A ratio above zero, like `1.5`.

@@ -40,6 +40,17 @@ pub struct Setup {
     pub binds: Vec<Bind>,
     /// Size limit of the tmpfs on `/tmp` and `/dev/shm`, in bytes.
     pub tmpfs_bytes: u64,
+    /// The sandbox's own network, when it has one beyond loopback.
+    pub network: Option<SetupNetwork>,
+}
+
+/// What init writes into a networked sandbox's `/etc` (the host has configured its links).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SetupNetwork {
+    /// The sandbox's address, which its hostname resolves to in `/etc/hosts`.
+    pub address: std::net::Ipv4Addr,
+    /// The resolver named in `/etc/resolv.conf` (the host's forwarder).
+    pub nameserver: std::net::Ipv4Addr,
 }
 
 /// A host directory visible inside the sandbox.

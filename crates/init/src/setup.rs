@@ -86,8 +86,18 @@ pub(crate) fn build_root(setup: &Setup) -> Result<Vec<String>, Failure> {
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| Failure::new("detach old root", e))?;
     chdir("/").map_err(|e| Failure::new("chdir /", e))?;
     let mut warnings = Vec::new();
-    if let Err(e) = crate::hosts::write(&setup.hostname) {
+    let address = match &setup.network {
+        Some(network) => network.address.to_string(),
+        None => crate::hosts::LOOPBACK_HOSTNAME_ADDRESS.to_string(),
+    };
+    if let Err(e) = crate::hosts::write(&setup.hostname, &address) {
         warnings.push(format!("/etc/hosts not updated: {e}"));
+    }
+    if let Some(network) = &setup.network {
+        let text = crate::hosts::render_resolv_conf(&network.nameserver.to_string());
+        if let Err(e) = crate::hosts::write_resolv_conf(&text) {
+            warnings.push(format!("/etc/resolv.conf not updated: {e}"));
+        }
     }
     Ok(warnings)
 }

@@ -126,14 +126,32 @@ pub enum Error {
         /// Where the layer should be.
         path: PathBuf,
     },
-    /// The sandbox got no network namespace.
-    #[error("sandbox {id}: create network namespace")]
+    /// The sandbox got no network namespace or link.
+    #[error("sandbox {id}: set up its network")]
     Network {
         /// The sandbox.
         id: SandboxId,
         /// Why.
         #[source]
         source: BoxError,
+    },
+    /// Sandbox networking cannot be set up on this host (a missing tool, a netlink or nftables
+    /// failure, a bad configuration).
+    #[error("network setup: {step}")]
+    NetworkSetup {
+        /// What was being done, with the value involved.
+        step: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+    /// Sandbar's address range overlaps a network the host already uses.
+    #[error("network range {range} overlaps {clash}; choose another with --network-range")]
+    NetworkRange {
+        /// The configured range.
+        range: String,
+        /// The host's route or the operator's network it overlaps.
+        clash: String,
     },
     /// The host's cgroups cannot hold sandboxes (unknown layout, own cgroup not found).
     #[error("cgroup setup: {what}")]

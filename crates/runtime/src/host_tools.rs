@@ -90,8 +90,15 @@ fn lock_across_processes() -> Result<nix::fcntl::Flock<std::fs::File>, String> {
 
 /// Whether `program` is on PATH (or in the sbin directories, which root's PATH may lack).
 pub(crate) fn on_path(program: &str) -> bool {
+    path_of(program).is_some()
+}
+
+/// Where `program` is: on the PATH, or in `/usr/sbin` or `/sbin` (which a non-login root shell
+/// may lack on its PATH).
+pub(crate) fn path_of(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
-    let found = path.split(':').chain(["/usr/sbin", "/sbin"]).any(|dir| Path::new(dir).join(program).is_file());
+    let found =
+        path.split(':').chain(["/usr/sbin", "/sbin"]).map(|dir| Path::new(dir).join(program)).find(|p| p.is_file());
     found
 }
 

@@ -16,6 +16,9 @@ pub(crate) struct Pool<T> {
 struct Shared<T> {
     items: Mutex<Vec<T>>,
     refilling: AtomicBool,
+    /// Set by [`Pool::close`]: nothing is made any more, and what a running refill makes is
+    /// dropped.
+    closed: AtomicBool,
     low: usize,
     max: usize,
     make: Box<Maker<T>>,
@@ -34,6 +37,7 @@ impl<T: Send + 'static> Pool<T> {
         let shared = Shared {
             items: Mutex::new(Vec::new()),
             refilling: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             low,
             max,
             make: Box::new(make),
@@ -59,6 +63,22 @@ impl<T: Send + 'static> Pool<T> {
         }
     }
 
+    /// Stops refilling, waits (up to 10 s) for a refill under way to end, and hands back the
+    /// ready items. Later [`Pool::take`]s still make items on demand.
+    pub(crate) fn close(&self) -> Vec<T> {
+        self.shared.closed.store(true, Ordering::Release);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.shared.refilling.load(Ordering::Acquire) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::mem::take(&mut *lock(&self.shared.items))
+    }
+
+    /// Calls `f` with the ready items.
+    pub(crate) fn with_items<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
+        f(&lock(&self.shared.items))
+    }
+
     /// Returns a reusable item.
     pub(crate) fn give_back(&self, item: T) {
         let mut items = lock(&self.shared.items);
@@ -70,13 +90,14 @@ impl<T: Send + 'static> Pool<T> {
     /// Tops the pool up to `low` on a background thread, one refill at a time. The thread owns an
     /// `Arc` of the pool and ends once the pool is full, so nothing needs to join it.
     fn refill(&self) {
-        if self.shared.refilling.swap(true, Ordering::AcqRel) {
+        if self.shared.closed.load(Ordering::Acquire) || self.shared.refilling.swap(true, Ordering::AcqRel) {
             return;
         }
         let shared = Arc::clone(&self.shared);
         std::thread::spawn(move || {
-            while lock(&shared.items).len() < shared.low {
+            while !shared.closed.load(Ordering::Acquire) && lock(&shared.items).len() < shared.low {
                 match (shared.make)() {
+                    Ok(item) if shared.closed.load(Ordering::Acquire) => drop(item),
                     Ok(item) => lock(&shared.items).push(item),
                     Err(e) => {
                         tracing::debug!(error = %e, what = shared.what, "pre-making failed; starts make their own");

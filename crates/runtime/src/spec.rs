@@ -164,6 +164,11 @@ pub struct Limits {
 pub enum NetworkMode {
     /// Its own network namespace with only `lo`.
     Loopback,
+    /// Its own network namespace with `lo` and `eth0`, a veth into the host with one address of
+    /// the runtime's range, NAT to the outside and the host's guards (see `net/`). A runtime
+    /// without networking ([`crate::RuntimeConfig::network`] unset) starts such a sandbox with
+    /// loopback only, and says so in its log.
+    Outbound,
 }
 
 /// A host path bound into the sandbox.

@@ -66,18 +66,31 @@ pub(crate) struct InitLaunch<'a> {
 /// Makes a network namespace with `lo` up, held by an fd. Creating one costs most of a
 /// millisecond, so the runtime keeps a few ready (see `pool.rs`).
 pub(crate) fn new_network_namespace() -> io::Result<OwnedFd> {
+    Ok(in_new_network_namespace(|| Ok(()))?.0)
+}
+
+/// Makes a network namespace with `lo` up and runs `inside` in it (on a throwaway thread, so it
+/// may open sockets that belong to the namespace, such as a netlink connection), returning the
+/// namespace's fd and what `inside` returned.
+pub(crate) fn in_new_network_namespace<T: Send>(
+    inside: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<(OwnedFd, T)> {
     // unshare(CLONE_NEWNET) moves the calling thread; a throwaway thread keeps every other
     // thread where it was.
-    std::thread::spawn(|| -> io::Result<OwnedFd> {
-        // SAFETY: unshare only changes this thread's network namespace; the thread ends below.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        loopback_up()?;
-        Ok(std::fs::File::open("/proc/thread-self/ns/net")?.into())
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> io::Result<(OwnedFd, T)> {
+                // SAFETY: unshare only changes this thread's network namespace; the thread ends below.
+                if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                loopback_up()?;
+                let fd: OwnedFd = std::fs::File::open("/proc/thread-self/ns/net")?.into();
+                Ok((fd, inside()?))
+            })
+            .join()
+            .map_err(|_| io::Error::other("network namespace thread panicked"))?
     })
-    .join()
-    .map_err(|_| io::Error::other("network namespace thread panicked"))?
 }
 
 /// A new network namespace starts with `lo` down; sandboxes should reach their own loopback.

@@ -45,6 +45,8 @@ pub struct ServerSettings {
     pub connections: crate::listen::ConnectionLimits,
     /// How far sandbox limits may add up past this host's capacity.
     pub overcommit: crate::service::Overcommit,
+    /// Outbound networking for sandboxes; `None` (`--network none`): loopback only.
+    pub network: Option<sandbar_runtime::NetConfig>,
 }
 
 /// Where sandbox files live, and so whether their disk limits hold.
@@ -134,6 +136,7 @@ pub async fn serve(
     let image_cache = settings.image_cache.clone();
     let data_dir = settings.data_dir.clone();
     let disk_choice = settings.disk;
+    let network = settings.network.clone();
     let runtime = tokio::task::spawn_blocking(move || -> Result<Runtime, sandbar_runtime::Error> {
         let mut progress = progress;
         let images = ImageStore::open(&image_cache)?;
@@ -163,6 +166,10 @@ pub async fn serve(
                 None
             }
         };
+        if network.is_none() {
+            tracing::warn!("SANDBOX NETWORKING IS OFF (--network none): every sandbox has loopback only");
+        }
+        config.network = network;
         let runtime = Runtime::new(config)?;
         if let Some(size_bytes) = runtime.capacity().disk_bytes {
             tracing::info!(size_bytes, "sandbox disk limits enforced on a btrfs data disk");

@@ -25,6 +25,12 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
             ..ConnectionLimits::default()
         },
         overcommit: Overcommit { cpu: args.cpu_overcommit, memory: args.memory_overcommit, disk: args.disk_overcommit },
+        network: (args.network == "nat").then(|| sandbar_runtime::NetConfig {
+            range: args.network_range,
+            allow_networks: args.network_allow,
+            dns_upstream: args.dns_upstream,
+            ..sandbar_runtime::NetConfig::default()
+        }),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

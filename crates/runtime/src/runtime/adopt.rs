@@ -5,6 +5,7 @@ use super::exec::merge_env;
 use super::{Running, Runtime};
 use crate::archive::recover_archive_state;
 use crate::image::remove_tree;
+use crate::net::NetMarker;
 use crate::process;
 use crate::spec::SandboxId;
 use crate::sync::lock;
@@ -40,6 +41,9 @@ pub(crate) struct RunningMarker {
     /// versions: those sandboxes cannot be adopted and are stopped instead).
     #[serde(default)]
     pub(crate) cgroup: Option<PathBuf>,
+    /// The sandbox's address slot, when it has outbound networking.
+    #[serde(default)]
+    pub(crate) network: Option<NetMarker>,
 }
 
 impl RunningMarker {
@@ -49,6 +53,7 @@ impl RunningMarker {
             init_pid: running.init_pid,
             start_time: process_start_time(running.init_pid),
             cgroup: Some(running.cgroup.path().to_path_buf()),
+            network: running.net.as_ref().map(|net| net.marker()),
         }
     }
 
@@ -58,6 +63,18 @@ impl RunningMarker {
         let bytes = serde_json::to_vec(self).map_err(|source| Error::Record { path: path.clone(), source })?;
         std::fs::write(&path, bytes).map_err(Error::sandbox(id, format!("write {}", path.display())))
     }
+}
+
+/// The address slots that running markers under `sandboxes_dir` name: sandboxes an earlier
+/// process left running may hold them, so no new sandbox gets them before recovery decides.
+pub(crate) fn network_slots_in_markers(sandboxes_dir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir(sandboxes_dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join(RUNNING_MARKER)).ok())
+        .filter_map(|bytes| serde_json::from_slice::<RunningMarker>(&bytes).ok()?.network)
+        .map(|network| network.slot)
+        .collect()
 }
 
 /// Field 22 of `/proc/<pid>/stat`.
@@ -118,6 +135,9 @@ impl Runtime {
                 if kill_orphan(&marker) {
                     recovered.stopped += 1;
                 }
+                if let (Some(networking), Some(network)) = (&self.networking, &marker.network) {
+                    networking.forget(network);
+                }
             }
             let _ = std::fs::remove_file(&marker_path);
             let _ = std::fs::remove_file(path.join("init.sock"));
@@ -157,6 +177,10 @@ impl Runtime {
             process::request(id, &socket, &Request::Ping)?;
         }
         let env = Mutex::new(merge_env(record.image.env.clone(), &record.spec.env)?);
+        let net = match (&self.networking, &marker.network) {
+            (Some(networking), Some(network)) => Some(networking.adopt(id, network).map_err(|e| refused(&e))?),
+            _ => None,
+        };
         let running = Running {
             init_pid: marker.init_pid,
             pidfd,
@@ -166,6 +190,7 @@ impl Runtime {
             cgroup,
             record,
             env,
+            net,
         };
         lock(&self.running).insert(id.clone(), Arc::new(running));
         Ok(())

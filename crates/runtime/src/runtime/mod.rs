@@ -55,6 +55,9 @@ pub struct RuntimeConfig {
     /// Bounds on all sandboxes together; `None` derives them from the host
     /// ([`crate::HostBounds::for_host`]).
     pub host_bounds: Option<crate::HostBounds>,
+    /// Outbound networking for sandboxes with [`crate::NetworkMode::Outbound`]; `None`: every
+    /// sandbox has loopback only.
+    pub network: Option<crate::NetConfig>,
 }
 
 impl RuntimeConfig {
@@ -66,6 +69,7 @@ impl RuntimeConfig {
             cgroup_parent: "sandbar".to_string(),
             disk: None,
             host_bounds: None,
+            network: None,
         }
     }
 }
@@ -111,6 +115,8 @@ pub(crate) struct Running {
     /// whatever `update_env` changed since this start. A stop forgets the changes, as a restarted
     /// Daytona daemon does.
     env: Mutex<Vec<String>>,
+    /// The sandbox's address and host link, when it has outbound networking.
+    net: Option<crate::net::Attached>,
 }
 
 /// The sandbox runtime. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -119,6 +125,7 @@ pub struct Runtime {
     images: ImageStore,
     cgroups: CgroupTree,
     networks: Pool<OwnedFd>,
+    networking: Option<crate::net::Networking>,
     init_memfd: OwnedFd,
     null: OwnedFd,
     running: Mutex<HashMap<SandboxId, Arc<Running>>>,
@@ -139,6 +146,10 @@ struct DiskState {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if let Some(networking) = &self.networking {
+            // A sandbox still running keeps its link, and the table keeps guarding it.
+            networking.shut_down(lock(&self.running).is_empty());
+        }
         if self.disk.is_some() {
             // Busy while sandboxes run (their overlays use it); it then stays for the next start.
             if let Err(e) = crate::disk::unmount(&self.sandboxes_dir) {
@@ -177,11 +188,16 @@ impl Runtime {
         let init_memfd = sys::sealed_init_memfd().map_err(Error::host("seal the init binary in a memfd"))?;
         let null = std::fs::File::open("/dev/null").map_err(Error::host("open /dev/null"))?.into();
         let networks = Pool::new("network namespace", 2, 2, || Ok(sys::new_network_namespace()?));
+        let networking = match &config.network {
+            Some(net) => Some(crate::net::Networking::new(net, &adopt::network_slots_in_markers(&sandboxes_dir))?),
+            None => None,
+        };
         Ok(Runtime {
             sandboxes_dir,
             images: config.images,
             cgroups,
             networks,
+            networking,
             init_memfd,
             null,
             running: Mutex::new(HashMap::new()),

@@ -73,11 +73,21 @@ impl Runtime {
             .map_err(Error::sandbox(id, format!("listen on {}", socket_path.display())))?;
         let (host_end, init_end) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
             .map_err(|e| Error::sandbox(id, "create setup channel")(e.into()))?;
-        let network = match record.spec.network {
-            NetworkMode::Loopback => {
-                Some(self.networks.take().map_err(|source| Error::Network { id: id.clone(), source })?)
+        let (network, net) = match (record.spec.network, &self.networking) {
+            (NetworkMode::Outbound, Some(networking)) => {
+                let (netns, attached) =
+                    networking.take(id).map_err(|source| Error::Network { id: id.clone(), source })?;
+                (netns, Some(attached))
+            }
+            (mode, _) => {
+                if mode == NetworkMode::Outbound {
+                    // The server says so once at start (`--network none`).
+                    tracing::debug!(sandbox_id = %id, "outbound networking is off in this runtime; loopback only");
+                }
+                (self.networks.take().map_err(|source| Error::Network { id: id.clone(), source })?, None)
             }
         };
+        let network = Some(network);
         // The pool usually has a manager ready; when it does not, open one while cloning.
         let (cgroup, cloned) = std::thread::scope(|scope| {
             let opening = scope.spawn(|| self.cgroups.take(id));
@@ -101,10 +111,16 @@ impl Runtime {
                 let _ = kill(Pid::from_raw(init.pid), Signal::SIGKILL);
                 let _ = waitpid(Pid::from_raw(init.pid), None);
                 let _ = std::fs::remove_file(&socket_path);
+                if let Some(net) = &net {
+                    net.release();
+                }
                 return Err(cgroup.err().expect("matched Err"));
             }
             (Err(e), _) => {
                 let _ = std::fs::remove_file(&socket_path);
+                if let Some(net) = &net {
+                    net.release();
+                }
                 return Err(Error::sandbox(id, "clone init into new namespaces")(e));
             }
         };
@@ -128,10 +144,22 @@ impl Runtime {
                 })
                 .collect(),
             tmpfs_bytes: record.spec.limits.memory_bytes.unwrap_or(DEFAULT_TMPFS_BYTES),
+            network: net
+                .as_ref()
+                .map(|net| sandbar_init::SetupNetwork { address: net.address(), nameserver: net.nameserver() }),
         };
         let placed = handshake(id, &host_end, &setup, || cgroup.enter(id, init_pid, &record.spec.limits));
-        let running =
-            Running { init_pid, pidfd, adopted: None, paused: false.into(), socket: socket_path, cgroup, record, env };
+        let running = Running {
+            init_pid,
+            pidfd,
+            adopted: None,
+            paused: false.into(),
+            socket: socket_path,
+            cgroup,
+            record,
+            env,
+            net,
+        };
         match placed {
             Ok(()) => Ok(running),
             Err(error) => {

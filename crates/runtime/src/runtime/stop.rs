@@ -105,6 +105,10 @@ pub(crate) fn teardown(id: &SandboxId, running: &Running) -> Result<(), Error> {
         None => while let Err(nix::errno::Errno::EINTR) = waitpid(pid, None) {},
         Some(start_time) => wait_gone(running.init_pid, start_time),
     }
+    // Init is gone, and with it the sandbox's end of the link; the host's end goes now.
+    if let Some(net) = &running.net {
+        net.release();
+    }
     let _ = std::fs::remove_file(socket);
     if let Some(dir) = socket.parent() {
         let _ = std::fs::remove_file(dir.join(RUNNING_MARKER));

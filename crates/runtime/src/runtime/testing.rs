@@ -37,6 +37,28 @@ impl Runtime {
         self.cgroups.children()
     }
 
+    /// The address of a running sandbox with outbound networking.
+    pub fn network_address(&self, id: &SandboxId) -> Option<std::net::Ipv4Addr> {
+        self.running_entry(id)?.net.as_ref().map(|net| net.address())
+    }
+
+    /// What sandbox networking holds on the host that no running sandbox or ready pool entry
+    /// accounts for (links, taken addresses, forwarder clients); empty when nothing leaked.
+    pub fn network_leftovers(&self) -> Vec<String> {
+        let Some(networking) = &self.networking else { return Vec::new() };
+        let running: std::collections::HashSet<_> = crate::sync::lock(&self.running)
+            .values()
+            .filter_map(|running| running.net.as_ref().map(|net| net.address()))
+            .collect();
+        networking.leftovers(&running)
+    }
+
+    /// The nftables table and the gateway link of this runtime's networking, to check that
+    /// they are gone after the runtime is dropped.
+    pub fn network_host_names(&self) -> Option<(String, String)> {
+        self.networking.as_ref().map(|n| (n.table().to_string(), n.dummy().to_string()))
+    }
+
     /// What `id` left on the host; all empty once it is deleted.
     pub fn leftovers(&self, id: &SandboxId) -> Leftovers {
         let mut leftovers = Leftovers::default();

@@ -48,7 +48,21 @@ impl Fixture {
         Fixture::with_config(name, None, Some(bounds))
     }
 
+    /// A fixture whose runtime gives `NetworkMode::Outbound` sandboxes networking per `net`.
+    pub fn with_network(name: &str, net: sandbar_runtime::NetConfig) -> Fixture {
+        Fixture::with_config_and_network(name, None, None, Some(net))
+    }
+
     fn with_config(name: &str, disk_bytes: Option<u64>, bounds: Option<sandbar_runtime::HostBounds>) -> Fixture {
+        Fixture::with_config_and_network(name, disk_bytes, bounds, None)
+    }
+
+    fn with_config_and_network(
+        name: &str,
+        disk_bytes: Option<u64>,
+        bounds: Option<sandbar_runtime::HostBounds>,
+        net: Option<sandbar_runtime::NetConfig>,
+    ) -> Fixture {
         let images = images();
         let data = tempfile::Builder::new().prefix("sandbar-test-").tempdir().expect("temp data dir");
         // As a data directory made with the usual umask would be: the runtime must make it private.
@@ -61,6 +75,7 @@ impl Fixture {
         config.disk =
             disk_bytes.map(|size_bytes| sandbar_runtime::DataDisk { image: data.path().join("disk.img"), size_bytes });
         config.host_bounds = bounds;
+        config.network = net;
         config.cgroup_parent = format!("sandbar-test-{}-{n}", std::process::id());
         let cgroup_parent = config.cgroup_parent.clone();
         let runtime = Runtime::new(config).expect("open runtime");
@@ -103,6 +118,7 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         let result = self.runtime.delete_all();
         let cgroups = self.runtime.cgroup_children();
+        let network = self.runtime.network_leftovers();
         let leftovers: Vec<_> = sandbar_runtime::lock(&self.created)
             .iter()
             .map(|id| (id.clone(), self.runtime.leftovers(id)))
@@ -112,6 +128,7 @@ impl Drop for Fixture {
             result.expect("delete every sandbox");
             assert!(leftovers.is_empty(), "sandboxes left things behind: {leftovers:?}");
             assert!(cgroups.is_empty(), "cgroups left behind: {cgroups:?}");
+            assert!(network.is_empty(), "networking left behind: {network:?}");
         }
     }
 }

@@ -93,6 +93,9 @@ impl ControlPlane {
         spec.env = row.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         spec.user = Some(row.user.clone());
         spec.limits = limits_of(row.cpu, row.memory, row.disk);
+        // Online by default, as on Daytona; a server run with `--network none` starts it with
+        // loopback only.
+        spec.network = sandbar_runtime::NetworkMode::Outbound;
         for mount in &row.volumes {
             let volume_dir = self.config.volumes_dir.join(&mount.volume_id);
             let source = match &mount.subpath {

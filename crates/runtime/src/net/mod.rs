@@ -1,0 +1,646 @@
+//! Outbound networking for sandboxes: each networked sandbox gets a veth pair into the host, one
+//! address of Sandbar's range as a /32 with a default route to a gateway address the host holds on
+//! a dummy link, NAT to the outside, an nftables table that keeps it away from everything of the
+//! host and from other sandboxes, and a DNS forwarder at the gateway.
+//!
+//! Boundaries: links, addresses and routes go through rtnetlink (`link.rs`), the firewall through
+//! typed nftables JSON (`firewall.rs`), DNS through hickory (`dns.rs`). Everything async runs on
+//! one small tokio runtime owned by [`Net`]; the runtime's sync methods wait on it through a
+//! channel, so they work from any thread (also from inside another tokio runtime's blocking
+//! pool). Veth pairs are made ahead in a pool, so a start takes a ready one.
+//!
+//! Invariants: an address (slot) is held by exactly one pooled or running sandbox; the slot is
+//! freed only after its link is deleted; the firewall table is replaced in one transaction, so
+//! the guards never lapse, also while sandboxes run.
+
+mod dns;
+mod firewall;
+mod ipam;
+mod link;
+
+use crate::error::BoxError;
+use crate::pool::Pool;
+use crate::spec::SandboxId;
+use crate::sync::lock;
+use crate::Error;
+use firewall::Ruleset;
+use ipam::Ipam;
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How sandboxes reach the outside: Sandbar's address range, where DNS goes, and which of the
+/// host's networks sandboxes may reach after all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetConfig {
+    /// Names this runtime's table (`sandbar_<instance>`), links (`sb<instance>v…`) and dummy
+    /// (`sb<instance>dns`), so several runtimes can share a host (tests); 1 to 4 lower-case
+    /// letters or digits. `None`: `sandbar`, `sbv…`, `sbdns`.
+    pub instance: Option<String>,
+    /// The range sandbox addresses come from (at most a /28, and it must not overlap any
+    /// network the host routes). Its first address is the gateway and resolver.
+    pub range: Ipv4Net,
+    /// Where the forwarder sends queries; empty: the host's own resolvers (`/etc/resolv.conf`).
+    pub dns_upstream: Vec<SocketAddr>,
+    /// Networks sandboxes may reach although they are private or the host's own
+    /// (`--network-allow`).
+    pub allow_networks: Vec<Ipv4Net>,
+}
+
+/// The default range of sandbox addresses.
+pub const DEFAULT_NETWORK_RANGE: &str = "10.213.0.0/16";
+
+impl Default for NetConfig {
+    fn default() -> NetConfig {
+        NetConfig {
+            instance: None,
+            range: DEFAULT_NETWORK_RANGE.parse().expect("the default range parses"),
+            dns_upstream: Vec::new(),
+            allow_networks: Vec::new(),
+        }
+    }
+}
+
+/// The names of what one runtime instance owns on the host.
+#[derive(Debug, Clone)]
+struct Names {
+    table: String,
+    link_prefix: String,
+    dummy: String,
+}
+
+impl Names {
+    fn of(instance: Option<&str>) -> Result<Names, Error> {
+        match instance {
+            None => Ok(Names { table: "sandbar".into(), link_prefix: "sbv".into(), dummy: "sbdns".into() }),
+            Some(name) => {
+                let valid =
+                    (1..=4).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+                if !valid {
+                    return Err(Error::InvalidSpec {
+                        what: format!("network instance {name:?}: use 1 to 4 lower-case letters or digits"),
+                    });
+                }
+                Ok(Names {
+                    table: format!("sandbar_{name}"),
+                    link_prefix: format!("sb{name}v"),
+                    dummy: format!("sb{name}dns"),
+                })
+            }
+        }
+    }
+
+    fn host_link(&self, slot: u32) -> String {
+        format!("{}{slot:x}", self.link_prefix)
+    }
+
+    fn slot_of_link(&self, name: &str) -> Option<u32> {
+        u32::from_str_radix(name.strip_prefix(&self.link_prefix)?, 16).ok()
+    }
+
+    fn is_own_device(&self, device: &str) -> bool {
+        device.starts_with(&self.link_prefix) || device == self.dummy
+    }
+}
+
+/// What a running sandbox's `running.json` records of its network, so a later runtime process
+/// re-adopts the sandbox with the same address and link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NetMarker {
+    pub(crate) slot: u32,
+    pub(crate) address: Ipv4Addr,
+}
+
+/// The host's side of sandbox networking: the netlink connection, the address allocator, the
+/// firewall table and the DNS forwarder.
+pub(crate) struct Net {
+    names: Names,
+    range: Ipv4Net,
+    gateway: Ipv4Addr,
+    ruleset: Ruleset,
+    /// The `nft` command the ruleset is applied with.
+    nft: PathBuf,
+    ipam: Mutex<Ipam>,
+    host: rtnetlink::Handle,
+    clients: dns::Clients,
+    dns: Mutex<Option<dns::DnsServer>>,
+    /// Always `Some` until dropped (then shut down without blocking, which is allowed also
+    /// inside another tokio runtime).
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+/// A network namespace with its sandbox link ready, waiting in the pool. Dropped unused, it
+/// deletes its link and frees its address.
+pub(crate) struct NetSlot {
+    net: Arc<Net>,
+    netns: OwnedFd,
+    slot: u32,
+    host_index: u32,
+    armed: bool,
+}
+
+impl Drop for NetSlot {
+    fn drop(&mut self) {
+        if self.armed {
+            self.net.release_slot(self.slot, Some(self.host_index));
+        }
+    }
+}
+
+/// A running sandbox's network: its address and host link. [`Attached::release`] gives it all
+/// back (stop, delete, a failed start); dropping it without that leaves it in place (the runtime
+/// went away while the sandbox runs, for a later process to re-adopt).
+pub(crate) struct Attached {
+    net: Arc<Net>,
+    slot: u32,
+    address: Ipv4Addr,
+    host_index: u32,
+    released: AtomicBool,
+}
+
+impl Attached {
+    /// The sandbox's address.
+    pub(crate) fn address(&self) -> Ipv4Addr {
+        self.address
+    }
+
+    /// The resolver the sandbox's `/etc/resolv.conf` names.
+    pub(crate) fn nameserver(&self) -> Ipv4Addr {
+        self.net.gateway
+    }
+
+    /// What `running.json` records.
+    pub(crate) fn marker(&self) -> NetMarker {
+        NetMarker { slot: self.slot, address: self.address }
+    }
+
+    /// Deletes the link, forgets the sandbox in the forwarder and frees the address. Runs once;
+    /// later calls do nothing.
+    pub(crate) fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.net.clients.remove(self.address);
+            self.net.release_slot(self.slot, Some(self.host_index));
+        }
+    }
+}
+
+impl Net {
+    /// Sets up the host side: checks the range against the host's routes, removes links an
+    /// earlier process left (except those of `reserved` slots, which sandboxes that may be
+    /// re-adopted hold), makes the gateway, installs the firewall table, turns on IPv4
+    /// forwarding and starts the forwarder.
+    pub(crate) fn new(config: &NetConfig, reserved: &[u32]) -> Result<Net, Error> {
+        let names = Names::of(config.instance.as_deref())?;
+        let range = config.range.trunc();
+        if range.prefix_len() > 28 {
+            return Err(Error::InvalidSpec { what: format!("network range {range}: use at most a /28") });
+        }
+        let gateway = Ipv4Addr::from(u32::from(range.network()) + 1);
+        for upstream in &config.dns_upstream {
+            if let SocketAddr::V4(v4) = upstream {
+                if range.contains(v4.ip()) {
+                    return Err(Error::InvalidSpec {
+                        what: format!("DNS upstream {upstream} lies in the sandbox range {range}"),
+                    });
+                }
+            }
+        }
+        for allowed in &config.allow_networks {
+            if overlaps(allowed, &range) {
+                return Err(Error::NetworkRange {
+                    range: range.to_string(),
+                    clash: format!("--network-allow {allowed}"),
+                });
+            }
+        }
+        let nft = find_nft()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sandbar-net")
+            .enable_all()
+            .build()
+            .map_err(setup("start the network thread"))?;
+        let host = {
+            let _entered = rt.enter();
+            let (connection, handle, _) = rtnetlink::new_connection().map_err(setup("open a netlink socket"))?;
+            rt.spawn(connection);
+            handle
+        };
+        let mut ipam = Ipam::new(range);
+        for slot in reserved {
+            ipam.claim(*slot);
+        }
+        let clients = dns::Clients::default();
+        let mut net = Net {
+            ruleset: Ruleset {
+                table: names.table.clone(),
+                link_prefix: names.link_prefix.clone(),
+                range,
+                gateway,
+                never: Vec::new(),
+                allowed: Ipv4Net::aggregate(&config.allow_networks),
+            },
+            names,
+            range,
+            gateway,
+            nft,
+            ipam: Mutex::new(ipam),
+            host,
+            clients,
+            dns: Mutex::new(None),
+            rt: Some(rt),
+        };
+        let routes =
+            net.on_host(|h| async move { link::ipv4_routes(&h).await }).map_err(setup("list the host's routes"))?;
+        let mut never: Vec<Ipv4Net> = firewall::NEVER_REACHABLE
+            .iter()
+            .map(|(address, len)| Ipv4Net::new(*address, *len).expect("valid prefix"))
+            .collect();
+        for route in &routes {
+            let own = route.device.as_deref().is_some_and(|device| net.names.is_own_device(device));
+            if own || route.destination.prefix_len() == 0 {
+                continue;
+            }
+            if overlaps(&route.destination, &range) {
+                let device = route.device.as_deref().unwrap_or("-");
+                return Err(Error::NetworkRange {
+                    range: range.to_string(),
+                    clash: format!("the host's route {} dev {device} (table {})", route.destination, route.table),
+                });
+            }
+            if route.scope_link {
+                never.push(route.destination);
+            }
+        }
+        net.ruleset.never = Ipv4Net::aggregate(&never);
+        net.sweep(reserved)?;
+        let dummy = net.names.dummy.clone();
+        net.on_host(move |h| async move { link::ensure_dummy(&h, &dummy, gateway).await })
+            .map_err(setup(format!("make the gateway {gateway} on link {}", net.names.dummy)))?;
+        apply(&net.nft, &net.ruleset.replace())
+            .map_err(setup(format!("install nftables table inet {}", net.names.table)))?;
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").map_err(setup("turn on IPv4 forwarding"))?;
+        let upstreams = if config.dns_upstream.is_empty() {
+            dns::Upstreams::system()
+        } else {
+            dns::Upstreams::explicit(config.dns_upstream.clone())
+        };
+        let listen = SocketAddrV4::new(gateway, 53);
+        let clients = net.clients.clone();
+        let server = net
+            .run(async move { dns::serve(listen, upstreams, clients).await })
+            .map_err(setup(format!("start the DNS forwarder on {listen}")))?;
+        *lock(&net.dns) = Some(server);
+        Ok(net)
+    }
+
+    /// Runs `future` on the network thread and waits for it.
+    fn run<T: Send + 'static>(&self, future: impl Future<Output = T> + Send + 'static) -> T {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        self.rt().spawn(async move {
+            let _ = sender.send(future.await);
+        });
+        receiver.recv().expect("the network thread runs while Net lives")
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("the network runtime lives as long as Net")
+    }
+
+    /// Runs `f` with the host's netlink handle on the network thread.
+    fn on_host<T: Send + 'static, F: Future<Output = T> + Send + 'static>(
+        &self,
+        f: impl FnOnce(rtnetlink::Handle) -> F,
+    ) -> T {
+        self.run(f(self.host.clone()))
+    }
+
+    /// Deletes every link of this instance whose slot is not in `keep`.
+    fn sweep(&self, keep: &[u32]) -> Result<(), Error> {
+        let prefix = self.names.link_prefix.clone();
+        let links = self
+            .on_host(move |h| async move { link::links_with_prefix(&h, &prefix).await })
+            .map_err(setup("list leftover sandbox links"))?;
+        for (index, name) in links {
+            if self.names.slot_of_link(&name).is_some_and(|slot| keep.contains(&slot)) {
+                continue;
+            }
+            tracing::info!(link = %name, "removing a sandbox link an earlier process left");
+            self.on_host(move |h| async move { link::delete_link(&h, index).await })
+                .map_err(setup(format!("delete leftover link {name}")))?;
+        }
+        Ok(())
+    }
+
+    /// Makes a network namespace with a sandbox link for the next free address.
+    fn make_slot(net: &Arc<Net>) -> Result<NetSlot, BoxError> {
+        let slot = lock(&net.ipam)
+            .reserve()
+            .ok_or_else(|| format!("no free address in the sandbox range {} (every address is in use)", net.range))?;
+        match net.make_link(slot) {
+            Ok((netns, host_index)) => Ok(NetSlot { net: Arc::clone(net), netns, slot, host_index, armed: true }),
+            Err(e) => {
+                net.release_slot(slot, None);
+                Err(e)
+            }
+        }
+    }
+
+    fn make_link(&self, slot: u32) -> Result<(OwnedFd, u32), BoxError> {
+        let rt = self.rt().handle().clone();
+        let (netns, ns) = crate::sys::in_new_network_namespace(move || {
+            // New links in this namespace (the sandbox's eth0) get no IPv6.
+            std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")?;
+            let _entered = rt.enter();
+            let (connection, handle, _) = rtnetlink::new_connection()?;
+            rt.spawn(connection);
+            Ok(handle)
+        })
+        .map_err(|e| format!("make a network namespace: {e}"))?;
+        let plan = link::LinkPlan {
+            host_name: self.names.host_link(slot),
+            host_mac: mac(slot, 0),
+            peer_mac: mac(slot, 1),
+            address: lock(&self.ipam).address(slot),
+            gateway: self.gateway,
+        };
+        let fd = netns.try_clone().map_err(|e| format!("duplicate a namespace fd: {e}"))?;
+        let host = self.host.clone();
+        let host_index = self.run(async move {
+            let made = link::make_sandbox_link(&host, &ns, fd.as_fd(), &plan).await;
+            drop(ns);
+            made
+        })?;
+        // The host side carries no IPv6 either (not even a link-local address).
+        let sysctl = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", self.names.host_link(slot));
+        if let Err(e) = std::fs::write(&sysctl, "1") {
+            tracing::debug!(path = %sysctl, error = %e, "could not turn IPv6 off on a host link");
+        }
+        Ok((netns, host_index))
+    }
+
+    /// Deletes a slot's link (by index when known, else by name) and frees the slot.
+    fn release_slot(&self, slot: u32, host_index: Option<u32>) {
+        let name = self.names.host_link(slot);
+        let deleted = match host_index {
+            Some(index) => self.on_host(move |h| async move { link::delete_link(&h, index).await }),
+            None => {
+                let prefix = name.clone();
+                self.on_host(move |h| async move {
+                    for (index, found) in link::links_with_prefix(&h, &prefix).await? {
+                        if found == prefix {
+                            link::delete_link(&h, index).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            }
+        };
+        match deleted {
+            // The address is only given out again once nothing of the old link is left.
+            Ok(()) => lock(&self.ipam).release(slot),
+            Err(e) => {
+                tracing::warn!(link = %name, error = %e, "could not delete a sandbox link; its address stays taken")
+            }
+        }
+    }
+
+    /// Re-adopts the network of a sandbox an earlier process left running.
+    pub(crate) fn adopt(self: &Arc<Self>, id: &SandboxId, marker: &NetMarker) -> Result<Attached, String> {
+        let name = self.names.host_link(marker.slot);
+        if lock(&self.ipam).address(marker.slot) != marker.address {
+            return Err(format!("its address {} is not slot {} of {}", marker.address, marker.slot, self.range));
+        }
+        let wanted = name.clone();
+        let links = self
+            .on_host(move |h| async move { link::links_with_prefix(&h, &wanted).await })
+            .map_err(|e| format!("list links: {e}"))?;
+        let Some((host_index, _)) = links.into_iter().find(|(_, found)| *found == name) else {
+            return Err(format!("its network link {name} is gone"));
+        };
+        lock(&self.ipam).claim(marker.slot);
+        self.clients.insert(marker.address, dns::Client { sandbox_id: id.to_string() });
+        Ok(Attached {
+            net: Arc::clone(self),
+            slot: marker.slot,
+            address: marker.address,
+            host_index,
+            released: AtomicBool::new(false),
+        })
+    }
+
+    /// Gives back the slot of a sandbox that was not re-adopted (its init is gone or was killed).
+    pub(crate) fn forget(&self, marker: &NetMarker) {
+        self.release_slot(marker.slot, None);
+    }
+
+    /// Removes what the runtime owns on the host: the firewall table and the gateway link. Call
+    /// only when no sandbox runs (a running one would lose its guards).
+    fn remove_host_state(&self) {
+        if let Err(e) = apply(&self.nft, &self.ruleset.remove()) {
+            tracing::warn!(table = %self.names.table, error = %e, "could not remove the nftables table");
+        }
+        let dummy = self.names.dummy.clone();
+        let removed = self.on_host(move |h| async move {
+            for (index, name) in link::links_with_prefix(&h, &dummy).await? {
+                if name == dummy {
+                    link::delete_link(&h, index).await?;
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        });
+        if let Err(e) = removed {
+            tracing::warn!(link = %self.names.dummy, error = %e, "could not remove the gateway link");
+        }
+    }
+
+    /// What of this instance is on the host: links, the table, addresses in use.
+    fn state(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        let prefix = self.names.link_prefix.clone();
+        match self.on_host(move |h| async move { link::links_with_prefix(&h, &prefix).await }) {
+            Ok(links) => found.extend(links.into_iter().map(|(_, name)| format!("link {name}"))),
+            Err(e) => found.push(format!("links not listed: {e}")),
+        }
+        for slot in lock(&self.ipam).in_use() {
+            found.push(format!("address slot {slot} in use"));
+        }
+        found.extend(self.clients.addresses().into_iter().map(|address| format!("DNS client {address}")));
+        found
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        if let Some(server) = lock(&self.dns).take() {
+            self.run(server.shutdown());
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Sandbox networking of one runtime: [`Net`] and its pool of ready links.
+pub(crate) struct Networking {
+    net: Arc<Net>,
+    slots: Pool<NetSlot>,
+}
+
+impl Networking {
+    /// Sets up the host side (see [`Net::new`]) and starts filling the pool.
+    pub(crate) fn new(config: &NetConfig, reserved: &[u32]) -> Result<Networking, Error> {
+        let net = Arc::new(Net::new(config, reserved)?);
+        let maker = Arc::clone(&net);
+        let slots = Pool::new("network link", 4, 16, move || Net::make_slot(&maker));
+        Ok(Networking { net, slots })
+    }
+
+    /// A namespace with a ready link for sandbox `id`, and the handle to give it back.
+    pub(crate) fn take(&self, id: &SandboxId) -> Result<(OwnedFd, Attached), BoxError> {
+        let mut slot = self.slots.take()?;
+        slot.armed = false;
+        let address = lock(&self.net.ipam).address(slot.slot);
+        self.net.clients.insert(address, dns::Client { sandbox_id: id.to_string() });
+        let netns = slot.netns.try_clone().map_err(|e| format!("duplicate a namespace fd: {e}"))?;
+        Ok((
+            netns,
+            Attached {
+                net: Arc::clone(&self.net),
+                slot: slot.slot,
+                address,
+                host_index: slot.host_index,
+                released: AtomicBool::new(false),
+            },
+        ))
+    }
+
+    /// See [`Net::adopt`].
+    pub(crate) fn adopt(&self, id: &SandboxId, marker: &NetMarker) -> Result<Attached, String> {
+        self.net.adopt(id, marker)
+    }
+
+    /// See [`Net::forget`].
+    pub(crate) fn forget(&self, marker: &NetMarker) {
+        self.net.forget(marker)
+    }
+
+    /// Empties the pool (deleting its links) and, when `idle` (no sandbox runs), removes the
+    /// table and the gateway too.
+    pub(crate) fn shut_down(&self, idle: bool) {
+        drop(self.slots.close());
+        if idle {
+            self.net.remove_host_state();
+        }
+    }
+
+    /// What of networking is on the host beyond the pool's ready links, for leak checks.
+    pub(crate) fn leftovers(&self, running: &HashSet<Ipv4Addr>) -> Vec<String> {
+        let pooled: HashSet<u32> = self.slots.with_items(|items| items.iter().map(|slot| slot.slot).collect());
+        let ipam = lock(&self.net.ipam);
+        let running_slots: HashSet<u32> = running.iter().filter_map(|address| ipam.slot_of(*address)).collect();
+        let names = self.net.names.clone();
+        drop(ipam);
+        self.net
+            .state()
+            .into_iter()
+            .filter(|entry| {
+                let slot = entry.strip_prefix("link ").and_then(|name| names.slot_of_link(name)).or_else(|| {
+                    entry.strip_prefix("address slot ").and_then(|rest| rest.split(' ').next()?.parse().ok())
+                });
+                match slot {
+                    Some(slot) => !pooled.contains(&slot) && !running_slots.contains(&slot),
+                    None => entry
+                        .strip_prefix("DNS client ")
+                        .and_then(|address| address.parse::<Ipv4Addr>().ok())
+                        .is_none_or(|address| !running.contains(&address)),
+                }
+            })
+            .collect()
+    }
+
+    /// The firewall table's name.
+    pub(crate) fn table(&self) -> &str {
+        &self.net.names.table
+    }
+
+    /// The gateway link's name.
+    pub(crate) fn dummy(&self) -> &str {
+        &self.net.names.dummy
+    }
+}
+
+/// A locally administered MAC address for slot `slot`; `side` 0 is the host end, 1 the sandbox's.
+fn mac(slot: u32, side: u8) -> [u8; 6] {
+    let [_, high, middle, low] = slot.to_be_bytes();
+    [0x02, 0x5b, high, middle, low, side]
+}
+
+fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn setup<E: Into<BoxError>>(step: impl Into<String>) -> impl FnOnce(E) -> Error {
+    let step = step.into();
+    move |e| Error::NetworkSetup { step, source: e.into() }
+}
+
+/// The `nft` command, installed with apt-get when missing (as the other host tools are).
+fn find_nft() -> Result<PathBuf, Error> {
+    crate::host_tools::ensure("nft", "nftables", &mut ()).map_err(|tail| Error::NetworkSetup {
+        step: "install nftables for the nft command (or serve with --network none)".into(),
+        source: tail.into(),
+    })?;
+    let nft = crate::host_tools::path_of("nft").ok_or_else(|| Error::NetworkSetup {
+        step: "find the nft command".into(),
+        source: "nftables is installed but nft is not on the PATH nor in /usr/sbin".into(),
+    })?;
+    match std::process::Command::new(&nft).arg("--version").output() {
+        Ok(output) if output.status.success() => Ok(nft),
+        Ok(output) => Err(Error::NetworkSetup {
+            step: "run nft --version".into(),
+            source: String::from_utf8_lossy(&output.stderr).trim().to_string().into(),
+        }),
+        Err(e) => Err(Error::NetworkSetup { step: "run nft --version".into(), source: e.into() }),
+    }
+}
+
+fn apply(nft: &Path, ruleset: &nftables::schema::Nftables) -> Result<(), BoxError> {
+    let no_args: [&str; 0] = [];
+    nftables::helper::apply_ruleset_with_args(ruleset, Some(nft), no_args).map_err(|e| e.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_names_are_short_and_plain() {
+        let names = Names::of(Some("t3")).unwrap();
+        assert_eq!((names.table.as_str(), names.dummy.as_str()), ("sandbar_t3", "sbt3dns"));
+        assert_eq!(names.host_link(0xfffe), "sbt3vfffe");
+        assert_eq!(names.slot_of_link("sbt3vfffe"), Some(0xfffe));
+        assert_eq!(names.slot_of_link("sbt4v1"), None);
+        for bad in ["", "toolong", "A1", "a-b"] {
+            assert!(Names::of(Some(bad)).is_err(), "{bad:?} accepted");
+        }
+        let default = Names::of(None).unwrap();
+        assert!(default.is_own_device("sbv1f") && default.is_own_device("sbdns") && !default.is_own_device("eth0"));
+        // Link names must fit the kernel's 15 bytes.
+        assert!(names.host_link(u32::from(u16::MAX)).len() <= 15);
+    }
+
+    #[test]
+    fn macs_are_locally_administered_unicast_and_differ_per_side() {
+        let host = mac(0x1234, 0);
+        assert_eq!(host[0] & 0b11, 0b10, "locally administered, unicast");
+        assert_ne!(host, mac(0x1234, 1));
+        assert_ne!(host, mac(0x1235, 0));
+    }
+}
