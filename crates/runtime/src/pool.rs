@@ -67,11 +67,16 @@ impl<T: Send + 'static> Pool<T> {
     /// ready items. Later [`Pool::take`]s still make items on demand.
     pub(crate) fn close(&self) -> Vec<T> {
         self.shared.closed.store(true, Ordering::Release);
+        self.settle();
+        std::mem::take(&mut *lock(&self.shared.items))
+    }
+
+    /// Waits (up to 10 s) until no refill is under way, so every item made so far is in the pool.
+    pub(crate) fn settle(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while self.shared.refilling.load(Ordering::Acquire) && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        std::mem::take(&mut *lock(&self.shared.items))
     }
 
     /// Calls `f` with the ready items.

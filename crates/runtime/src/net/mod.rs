@@ -542,6 +542,8 @@ impl Networking {
 
     /// What of networking is on the host beyond the pool's ready links, for leak checks.
     pub(crate) fn leftovers(&self, running: &HashSet<Ipv4Addr>) -> Vec<String> {
+        // A link the refill thread is making holds its slot before it is in the pool.
+        self.slots.settle();
         let pooled: HashSet<u32> = self.slots.with_items(|items| items.iter().map(|slot| slot.slot).collect());
         let ipam = lock(&self.net.ipam);
         let running_slots: HashSet<u32> = running.iter().filter_map(|address| ipam.slot_of(*address)).collect();
