@@ -82,6 +82,14 @@ impl CgroupTree {
         absolute_dirs(&self.base)
     }
 
+    /// Removes the parent's directories where no sandbox cgroup is left in them (a parent that
+    /// still holds sandboxes stays: ENOTEMPTY/EBUSY are expected then).
+    pub(crate) fn remove_parent(&self) {
+        for dir in self.parent_dirs() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+
     /// Every sandbox cgroup directory under this runtime's parent (for leak checks).
     pub(crate) fn children(&self) -> Vec<PathBuf> {
         let mut children = Vec::new();

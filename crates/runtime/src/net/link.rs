@@ -283,6 +283,19 @@ pub async fn delete_link(h: &Handle, index: u32) -> Result<()> {
     }
 }
 
+/// Deletes the link called `name`; a missing one is Ok.
+pub async fn delete_named(h: &Handle, name: &str) -> Result<()> {
+    match find_link(h, name).await? {
+        Some(link) => delete_link(h, link.header.index).await,
+        None => Ok(()),
+    }
+}
+
+/// The index of the link called `name`, if there is one.
+pub async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>> {
+    Ok(find_link(h, name).await?.map(|link| link.header.index))
+}
+
 /// Every link whose name starts with `prefix`, as `(ifindex, name)`.
 pub async fn links_with_prefix(h: &Handle, prefix: &str) -> Result<Vec<(u32, String)>> {
     let mut out: Vec<(u32, String)> = link_names(h).await?.into_iter().filter(|(_, n)| n.starts_with(prefix)).collect();

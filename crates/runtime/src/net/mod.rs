@@ -391,15 +391,8 @@ impl Net {
         let deleted = match host_index {
             Some(index) => self.on_host(move |h| async move { link::delete_link(&h, index).await }),
             None => {
-                let prefix = name.clone();
-                self.on_host(move |h| async move {
-                    for (index, found) in link::links_with_prefix(&h, &prefix).await? {
-                        if found == prefix {
-                            link::delete_link(&h, index).await?;
-                        }
-                    }
-                    Ok(())
-                })
+                let name = name.clone();
+                self.on_host(move |h| async move { link::delete_named(&h, &name).await })
             }
         };
         match deleted {
@@ -418,12 +411,10 @@ impl Net {
             return Err(format!("its address {} is not slot {} of {}", marker.address, marker.slot, self.range));
         }
         let wanted = name.clone();
-        let links = self
-            .on_host(move |h| async move { link::links_with_prefix(&h, &wanted).await })
-            .map_err(|e| format!("list links: {e}"))?;
-        let Some((host_index, _)) = links.into_iter().find(|(_, found)| *found == name) else {
-            return Err(format!("its network link {name} is gone"));
-        };
+        let host_index = self
+            .on_host(move |h| async move { link::index_of(&h, &wanted).await })
+            .map_err(|e| format!("look up its network link {name}: {e}"))?
+            .ok_or_else(|| format!("its network link {name} is gone"))?;
         lock(&self.ipam).claim(marker.slot);
         self.clients.insert(marker.address, dns::Client { sandbox_id: id.to_string() });
         Ok(Attached {
@@ -447,32 +438,10 @@ impl Net {
             tracing::warn!(table = %self.names.table, error = %e, "could not remove the nftables table");
         }
         let dummy = self.names.dummy.clone();
-        let removed = self.on_host(move |h| async move {
-            for (index, name) in link::links_with_prefix(&h, &dummy).await? {
-                if name == dummy {
-                    link::delete_link(&h, index).await?;
-                }
-            }
-            Ok::<(), std::io::Error>(())
-        });
+        let removed = self.on_host(move |h| async move { link::delete_named(&h, &dummy).await });
         if let Err(e) = removed {
             tracing::warn!(link = %self.names.dummy, error = %e, "could not remove the gateway link");
         }
-    }
-
-    /// What of this instance is on the host: links, the table, addresses in use.
-    fn state(&self) -> Vec<String> {
-        let mut found = Vec::new();
-        let prefix = self.names.link_prefix.clone();
-        match self.on_host(move |h| async move { link::links_with_prefix(&h, &prefix).await }) {
-            Ok(links) => found.extend(links.into_iter().map(|(_, name)| format!("link {name}"))),
-            Err(e) => found.push(format!("links not listed: {e}")),
-        }
-        for slot in lock(&self.ipam).in_use() {
-            found.push(format!("address slot {slot} in use"));
-        }
-        found.extend(self.clients.addresses().into_iter().map(|address| format!("DNS client {address}")));
-        found
     }
 }
 
@@ -540,31 +509,38 @@ impl Networking {
         }
     }
 
-    /// What of networking is on the host beyond the pool's ready links, for leak checks.
+    /// What of networking is on the host that neither a running sandbox (by address) nor the
+    /// pool accounts for: links, taken address slots, forwarder clients. Empty when nothing leaked.
     pub(crate) fn leftovers(&self, running: &HashSet<Ipv4Addr>) -> Vec<String> {
         // A link the refill thread is making holds its slot before it is in the pool.
         self.slots.settle();
-        let pooled: HashSet<u32> = self.slots.with_items(|items| items.iter().map(|slot| slot.slot).collect());
-        let ipam = lock(&self.net.ipam);
-        let running_slots: HashSet<u32> = running.iter().filter_map(|address| ipam.slot_of(*address)).collect();
-        let names = self.net.names.clone();
-        drop(ipam);
-        self.net
-            .state()
-            .into_iter()
-            .filter(|entry| {
-                let slot = entry.strip_prefix("link ").and_then(|name| names.slot_of_link(name)).or_else(|| {
-                    entry.strip_prefix("address slot ").and_then(|rest| rest.split(' ').next()?.parse().ok())
-                });
-                match slot {
-                    Some(slot) => !pooled.contains(&slot) && !running_slots.contains(&slot),
-                    None => entry
-                        .strip_prefix("DNS client ")
-                        .and_then(|address| address.parse::<Ipv4Addr>().ok())
-                        .is_none_or(|address| !running.contains(&address)),
-                }
-            })
-            .collect()
+        let mut held: HashSet<u32> = self.slots.with_items(|items| items.iter().map(|slot| slot.slot).collect());
+        let net = &self.net;
+        let in_use = {
+            let ipam = lock(&net.ipam);
+            held.extend(running.iter().filter_map(|address| ipam.slot_of(*address)));
+            ipam.in_use()
+        };
+        let mut found = Vec::new();
+        let prefix = net.names.link_prefix.clone();
+        match net.on_host(move |h| async move { link::links_with_prefix(&h, &prefix).await }) {
+            Ok(links) => found.extend(
+                links
+                    .into_iter()
+                    .filter(|(_, name)| net.names.slot_of_link(name).is_none_or(|slot| !held.contains(&slot)))
+                    .map(|(_, name)| format!("link {name}")),
+            ),
+            Err(e) => found.push(format!("links not listed: {e}")),
+        }
+        found.extend(in_use.into_iter().filter(|slot| !held.contains(slot)).map(|slot| format!("address slot {slot}")));
+        found.extend(
+            net.clients
+                .addresses()
+                .into_iter()
+                .filter(|address| !running.contains(address))
+                .map(|address| format!("DNS client {address}")),
+        );
+        found
     }
 
     /// The firewall table's name.

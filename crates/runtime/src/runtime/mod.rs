@@ -189,7 +189,14 @@ impl Runtime {
         let null = std::fs::File::open("/dev/null").map_err(Error::host("open /dev/null"))?.into();
         let networks = Pool::new("network namespace", 2, 2, || Ok(sys::new_network_namespace()?));
         let networking = match &config.network {
-            Some(net) => Some(crate::net::Networking::new(net, &adopt::network_slots_in_markers(&sandboxes_dir))?),
+            Some(net) => match crate::net::Networking::new(net, &adopt::network_slots_in_markers(&sandboxes_dir)) {
+                Ok(networking) => Some(networking),
+                Err(e) => {
+                    // No runtime comes of this; the parent cgroup made above must not stay.
+                    cgroups.remove_parent();
+                    return Err(e);
+                }
+            },
             None => None,
         };
         Ok(Runtime {

@@ -87,7 +87,6 @@ impl Runtime {
                 (self.networks.take().map_err(|source| Error::Network { id: id.clone(), source })?, None)
             }
         };
-        let network = Some(network);
         // The pool usually has a manager ready; when it does not, open one while cloning.
         let (cgroup, cloned) = std::thread::scope(|scope| {
             let opening = scope.spawn(|| self.cgroups.take(id));
@@ -96,7 +95,7 @@ impl Runtime {
                 setup_channel: &init_end,
                 listener: &listener,
                 null: &self.null,
-                network: network.as_ref(),
+                network: Some(&network),
             };
             let cloned = sys::clone_init(&launch);
             (opening.join().expect("cgroup open does not panic"), cloned)

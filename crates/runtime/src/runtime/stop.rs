@@ -55,10 +55,7 @@ impl Runtime {
     /// Removes this runtime's parent cgroup where it has no sandbox left; call when done with the
     /// runtime. Parents that still hold sandboxes stay.
     pub fn remove_cgroup_parent(&self) {
-        for dir in self.cgroups.parent_dirs() {
-            // ENOTEMPTY/EBUSY mean a sandbox still runs there, which is fine.
-            let _ = std::fs::remove_dir(dir);
-        }
+        self.cgroups.remove_parent();
     }
 
     pub(crate) fn stop_locked(&self, id: &SandboxId, grace: Duration) -> Result<(), Error> {

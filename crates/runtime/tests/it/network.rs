@@ -172,12 +172,19 @@ fn a_range_that_overlaps_the_hosts_routes_is_refused() {
     config.dns_upstream = vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 5353))];
     let data = tempfile::tempdir().unwrap();
     let mut runtime_config = RuntimeConfig::new(data.path(), crate::common::images());
-    runtime_config.cgroup_parent = format!("sandbar-test-{}-overlap", std::process::id());
+    let cgroup_parent = format!("sandbar-test-{}-overlap", std::process::id());
+    runtime_config.cgroup_parent = cgroup_parent.clone();
     runtime_config.network = Some(config);
     let error = Runtime::new(runtime_config).err().expect("an overlapping range is refused");
     let message = error.to_string();
     assert!(message.contains("198.18.4.0/24") && message.contains("tnu4"), "{message}");
     assert!(!table_exists("sandbar_t4"), "nothing was installed");
+    let found = std::process::Command::new("find")
+        .args(["/sys/fs/cgroup", "-maxdepth", "5", "-type", "d", "-name", &cgroup_parent])
+        .output()
+        .expect("find");
+    let found = String::from_utf8_lossy(&found.stdout);
+    assert!(found.trim().is_empty(), "the refused runtime left its parent cgroup: {found}");
 }
 
 #[test]
@@ -193,6 +200,8 @@ fn a_running_sandbox_keeps_its_network_across_a_runtime_restart() {
     let id = SandboxId::new("net-restart").unwrap();
     let address = {
         let runtime = Runtime::new(config()).expect("runtime");
+        // Left running on purpose when this block ends; deleted if the test fails inside it.
+        let _cleanup = DeleteAll { runtime: &runtime, only_on_panic: true };
         runtime.create(&id, &outbound()).unwrap();
         runtime.start(&id).unwrap();
         runtime.network_address(&id).unwrap()
@@ -200,6 +209,7 @@ fn a_running_sandbox_keeps_its_network_across_a_runtime_restart() {
     };
     assert!(table_exists("sandbar_t5"), "a running sandbox keeps its guards while no runtime runs");
     let runtime = Runtime::new(config()).expect("runtime again");
+    let cleanup = DeleteAll { runtime: &runtime, only_on_panic: false };
     assert_eq!(runtime.recover_orphans().unwrap().adopted, 1);
     assert_eq!(runtime.network_address(&id), Some(address), "re-adopted with the same address");
     let exec = sandbar_runtime::ExecSpec::new([
@@ -219,6 +229,7 @@ fn a_running_sandbox_keeps_its_network_across_a_runtime_restart() {
     assert_ne!(runtime.network_address(&other), Some(address));
     runtime.delete_all().unwrap();
     assert!(runtime.network_leftovers().is_empty(), "{:?}", runtime.network_leftovers());
+    drop(cleanup);
     drop(runtime);
     assert!(!table_exists("sandbar_t5"), "the table goes with the last runtime");
     assert!(host_leftovers(5).iter().all(|l| l.starts_with("route") || l.starts_with("tnu") || l.starts_with("tnl")));
@@ -245,6 +256,21 @@ fn a_hundred_networked_sandboxes_leave_nothing_behind() {
     let links = host_leftovers(6);
     assert!(!links.iter().any(|l| l.starts_with("sbt6v") || l.contains(&dummy)), "{links:?}");
     assert!(!links.iter().any(|l| l.contains("10.214.6.")), "no route of the range is left: {links:?}");
+}
+
+/// Deletes every sandbox of a runtime a test made by hand when dropped (always, or only when the
+/// test is failing), so a failed test leaves no running sandbox or cgroup behind.
+struct DeleteAll<'a> {
+    runtime: &'a Runtime,
+    only_on_panic: bool,
+}
+
+impl Drop for DeleteAll<'_> {
+    fn drop(&mut self) {
+        if !self.only_on_panic || std::thread::panicking() {
+            let _ = self.runtime.delete_all();
+        }
+    }
 }
 
 /// Every address of the host (all links, IPv4 and IPv6), from `ip -j addr`.
