@@ -42,13 +42,13 @@ pub use capacity::{Capacity, HostBounds, HostFacts};
 pub use disk::DataDisk;
 pub use error::{error_chain, Error};
 pub use image::{BuildProgress, ImageManifest, ImageStore, DEFAULT_IMAGE};
-pub use net::{NetConfig, DEFAULT_NETWORK_RANGE};
+pub use net::{NetConfig, DEFAULT_LOG_GROUP, DEFAULT_NETWORK_RANGE};
 pub use process::{Collected, Output, Process, Pty};
-pub use runtime::{InitExit, InitWatch, Leftovers, Recovered, Runtime, RuntimeConfig, SandboxState};
+pub use runtime::{InitExit, InitWatch, Leftovers, NetworkInfo, Recovered, Runtime, RuntimeConfig, SandboxState};
 pub use sandbar_init::{ExitStatus, SpawnErrorKind};
 pub use spec::{
-    validate_env_name, validate_mount_target, BindMount, ExecSpec, ExecStdio, Limits, NetworkMode, SandboxId,
-    SandboxSpec, DEFAULT_STOP_GRACE,
+    validate_env_name, validate_mount_target, BindMount, EgressPolicy, ExecSpec, ExecStdio, Limits, NetworkMode,
+    SandboxId, SandboxSpec, DEFAULT_STOP_GRACE,
 };
 pub use sync::lock;
 

@@ -51,6 +51,10 @@ pub struct SandboxSpec {
     pub limits: Limits,
     /// Network access.
     pub network: NetworkMode,
+    /// What an [`NetworkMode::Outbound`] sandbox may reach beyond the host's guards; open when
+    /// default. Changed on a running sandbox with [`crate::Runtime::update_network`].
+    #[serde(default)]
+    pub egress: EgressPolicy,
     /// Host directories visible in the sandbox.
     pub mounts: Vec<BindMount>,
     /// Hostname; the sandbox id when `None`.
@@ -67,6 +71,7 @@ impl SandboxSpec {
             workdir: None,
             limits: Limits::default(),
             network: NetworkMode::Loopback,
+            egress: EgressPolicy::default(),
             mounts: Vec::new(),
             hostname: None,
         }
@@ -101,6 +106,7 @@ impl SandboxSpec {
                 return invalid(format!("pids limit {pids} leaves no room for a process beside init"));
             }
         }
+        self.egress.validate()?;
         if let Some(hostname) = &self.hostname {
             if hostname.is_empty() || hostname.len() > 64 {
                 return invalid(format!("hostname {hostname:?} must be 1-64 bytes"));
@@ -169,6 +175,73 @@ pub enum NetworkMode {
     /// without networking ([`crate::RuntimeConfig::network`] unset) starts such a sandbox with
     /// loopback only, and says so in its log.
     Outbound,
+}
+
+/// Where a networked sandbox may connect, on top of the host's guards (which no policy lifts).
+///
+/// Daytona's three settings: `block_all` (`networkBlockAll`) leaves loopback only and wins over
+/// the lists; otherwise a non-empty `allow_cidrs` (`networkAllowList`) or `allow_domains`
+/// (`domainAllowList`) allows only connections to those networks, or to addresses the
+/// sandbox's resolver answered for those names (their union when both are set); with none set
+/// the sandbox is open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct EgressPolicy {
+    /// Loopback only.
+    pub block_all: bool,
+    /// Networks the sandbox may connect to.
+    pub allow_cidrs: Vec<ipnet::Ipv4Net>,
+    /// Names (`example.com`) and wildcards (`*.example.com`: any name below, not itself)
+    /// whose addresses the sandbox may connect to; lower-case, without a trailing dot.
+    pub allow_domains: Vec<String>,
+}
+
+impl EgressPolicy {
+    /// Nothing restricted: no per-sandbox firewall state is needed.
+    pub fn is_open(&self) -> bool {
+        !self.block_all && self.allow_cidrs.is_empty() && self.allow_domains.is_empty()
+    }
+
+    /// Whether `name` (any case, a trailing dot allowed) matches the domain allow list.
+    pub fn allows_domain(&self, name: &str) -> bool {
+        let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+        self.allow_domains.iter().any(|pattern| match pattern.strip_prefix("*.") {
+            Some(parent) => {
+                name.len() > parent.len() + 1
+                    && name.ends_with(parent)
+                    && name.as_bytes()[name.len() - parent.len() - 1] == b'.'
+            }
+            None => name == *pattern,
+        })
+    }
+
+    /// Checks every domain pattern: `*.` at most as a prefix, then two or more labels of 1-63
+    /// letters, digits and inner hyphens, lower-case, at most 253 bytes.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        for pattern in &self.allow_domains {
+            if !valid_domain_pattern(pattern) {
+                return Err(crate::Error::InvalidSpec {
+                    what: format!(
+                        "domain {pattern:?} must be a lower-case name of two or more labels, optionally after \"*.\""
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn valid_domain_pattern(pattern: &str) -> bool {
+    let name = pattern.strip_prefix("*.").unwrap_or(pattern);
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// A host path bound into the sandbox.
@@ -263,6 +336,35 @@ mod tests {
         assert!(matches!(spec.validate(), Err(Error::InvalidSpec { .. })));
         spec.mounts[0].target = "/work".into();
         assert!(spec.validate().is_ok());
+    }
+
+    #[test]
+    fn domain_patterns_match_the_name_or_any_name_below() {
+        let policy = EgressPolicy {
+            allow_domains: vec!["example.com".into(), "*.allowed.test".into()],
+            ..EgressPolicy::default()
+        };
+        for yes in ["example.com", "EXAMPLE.com.", "api.allowed.test", "a.b.allowed.test"] {
+            assert!(policy.allows_domain(yes), "{yes} refused");
+        }
+        for no in ["www.example.com", "allowed.test", "xallowed.test", "api.allowed.test.evil", "com"] {
+            assert!(!policy.allows_domain(no), "{no} allowed");
+        }
+        assert!(policy.validate().is_ok());
+        for bad in ["*", "com", "*.com.", "a..b", "-a.com", "A.com", "a.*.com", "a_b.com"] {
+            let policy = EgressPolicy { allow_domains: vec![bad.into()], ..EgressPolicy::default() };
+            assert!(policy.validate().is_err(), "{bad:?} accepted");
+        }
+        assert!(EgressPolicy::default().is_open());
+        assert!(!EgressPolicy { block_all: true, ..EgressPolicy::default() }.is_open());
+    }
+
+    #[test]
+    fn records_without_a_policy_read_as_open() {
+        let mut value = serde_json::to_value(SandboxSpec::new("default")).unwrap();
+        value.as_object_mut().unwrap().remove("egress");
+        let spec: SandboxSpec = serde_json::from_value(value).unwrap();
+        assert!(spec.egress.is_open());
     }
 
     #[test]

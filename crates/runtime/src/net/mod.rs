@@ -20,10 +20,10 @@ mod link;
 
 use crate::error::BoxError;
 use crate::pool::Pool;
-use crate::spec::SandboxId;
+use crate::spec::{EgressPolicy, SandboxId};
 use crate::sync::lock;
 use crate::Error;
-use firewall::Ruleset;
+use firewall::{Ruleset, SlotRules, Transaction};
 use ipam::Ipam;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How sandboxes reach the outside: Sandbar's address range, where DNS goes, and which of the
@@ -51,7 +51,13 @@ pub struct NetConfig {
     /// Networks sandboxes may reach although they are private or the host's own
     /// (`--network-allow`).
     pub allow_networks: Vec<Ipv4Net>,
+    /// The NFLOG group denied connections are reported on (read by the runtime, which logs
+    /// each with its sandbox id); distinct per runtime instance on one host.
+    pub log_group: u16,
 }
+
+/// The default NFLOG group of denied connections.
+pub const DEFAULT_LOG_GROUP: u16 = 91;
 
 /// The default range of sandbox addresses.
 pub const DEFAULT_NETWORK_RANGE: &str = "10.213.0.0/16";
@@ -63,6 +69,7 @@ impl Default for NetConfig {
             range: DEFAULT_NETWORK_RANGE.parse().expect("the default range parses"),
             dns_upstream: Vec::new(),
             allow_networks: Vec::new(),
+            log_group: DEFAULT_LOG_GROUP,
         }
     }
 }
@@ -115,6 +122,17 @@ impl Names {
 pub(crate) struct NetMarker {
     pub(crate) slot: u32,
     pub(crate) address: Ipv4Addr,
+    /// The conntrack mark of flows its current policy admitted (0: none yet).
+    #[serde(default)]
+    pub(crate) generation: u32,
+}
+
+/// A sandbox an earlier process left running, as the new one finds it before recovery: its
+/// address and the policy its record names (block-all when the record cannot be read).
+#[derive(Debug, Clone)]
+pub(crate) struct Reserved {
+    pub(crate) marker: NetMarker,
+    pub(crate) policy: EgressPolicy,
 }
 
 /// The host's side of sandbox networking: the netlink connection, the address allocator, the
@@ -130,6 +148,8 @@ pub(crate) struct Net {
     host: rtnetlink::Handle,
     clients: dns::Clients,
     dns: Mutex<Option<dns::DnsServer>>,
+    /// The last policy generation handed out (conntrack marks; never 0).
+    generation: AtomicU32,
     /// Always `Some` until dropped (then shut down without blocking, which is allowed also
     /// inside another tokio runtime).
     rt: Option<tokio::runtime::Runtime>,
@@ -158,9 +178,11 @@ impl Drop for NetSlot {
 /// went away while the sandbox runs, for a later process to re-adopt).
 pub(crate) struct Attached {
     net: Arc<Net>,
+    sandbox_id: String,
     slot: u32,
     address: Ipv4Addr,
     host_index: u32,
+    generation: AtomicU32,
     released: AtomicBool,
 }
 
@@ -177,7 +199,30 @@ impl Attached {
 
     /// What `running.json` records.
     pub(crate) fn marker(&self) -> NetMarker {
-        NetMarker { slot: self.slot, address: self.address }
+        NetMarker { slot: self.slot, address: self.address, generation: self.generation.load(Ordering::Acquire) }
+    }
+
+    /// Puts `policy` in force in the firewall (one transaction; an open policy on a fresh link
+    /// needs none). Call before the sandbox runs anything.
+    pub(crate) fn enforce(&self, policy: &EgressPolicy) -> Result<(), BoxError> {
+        let generation = self.net.next_generation();
+        let rules = SlotRules { slot: self.slot, address: self.address, policy: policy.clone(), generation };
+        apply(&self.net.nft, &self.net.ruleset.set_policy(&rules))?;
+        self.generation.store(generation, Ordering::Release);
+        Ok(())
+    }
+
+    /// Changes a running sandbox's policy: the firewall at once (flows the old policy admitted
+    /// through DNS are cut), then what its resolver answers.
+    pub(crate) fn update(&self, policy: &EgressPolicy) -> Result<(), BoxError> {
+        self.enforce(policy)?;
+        self.net.clients.insert(self.address, self.net.client(&self.sandbox_id, self.slot, policy));
+        Ok(())
+    }
+
+    /// Packets the firewall refused from this sandbox since its start.
+    pub(crate) fn denied_packets(&self) -> Result<u64, BoxError> {
+        self.net.denied_packets(self.address)
     }
 
     /// Deletes the link, forgets the sandbox in the forwarder and frees the address. Runs once;
@@ -195,7 +240,7 @@ impl Net {
     /// earlier process left (except those of `reserved` slots, which sandboxes that may be
     /// re-adopted hold), makes the gateway, installs the firewall table, turns on IPv4
     /// forwarding and starts the forwarder.
-    pub(crate) fn new(config: &NetConfig, reserved: &[u32]) -> Result<Net, Error> {
+    pub(crate) fn new(config: &NetConfig, reserved: &[Reserved]) -> Result<Net, Error> {
         let names = Names::of(config.instance.as_deref())?;
         let range = config.range.trunc();
         if range.prefix_len() > 28 {
@@ -233,8 +278,8 @@ impl Net {
             handle
         };
         let mut ipam = Ipam::new(range);
-        for slot in reserved {
-            ipam.claim(*slot);
+        for kept in reserved {
+            ipam.claim(kept.marker.slot);
         }
         let clients = dns::Clients::default();
         let mut net = Net {
@@ -245,6 +290,7 @@ impl Net {
                 gateway,
                 never: Vec::new(),
                 allowed: Ipv4Net::aggregate(&config.allow_networks),
+                log_group: config.log_group,
             },
             names,
             range,
@@ -254,6 +300,7 @@ impl Net {
             host,
             clients,
             dns: Mutex::new(None),
+            generation: AtomicU32::new(initial_generation()),
             rt: Some(rt),
         };
         let routes =
@@ -279,11 +326,22 @@ impl Net {
             }
         }
         net.ruleset.never = Ipv4Net::aggregate(&never);
-        net.sweep(reserved)?;
+        let kept: Vec<u32> = reserved.iter().map(|kept| kept.marker.slot).collect();
+        net.sweep(&kept)?;
         let dummy = net.names.dummy.clone();
         net.on_host(move |h| async move { link::ensure_dummy(&h, &dummy, gateway).await })
             .map_err(setup(format!("make the gateway {gateway} on link {}", net.names.dummy)))?;
-        apply(&net.nft, &net.ruleset.replace())
+        // Sandboxes an earlier process left running keep their policies through the replace.
+        let slots: Vec<SlotRules> = reserved
+            .iter()
+            .map(|kept| SlotRules {
+                slot: kept.marker.slot,
+                address: kept.marker.address,
+                policy: kept.policy.clone(),
+                generation: kept.marker.generation,
+            })
+            .collect();
+        apply(&net.nft, &net.ruleset.replace(&slots))
             .map_err(setup(format!("install nftables table inet {}", net.names.table)))?;
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").map_err(setup("turn on IPv4 forwarding"))?;
         let upstreams = if config.dns_upstream.is_empty() {
@@ -293,8 +351,11 @@ impl Net {
         };
         let listen = SocketAddrV4::new(gateway, 53);
         let clients = net.clients.clone();
+        let (nft, ruleset) = (net.nft.clone(), net.ruleset.clone());
+        let admit: dns::Admit =
+            Arc::new(move |slot, addresses| apply(&nft, &ruleset.admit(slot, &addresses)).map_err(|e| e.to_string()));
         let server = net
-            .run(async move { dns::serve(listen, upstreams, clients).await })
+            .run(async move { dns::serve(listen, upstreams, clients, admit).await })
             .map_err(setup(format!("start the DNS forwarder on {listen}")))?;
         *lock(&net.dns) = Some(server);
         Ok(net)
@@ -343,10 +404,20 @@ impl Net {
         let slot = lock(&net.ipam)
             .reserve()
             .ok_or_else(|| format!("no free address in the sandbox range {} (every address is in use)", net.range))?;
-        match net.make_link(slot) {
-            Ok((netns, host_index)) => Ok(NetSlot { net: Arc::clone(net), netns, slot, host_index, armed: true }),
+        let address = lock(&net.ipam).address(slot);
+        let made = net.make_link(slot).and_then(|(netns, host_index)| {
+            let slot = NetSlot { net: Arc::clone(net), netns, slot, host_index, armed: true };
+            // Its denied-packet counter starts at zero (dropping `slot` on failure frees it).
+            apply(&net.nft, &net.ruleset.counted(address))?;
+            Ok(slot)
+        });
+        match made {
+            Ok(slot) => Ok(slot),
             Err(e) => {
-                net.release_slot(slot, None);
+                // A slot that got as far as a link gave itself back when dropped.
+                if lock(&net.ipam).in_use().contains(&slot) {
+                    net.release_slot(slot, None);
+                }
                 Err(e)
             }
         }
@@ -385,9 +456,16 @@ impl Net {
         Ok((netns, host_index))
     }
 
-    /// Deletes a slot's link (by index when known, else by name) and frees the slot.
+    /// Removes a slot's firewall state and its link (by index when known, else by name) and
+    /// frees the slot.
     fn release_slot(&self, slot: u32, host_index: Option<u32>) {
         let name = self.names.host_link(slot);
+        let address = lock(&self.ipam).address(slot);
+        if let Err(e) = apply(&self.nft, &self.ruleset.release(slot, address)) {
+            // A later sandbox on this address would inherit the policy: the address stays taken.
+            tracing::warn!(%address, error = %e, "could not remove a sandbox address's firewall state; it stays taken");
+            return;
+        }
         let deleted = match host_index {
             Some(index) => self.on_host(move |h| async move { link::delete_link(&h, index).await }),
             None => {
@@ -405,7 +483,12 @@ impl Net {
     }
 
     /// Re-adopts the network of a sandbox an earlier process left running.
-    pub(crate) fn adopt(self: &Arc<Self>, id: &SandboxId, marker: &NetMarker) -> Result<Attached, String> {
+    pub(crate) fn adopt(
+        self: &Arc<Self>,
+        id: &SandboxId,
+        marker: &NetMarker,
+        policy: &EgressPolicy,
+    ) -> Result<Attached, String> {
         let name = self.names.host_link(marker.slot);
         if lock(&self.ipam).address(marker.slot) != marker.address {
             return Err(format!("its address {} is not slot {} of {}", marker.address, marker.slot, self.range));
@@ -416,12 +499,14 @@ impl Net {
             .map_err(|e| format!("look up its network link {name}: {e}"))?
             .ok_or_else(|| format!("its network link {name} is gone"))?;
         lock(&self.ipam).claim(marker.slot);
-        self.clients.insert(marker.address, dns::Client { sandbox_id: id.to_string() });
+        self.clients.insert(marker.address, self.client(id.as_str(), marker.slot, policy));
         Ok(Attached {
             net: Arc::clone(self),
+            sandbox_id: id.to_string(),
             slot: marker.slot,
             address: marker.address,
             host_index,
+            generation: AtomicU32::new(marker.generation),
             released: AtomicBool::new(false),
         })
     }
@@ -429,6 +514,47 @@ impl Net {
     /// Gives back the slot of a sandbox that was not re-adopted (its init is gone or was killed).
     pub(crate) fn forget(&self, marker: &NetMarker) {
         self.release_slot(marker.slot, None);
+    }
+
+    /// The forwarder's entry for a sandbox.
+    fn client(&self, sandbox_id: &str, slot: u32, policy: &EgressPolicy) -> dns::Client {
+        dns::Client { sandbox_id: sandbox_id.to_string(), policy: policy.clone(), slot }
+    }
+
+    /// A fresh policy generation (a conntrack mark): never 0, which unmarked flows carry.
+    fn next_generation(&self) -> u32 {
+        loop {
+            let generation = self.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+            if generation != 0 {
+                return generation;
+            }
+        }
+    }
+
+    /// `nft -j list <what...>` of this runtime's table.
+    fn list(&self, what: &[&str]) -> Result<serde_json::Value, BoxError> {
+        let output = std::process::Command::new(&self.nft)
+            .args(["-j", "list"])
+            .args(what)
+            .output()
+            .map_err(|e| format!("run {}: {e}", self.nft.display()))?;
+        if !output.status.success() {
+            return Err(
+                format!("nft list {}: {}", what.join(" "), String::from_utf8_lossy(&output.stderr).trim()).into()
+            );
+        }
+        Ok(serde_json::from_slice(&output.stdout)?)
+    }
+
+    fn list_table(&self) -> Result<serde_json::Value, BoxError> {
+        self.list(&["table", "inet", &self.names.table])
+    }
+
+    /// The denied-packet counter of a sandbox address.
+    fn denied_packets(&self, address: Ipv4Addr) -> Result<u64, BoxError> {
+        let listing = self.list(&["set", "inet", &self.names.table, self.ruleset.denied_set()])?;
+        firewall::counter_of(&listing, address)
+            .ok_or_else(|| format!("no denied-packet counter for {address} in table {}", self.names.table).into())
     }
 
     /// Removes what the runtime owns on the host: the firewall table and the gateway link. Call
@@ -464,35 +590,38 @@ pub(crate) struct Networking {
 
 impl Networking {
     /// Sets up the host side (see [`Net::new`]) and starts filling the pool.
-    pub(crate) fn new(config: &NetConfig, reserved: &[u32]) -> Result<Networking, Error> {
+    pub(crate) fn new(config: &NetConfig, reserved: &[Reserved]) -> Result<Networking, Error> {
         let net = Arc::new(Net::new(config, reserved)?);
         let maker = Arc::clone(&net);
         let slots = Pool::new("network link", 4, 16, move || Net::make_slot(&maker));
         Ok(Networking { net, slots })
     }
 
-    /// A namespace with a ready link for sandbox `id`, and the handle to give it back.
-    pub(crate) fn take(&self, id: &SandboxId) -> Result<(OwnedFd, Attached), BoxError> {
+    /// A namespace with a ready link for sandbox `id`, and the handle to give it back. Its
+    /// resolver answers by `policy` already; the firewall needs [`Attached::enforce`].
+    pub(crate) fn take(&self, id: &SandboxId, policy: &EgressPolicy) -> Result<(OwnedFd, Attached), BoxError> {
         let mut slot = self.slots.take()?;
         slot.armed = false;
         let address = lock(&self.net.ipam).address(slot.slot);
-        self.net.clients.insert(address, dns::Client { sandbox_id: id.to_string() });
+        self.net.clients.insert(address, self.net.client(id.as_str(), slot.slot, policy));
         let netns = slot.netns.try_clone().map_err(|e| format!("duplicate a namespace fd: {e}"))?;
         Ok((
             netns,
             Attached {
                 net: Arc::clone(&self.net),
+                sandbox_id: id.to_string(),
                 slot: slot.slot,
                 address,
                 host_index: slot.host_index,
+                generation: AtomicU32::new(0),
                 released: AtomicBool::new(false),
             },
         ))
     }
 
     /// See [`Net::adopt`].
-    pub(crate) fn adopt(&self, id: &SandboxId, marker: &NetMarker) -> Result<Attached, String> {
-        self.net.adopt(id, marker)
+    pub(crate) fn adopt(&self, id: &SandboxId, marker: &NetMarker, policy: &EgressPolicy) -> Result<Attached, String> {
+        self.net.adopt(id, marker, policy)
     }
 
     /// See [`Net::forget`].
@@ -533,6 +662,14 @@ impl Networking {
             Err(e) => found.push(format!("links not listed: {e}")),
         }
         found.extend(in_use.into_iter().filter(|slot| !held.contains(slot)).map(|slot| format!("address slot {slot}")));
+        let held_addresses: HashSet<Ipv4Addr> = {
+            let ipam = lock(&net.ipam);
+            held.iter().map(|slot| ipam.address(*slot)).collect()
+        };
+        match net.list_table() {
+            Ok(listing) => found.extend(firewall::leftovers(&listing, &held, &held_addresses)),
+            Err(e) => found.push(format!("firewall table not listed: {e}")),
+        }
         found.extend(
             net.clients
                 .addresses()
@@ -589,9 +726,16 @@ fn find_nft() -> Result<PathBuf, Error> {
     }
 }
 
-fn apply(nft: &Path, ruleset: &nftables::schema::Nftables) -> Result<(), BoxError> {
+fn apply(nft: &Path, transaction: &Transaction) -> Result<(), BoxError> {
     let no_args: [&str; 0] = [];
-    nftables::helper::apply_ruleset_with_args(ruleset, Some(nft), no_args).map_err(|e| e.into())
+    nftables::helper::apply_ruleset_raw(&transaction.payload(), Some(nft), no_args).map(drop).map_err(|e| e.into())
+}
+
+/// The first policy generation of a runtime process: time-based, so marks of flows an earlier
+/// process admitted are not handed out again soon.
+fn initial_generation() -> u32 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (now.as_secs() as u32).wrapping_mul(1_000).wrapping_add(now.subsec_millis())
 }
 
 #[cfg(test)]

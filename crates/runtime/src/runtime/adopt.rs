@@ -5,7 +5,7 @@ use super::exec::merge_env;
 use super::{Running, Runtime};
 use crate::archive::recover_archive_state;
 use crate::image::remove_tree;
-use crate::net::NetMarker;
+use crate::net::{NetMarker, Reserved};
 use crate::process;
 use crate::spec::SandboxId;
 use crate::sync::lock;
@@ -65,15 +65,24 @@ impl RunningMarker {
     }
 }
 
-/// The address slots that running markers under `sandboxes_dir` name: sandboxes an earlier
-/// process left running may hold them, so no new sandbox gets them before recovery decides.
-pub(crate) fn network_slots_in_markers(sandboxes_dir: &Path) -> Vec<u32> {
+/// The addresses that running markers under `sandboxes_dir` name, with the policies of their
+/// records: sandboxes an earlier process left running may hold them, so no new sandbox gets
+/// them before recovery decides, and the firewall keeps enforcing their policies meanwhile. A
+/// record that cannot be read counts as block-all (such a sandbox is not adopted anyway).
+pub(crate) fn networks_in_markers(sandboxes_dir: &Path) -> Vec<Reserved> {
     let Ok(entries) = std::fs::read_dir(sandboxes_dir) else { return Vec::new() };
     entries
         .flatten()
-        .filter_map(|entry| std::fs::read(entry.path().join(RUNNING_MARKER)).ok())
-        .filter_map(|bytes| serde_json::from_slice::<RunningMarker>(&bytes).ok()?.network)
-        .map(|network| network.slot)
+        .filter_map(|entry| {
+            let bytes = std::fs::read(entry.path().join(RUNNING_MARKER)).ok()?;
+            let marker = serde_json::from_slice::<RunningMarker>(&bytes).ok()?.network?;
+            let policy = SandboxId::new(entry.file_name().to_string_lossy().to_string())
+                .ok()
+                .and_then(|id| super::read_record(&id, &entry.path()).ok())
+                .map(|record| record.spec.egress)
+                .unwrap_or_else(|| crate::EgressPolicy { block_all: true, ..Default::default() });
+            Some(Reserved { marker, policy })
+        })
         .collect()
 }
 
@@ -178,7 +187,9 @@ impl Runtime {
         }
         let env = Mutex::new(merge_env(record.image.env.clone(), &record.spec.env)?);
         let net = match (&self.networking, &marker.network) {
-            (Some(networking), Some(network)) => Some(networking.adopt(id, network).map_err(|e| refused(&e))?),
+            (Some(networking), Some(network)) => {
+                Some(networking.adopt(id, network, &record.spec.egress).map_err(|e| refused(&e))?)
+            }
             _ => None,
         };
         let running = Running {

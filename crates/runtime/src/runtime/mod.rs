@@ -15,6 +15,7 @@ mod exec;
 mod exits;
 mod freeze;
 mod limits;
+mod network;
 mod snapshot;
 mod start;
 mod stop;
@@ -22,6 +23,7 @@ mod testing;
 
 pub use adopt::Recovered;
 pub use exits::{InitExit, InitWatch};
+pub use network::NetworkInfo;
 pub use testing::Leftovers;
 
 use crate::cgroup::{CgroupTree, SandboxCgroup};
@@ -189,7 +191,7 @@ impl Runtime {
         let null = std::fs::File::open("/dev/null").map_err(Error::host("open /dev/null"))?.into();
         let networks = Pool::new("network namespace", 2, 2, || Ok(sys::new_network_namespace()?));
         let networking = match &config.network {
-            Some(net) => match crate::net::Networking::new(net, &adopt::network_slots_in_markers(&sandboxes_dir)) {
+            Some(net) => match crate::net::Networking::new(net, &adopt::networks_in_markers(&sandboxes_dir)) {
                 Ok(networking) => Some(networking),
                 Err(e) => {
                     // No runtime comes of this; the parent cgroup made above must not stay.

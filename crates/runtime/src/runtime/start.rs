@@ -75,8 +75,9 @@ impl Runtime {
             .map_err(|e| Error::sandbox(id, "create setup channel")(e.into()))?;
         let (network, net) = match (record.spec.network, &self.networking) {
             (NetworkMode::Outbound, Some(networking)) => {
-                let (netns, attached) =
-                    networking.take(id).map_err(|source| Error::Network { id: id.clone(), source })?;
+                let (netns, attached) = networking
+                    .take(id, &record.spec.egress)
+                    .map_err(|source| Error::Network { id: id.clone(), source })?;
                 (netns, Some(attached))
             }
             (mode, _) => {
@@ -147,7 +148,16 @@ impl Runtime {
                 .as_ref()
                 .map(|net| sandbar_init::SetupNetwork { address: net.address(), nameserver: net.nameserver() }),
         };
-        let placed = handshake(id, &host_end, &setup, || cgroup.enter(id, init_pid, &record.spec.limits));
+        // Init runs nothing of the sandbox before it is placed: the policy is never late.
+        let placed = handshake(id, &host_end, &setup, || {
+            cgroup.enter(id, init_pid, &record.spec.limits)?;
+            match &net {
+                Some(net) if !record.spec.egress.is_open() => {
+                    net.enforce(&record.spec.egress).map_err(|source| Error::Network { id: id.clone(), source })
+                }
+                _ => Ok(()),
+            }
+        });
         let running = Running {
             init_pid,
             pidfd,

@@ -6,6 +6,7 @@
 
 mod common;
 mod disk;
+mod egress;
 mod images;
 mod isolation;
 mod leaks;

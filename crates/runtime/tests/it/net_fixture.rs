@@ -199,6 +199,7 @@ impl TestNet {
             range: format!("10.214.{}.0/24", self.k).parse().unwrap(),
             dns_upstream: vec![SocketAddr::from((self.upstream_a(), 53))],
             allow_networks: vec![self.upstream_net()],
+            log_group: 100 + u16::from(self.k),
         }
     }
 
@@ -243,6 +244,12 @@ pub fn host_leftovers(k: u8) -> Vec<String> {
 /// Whether nftables table `table` exists.
 pub fn table_exists(table: &str) -> bool {
     Command::new("nft").args(["list", "table", "inet", table]).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+/// Whether the test DNS server got any query for `name` (any type).
+pub fn asked(net: &TestNet, name: &str) -> bool {
+    let prefix = format!("{name} ");
+    sandbar_runtime::lock(&net.dns_log).iter().any(|seen| seen.starts_with(&prefix))
 }
 
 /// Whether the test DNS server got the query `entry` (`name TYPE`).

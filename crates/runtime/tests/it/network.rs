@@ -10,7 +10,7 @@ use sandbar_runtime::{NetworkMode, Runtime, RuntimeConfig, SandboxId, SandboxSpe
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-fn outbound() -> SandboxSpec {
+pub(crate) fn outbound() -> SandboxSpec {
     let mut spec = SandboxSpec::new(DEFAULT_IMAGE);
     spec.network = NetworkMode::Outbound;
     spec
@@ -18,7 +18,7 @@ fn outbound() -> SandboxSpec {
 
 /// A Python snippet that tries each `host port` pair (5 s bound each) and prints one line per
 /// try: `connected`, `timeout`, or the errno name.
-fn probe_script(targets: &[(String, u16)]) -> String {
+pub(crate) fn probe_script(targets: &[(String, u16)]) -> String {
     let list: Vec<String> = targets.iter().map(|(host, port)| format!("({host:?}, {port})")).collect();
     format!(
         r#"python3 - <<'EOF'
@@ -42,7 +42,7 @@ EOF"#,
 }
 
 /// Runs the probe in `id` and returns one outcome per target.
-fn probe(fx: &Fixture, id: &SandboxId, targets: &[(String, u16)]) -> Vec<String> {
+pub(crate) fn probe(fx: &Fixture, id: &SandboxId, targets: &[(String, u16)]) -> Vec<String> {
     let output = fx.sh(id, &probe_script(targets));
     assert!(output.status.shell_code() == 0, "probe failed: {}", String::from_utf8_lossy(&output.stderr));
     let lines: Vec<String> = stdout(&output).lines().map(str::to_string).collect();
@@ -52,7 +52,7 @@ fn probe(fx: &Fixture, id: &SandboxId, targets: &[(String, u16)]) -> Vec<String>
 
 /// A refusal the sandbox sees at once: a reset, or an ICMP error (never a timeout, never a
 /// connection).
-fn refused(outcome: &str) -> bool {
+pub(crate) fn refused(outcome: &str) -> bool {
     matches!(outcome, "ECONNREFUSED" | "EHOSTUNREACH" | "ENETUNREACH" | "EACCES" | "EPERM")
 }
 
@@ -241,8 +241,20 @@ fn a_hundred_networked_sandboxes_leave_nothing_behind() {
     let fx = Fixture::with_network("net-leak", net.config());
     let (table, dummy) = fx.runtime.network_host_names().unwrap();
     for round in 0..100 {
-        let id = fx.started(&format!("r{round}"), &outbound());
-        if round % 10 == 0 {
+        // Open, blocked, CIDR- and name-restricted sandboxes in turn, each leaving its objects.
+        let mut spec = outbound();
+        spec.egress = match round % 4 {
+            0 => sandbar_runtime::EgressPolicy::default(),
+            1 => sandbar_runtime::EgressPolicy { block_all: true, ..Default::default() },
+            2 => sandbar_runtime::EgressPolicy { allow_cidrs: vec![net.upstream_net()], ..Default::default() },
+            _ => sandbar_runtime::EgressPolicy { allow_domains: vec!["*.allowed.test".into()], ..Default::default() },
+        };
+        let id = fx.started(&format!("r{round}"), &spec);
+        if round == 3 {
+            // A name lookup admits an address into the sandbox's own set, which goes with it.
+            let body = fx.sh(&id, "curl -sS --max-time 5 http://api.allowed.test:8080/");
+            assert_eq!(stdout(&body), net.host_upstream().to_string());
+        } else if round % 10 == 0 {
             let body = fx.sh(&id, &format!("curl -sS --max-time 5 http://{}:8080/", net.upstream_a()));
             assert_eq!(stdout(&body), net.host_upstream().to_string());
         } else {
@@ -260,9 +272,9 @@ fn a_hundred_networked_sandboxes_leave_nothing_behind() {
 
 /// Deletes every sandbox of a runtime a test made by hand when dropped (always, or only when the
 /// test is failing), so a failed test leaves no running sandbox or cgroup behind.
-struct DeleteAll<'a> {
-    runtime: &'a Runtime,
-    only_on_panic: bool,
+pub(crate) struct DeleteAll<'a> {
+    pub(crate) runtime: &'a Runtime,
+    pub(crate) only_on_panic: bool,
 }
 
 impl Drop for DeleteAll<'_> {

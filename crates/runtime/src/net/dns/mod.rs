@@ -1,5 +1,5 @@
 //! Embedded DNS forwarder: answers sandboxes' queries on the gateway address by forwarding them
-//! to an upstream resolver, with a per-client table (identity, rate limit, later policy).
+//! to an upstream resolver, with a per-client table (identity, rate limit, egress policy).
 //!
 //! Each sandbox's `/etc/resolv.conf` names one gateway address `G` on the host; [`serve`] listens
 //! on `G:53` over UDP and TCP and hands every request to a [`Forwarder`]. The forwarder only
@@ -24,7 +24,18 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
+
+use crate::spec::EgressPolicy;
+use hickory_resolver::proto::rr::RData;
+
+/// Admits addresses (with timeouts in seconds) to the domain set of the sandbox in a slot;
+/// blocking (it runs `nft`), so the forwarder calls it off its async workers.
+pub type Admit = Arc<dyn Fn(u32, Vec<(Ipv4Addr, u32)>) -> Result<(), String> + Send + Sync>;
+
+/// Shortest and longest time an admitted address stays admitted, whatever its TTL says: short
+/// TTLs would make connections race the expiry, and answers are re-admitted on every query.
+const ADMIT_SECONDS: (u32, u32) = (300, 86_400);
 
 /// Sustained queries per second each client may send before being answered REFUSED.
 pub const CLIENT_QUERY_RATE: u32 = 200;
@@ -135,6 +146,18 @@ fn is_self(upstream: SocketAddr, listen: SocketAddrV4) -> bool {
 pub struct Client {
     /// Identifier of the sandbox that owns the address.
     pub sandbox_id: String,
+    /// What the sandbox may reach; decides what is answered.
+    pub policy: EgressPolicy,
+    /// The sandbox's address slot (names its firewall set for [`Admit`]).
+    pub slot: u32,
+}
+
+#[cfg(test)]
+impl Client {
+    /// A client with an open policy.
+    pub fn open(sandbox_id: impl Into<String>, slot: u32) -> Client {
+        Client { sandbox_id: sandbox_id.into(), policy: EgressPolicy::default(), slot }
+    }
 }
 
 /// Token bucket limiting one client's query rate.
@@ -258,6 +281,7 @@ impl fmt::Debug for Clients {
 pub struct Forwarder {
     resolver: TokioResolver,
     clients: Clients,
+    admit: Admit,
 }
 
 /// What to put in a response besides the header.
@@ -276,8 +300,8 @@ impl<'r> Reply<'r> {
 impl Forwarder {
     /// Builds a forwarder for a server listening on `listen`. Fails if the upstream
     /// configuration cannot be read, is empty, or names `listen` itself.
-    pub fn new(upstreams: &Upstreams, listen: SocketAddrV4, clients: Clients) -> io::Result<Self> {
-        Ok(Self { resolver: build_resolver(upstreams, listen)?, clients })
+    pub fn new(upstreams: &Upstreams, listen: SocketAddrV4, clients: Clients, admit: Admit) -> io::Result<Self> {
+        Ok(Self { resolver: build_resolver(upstreams, listen)?, clients, admit })
     }
 
     async fn handle<R: ResponseHandler>(&self, request: &Request, handle: R) -> ResponseInfo {
@@ -304,6 +328,17 @@ impl Forwarder {
             return send(request, handle, Reply::empty(ResponseCode::NotImp)).await;
         }
         let qtype = query.query_type();
+        let name = Name::from(query.name());
+        if client.policy.block_all {
+            debug!(sandbox_id = %client.sandbox_id, %name, "DNS query of a blocked sandbox answered NXDOMAIN");
+            return send(request, handle, Reply::empty(ResponseCode::NXDomain)).await;
+        }
+        let by_name = !client.policy.allow_domains.is_empty();
+        if by_name && !client.policy.allows_domain(&name.to_ascii()) {
+            info!(target: "sandbar::egress", sandbox_id = %client.sandbox_id, %name,
+                "DNS query for a name outside the domain allow list answered NXDOMAIN");
+            return send(request, handle, Reply::empty(ResponseCode::NXDomain)).await;
+        }
         match qtype {
             // Sandboxes have no IPv6: the name may exist, but has no address for them.
             RecordType::AAAA => {
@@ -316,10 +351,15 @@ impl Forwarder {
             _ => {}
         }
 
-        let name = Name::from(query.name());
         debug!(sandbox = %client.sandbox_id, %name, %qtype, "forwarding DNS query");
         match self.resolver.lookup(name.clone(), qtype).await {
             Ok(lookup) => {
+                if by_name {
+                    if let Err(error) = self.admit_answers(&client, lookup.answers()).await {
+                        warn!(sandbox_id = %client.sandbox_id, %name, %error, "could not admit answered addresses");
+                        return send(request, handle, Reply::empty(ResponseCode::ServFail)).await;
+                    }
+                }
                 let reply = Reply { code: ResponseCode::NoError, answers: lookup.answers(), authorities: &[] };
                 send(request, handle, reply).await
             }
@@ -338,6 +378,27 @@ impl Forwarder {
                 send(request, handle, Reply::empty(ResponseCode::ServFail)).await
             }
         }
+    }
+}
+
+impl Forwarder {
+    /// Admits the IPv4 addresses of `answers` for `client` (CNAMEs in the chain need not be
+    /// allowed themselves: the queried name was).
+    async fn admit_answers(&self, client: &Client, answers: &[Record]) -> Result<(), String> {
+        let addresses: Vec<(Ipv4Addr, u32)> = answers
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::A(a) => Some((a.0, record.ttl.clamp(ADMIT_SECONDS.0, ADMIT_SECONDS.1))),
+                _ => None,
+            })
+            .collect();
+        if addresses.is_empty() {
+            return Ok(());
+        }
+        let (admit, slot) = (Arc::clone(&self.admit), client.slot);
+        tokio::task::spawn_blocking(move || admit(slot, addresses))
+            .await
+            .map_err(|e| format!("the admitting task failed: {e}"))?
     }
 }
 
@@ -425,7 +486,12 @@ impl fmt::Debug for DnsServer {
 /// Starts a forwarder on `listen` (UDP and TCP) on the current tokio runtime. With port 0, both
 /// sockets share the port picked for UDP. Fails if binding fails or the upstreams are unusable
 /// (including an upstream equal to the listen address).
-pub async fn serve(listen: SocketAddrV4, upstreams: Upstreams, clients: Clients) -> io::Result<DnsServer> {
+pub async fn serve(
+    listen: SocketAddrV4,
+    upstreams: Upstreams,
+    clients: Clients,
+    admit: Admit,
+) -> io::Result<DnsServer> {
     let udp = UdpSocket::bind(listen).await?;
     let local_addr = match udp.local_addr()? {
         SocketAddr::V4(addr) => addr,
@@ -434,7 +500,7 @@ pub async fn serve(listen: SocketAddrV4, upstreams: Upstreams, clients: Clients)
         }
     };
     let tcp = TcpListener::bind(local_addr).await?;
-    let forwarder = Forwarder::new(&upstreams, local_addr, clients)?;
+    let forwarder = Forwarder::new(&upstreams, local_addr, clients, admit)?;
 
     let mut server = Server::new(forwarder);
     server.register_socket(udp);

@@ -61,12 +61,31 @@ async fn dead_upstream() -> SocketAddr {
     addr
 }
 
+/// What the forwarder admitted, per slot.
+type Admitted = Arc<Mutex<Vec<(u32, Vec<(Ipv4Addr, u32)>)>>>;
+
+fn recording_admit() -> (Admit, Admitted) {
+    let admitted: Admitted = Arc::default();
+    let log = Arc::clone(&admitted);
+    let admit: Admit = Arc::new(move |slot, addresses| {
+        log.lock().unwrap().push((slot, addresses));
+        Ok(())
+    });
+    (admit, admitted)
+}
+
 async fn forwarder(upstream: SocketAddr) -> (DnsServer, Clients) {
-    let clients = Clients::new();
-    clients.insert(CLIENT, Client { sandbox_id: "sb-test".to_owned() });
-    let server =
-        serve(FORWARDER, Upstreams::explicit(vec![upstream]), clients.clone()).await.expect("forwarder starts");
+    let (server, clients, _) = forwarder_admitting(upstream).await;
     (server, clients)
+}
+
+async fn forwarder_admitting(upstream: SocketAddr) -> (DnsServer, Clients, Admitted) {
+    let clients = Clients::new();
+    clients.insert(CLIENT, Client::open("sb-test", 7));
+    let (admit, admitted) = recording_admit();
+    let server =
+        serve(FORWARDER, Upstreams::explicit(vec![upstream]), clients.clone(), admit).await.expect("forwarder starts");
+    (server, clients, admitted)
 }
 
 fn query_message(qname: &str, qtype: RecordType) -> Message {
@@ -176,6 +195,68 @@ async fn forwards_over_udp_and_tcp() {
 }
 
 #[tokio::test]
+async fn a_blocked_client_gets_nxdomain_for_every_name() {
+    let (mut upstream, upstream_addr) = upstream().await;
+    let (forwarder, clients, admitted) = forwarder_admitting(upstream_addr).await;
+    let policy = EgressPolicy { block_all: true, ..EgressPolicy::default() };
+    clients.insert(CLIENT, Client { policy, ..Client::open("sb-test", 7) });
+    for qtype in [RecordType::A, RecordType::AAAA] {
+        let response = ask(forwarder.local_addr(), Transport::Udp, "allowed.test.", qtype).await;
+        assert_eq!(response.metadata.response_code, ResponseCode::NXDomain, "{qtype}");
+        assert!(response.answers.is_empty());
+    }
+    assert!(admitted.lock().unwrap().is_empty());
+    forwarder.shutdown().await;
+    upstream.shutdown_gracefully().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_domain_list_answers_only_its_names_and_admits_their_addresses() {
+    let (mut upstream, upstream_addr) = upstream().await;
+    let (forwarder, clients, admitted) = forwarder_admitting(upstream_addr).await;
+    let policy = EgressPolicy { allow_domains: vec!["*.allowed.test".into()], ..EgressPolicy::default() };
+    clients.insert(CLIENT, Client { policy, ..Client::open("sb-test", 7) });
+    let addr = forwarder.local_addr();
+
+    // The wildcard covers names below, not the name itself.
+    let outside = ask(addr, Transport::Udp, "allowed.test.", RecordType::A).await;
+    assert_eq!(outside.metadata.response_code, ResponseCode::NXDomain);
+    assert!(admitted.lock().unwrap().is_empty(), "nothing admitted for a refused name");
+
+    let inside = ask(addr, Transport::Tcp, "API.allowed.test.", RecordType::A).await;
+    assert_eq!(inside.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(a_records(&inside).len(), 1);
+    // A CNAME chain: the queried name is allowed, the target's address is admitted.
+    let chained = ask(addr, Transport::Udp, "www.allowed.test.", RecordType::A).await;
+    assert_eq!(chained.metadata.response_code, ResponseCode::NoError);
+    let admitted = admitted.lock().unwrap().clone();
+    assert_eq!(admitted.len(), 2, "{admitted:?}");
+    for (slot, addresses) in admitted {
+        assert_eq!(slot, 7);
+        // The answer's TTL (at most 300 s) is raised to the 300 s floor.
+        assert_eq!(addresses, vec![(ADDRESS, 300)]);
+    }
+    forwarder.shutdown().await;
+    upstream.shutdown_gracefully().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_address_that_cannot_be_admitted_is_not_answered() {
+    let (mut upstream, upstream_addr) = upstream().await;
+    let clients = Clients::new();
+    let policy = EgressPolicy { allow_domains: vec!["api.allowed.test".into()], ..EgressPolicy::default() };
+    clients.insert(CLIENT, Client { policy, ..Client::open("sb-test", 7) });
+    let failing: Admit = Arc::new(|_, _| Err("nft is gone".to_string()));
+    let forwarder =
+        serve(FORWARDER, Upstreams::explicit(vec![upstream_addr]), clients, failing).await.expect("forwarder starts");
+    let response = ask(forwarder.local_addr(), Transport::Udp, "api.allowed.test.", RecordType::A).await;
+    assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
+    assert!(response.answers.is_empty());
+    forwarder.shutdown().await;
+    upstream.shutdown_gracefully().await.unwrap();
+}
+
+#[tokio::test]
 async fn refuses_unknown_sources() {
     let (_upstream, upstream_addr) = upstream().await;
     let (forwarder, clients) = forwarder(upstream_addr).await;
@@ -280,7 +361,7 @@ async fn rate_limits_each_client() {
     assert!(answered >= 150, "answered {answered}, refused {refused}");
 
     // A different client has its own bucket.
-    clients.insert(STRANGER, Client { sandbox_id: "sb-other".to_owned() });
+    clients.insert(STRANGER, Client::open("sb-other", 8));
     let query = query_message("allowed.test.", RecordType::A);
     let response = exchange(addr, STRANGER, Transport::Udp, &query).await;
     assert_eq!(response.metadata.response_code, ResponseCode::NoError);
@@ -317,21 +398,24 @@ async fn stops_on_shutdown_and_on_drop() {
 #[tokio::test]
 async fn refuses_itself_as_upstream() {
     let listen = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), 5353);
-    let error = Forwarder::new(&Upstreams::explicit(vec![SocketAddr::V4(listen)]), listen, Clients::new())
-        .err()
-        .expect("own address refused as upstream");
+    let error =
+        Forwarder::new(&Upstreams::explicit(vec![SocketAddr::V4(listen)]), listen, Clients::new(), recording_admit().0)
+            .err()
+            .expect("own address refused as upstream");
     assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
 
     let wildcard = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5353);
     let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 5353));
-    assert!(Forwarder::new(&Upstreams::explicit(vec![loopback]), wildcard, Clients::new()).is_err());
+    assert!(
+        Forwarder::new(&Upstreams::explicit(vec![loopback]), wildcard, Clients::new(), recording_admit().0).is_err()
+    );
 
-    let error = Forwarder::new(&Upstreams::explicit(Vec::new()), listen, Clients::new())
+    let error = Forwarder::new(&Upstreams::explicit(Vec::new()), listen, Clients::new(), recording_admit().0)
         .err()
         .expect("empty upstream list refused");
     assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
 
     // A different port on the same address is a different server.
     let other = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), 5354));
-    assert!(Forwarder::new(&Upstreams::explicit(vec![other]), listen, Clients::new()).is_ok());
+    assert!(Forwarder::new(&Upstreams::explicit(vec![other]), listen, Clients::new(), recording_admit().0).is_ok());
 }

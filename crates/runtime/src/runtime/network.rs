@@ -1,0 +1,68 @@
+//! A sandbox's egress policy after create: changed live on a running sandbox, kept in its
+//! record for every later start, and what its network looks like from the host.
+
+use super::adopt::RunningMarker;
+use super::{write_record, Runtime};
+use crate::spec::{EgressPolicy, NetworkMode, SandboxId};
+use crate::Error;
+use std::net::Ipv4Addr;
+
+/// A running networked sandbox's network, as the host sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInfo {
+    /// Its address in the runtime's range.
+    pub address: Ipv4Addr,
+    /// Packets the firewall refused from it since it started (to the host, other sandboxes,
+    /// guarded networks, or outside its policy).
+    pub denied_packets: u64,
+}
+
+impl Runtime {
+    /// Sets the sandbox's egress policy. A running sandbox gets it at once, without a restart:
+    /// new connections outside it are refused, flows it no longer allows are cut, and its
+    /// resolver answers by it. The record keeps it for every later start (also after a crash).
+    #[tracing::instrument(skip_all, fields(sandbox_id = %id))]
+    pub fn update_network(&self, id: &SandboxId, policy: &EgressPolicy) -> Result<(), Error> {
+        policy.validate()?;
+        let _guard = self.locked(id);
+        let mut record = self.record(id)?;
+        let old = std::mem::replace(&mut record.spec.egress, policy.clone());
+        let live = self.running_entry(id).filter(|running| running.net.is_some());
+        if let Some(running) = &live {
+            let net = running.net.as_ref().expect("filtered on a network");
+            net.update(policy).map_err(|source| Error::Network { id: id.clone(), source })?;
+            // The generation of the flows it admits now, for a later process to re-adopt.
+            RunningMarker::of(running).write(id, &self.dir(id))?;
+        }
+        if let Err(error) = write_record(id, &self.dir(id), &record) {
+            // The record is what the next start and a recovery use: the live state goes back
+            // to it rather than differ from it.
+            if let Some(running) = &live {
+                let net = running.net.as_ref().expect("filtered on a network");
+                if let Err(e) = net.update(&old) {
+                    tracing::error!(error = %e, "could not restore the old egress policy after a failed record write");
+                }
+            }
+            return Err(error);
+        }
+        if record.spec.network == NetworkMode::Outbound {
+            tracing::info!(
+                block_all = policy.block_all,
+                cidrs = policy.allow_cidrs.len(),
+                domains = policy.allow_domains.len(),
+                live = live.is_some(),
+                "egress policy set"
+            );
+        }
+        Ok(())
+    }
+
+    /// The network of a running sandbox with outbound networking; `None` for one that is not
+    /// running or has loopback only.
+    pub fn network(&self, id: &SandboxId) -> Result<Option<NetworkInfo>, Error> {
+        let Some(running) = self.running_entry(id) else { return Ok(None) };
+        let Some(net) = &running.net else { return Ok(None) };
+        let denied_packets = net.denied_packets().map_err(|source| Error::Network { id: id.clone(), source })?;
+        Ok(Some(NetworkInfo { address: net.address(), denied_packets }))
+    }
+}
