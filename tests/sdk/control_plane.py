@@ -24,6 +24,7 @@ import importlib.metadata
 import inspect
 import json
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -620,6 +621,23 @@ class Suite:
                    f"expected {value}")
             got = self.daytona.get(sb.id).network_block_all
             expect(got is value, f"get().networkBlockAll {got!r} after update_network_settings({value})")
+            if value:
+                # Enforced at once on the running sandbox: its resolver answers nothing
+                # (NXDOMAIN, EAI_NONAME) instead of asking upstream; no packet leaves the host.
+                probe = ("python3 -c \"import socket\ntry:\n  socket.getaddrinfo('example.com', 80)\n"
+                         "except socket.gaierror as e:\n  print(e.errno)\"")
+                answer = sb.process.exec(probe, timeout=30).result.strip()
+                expect(answer == str(socket.EAI_NONAME),
+                       f"a blocked sandbox resolved example.com with {answer!r}, expected EAI_NONAME")
+        err = expect_raises(lambda: sb.update_network_settings(network_allow_list="10.0.0.0/33"), (DaytonaError,),
+                            "update_network_settings(network_allow_list='10.0.0.0/33')", status=400)
+        expect("Prefix must be between 0 and 32" in str(err), f"message {str(err)!r}")
+        sb.update_network_settings(network_allow_list="10.1.2.3/16, 192.0.2.0/24")
+        got = self.daytona.get(sb.id)
+        expect(got.network_allow_list == "10.1.2.3/16, 192.0.2.0/24" and got.network_block_all is False,
+               f"allow list {got.network_allow_list!r} / block {got.network_block_all!r} after setting a list")
+        sb.update_network_settings(network_allow_list="")
+        expect(self.daytona.get(sb.id).network_allow_list is None, "an empty allow list clears it")
 
     def refresh_activity(self) -> None:
         sb = self.state["default"]

@@ -19,23 +19,43 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 key="sdk-test-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
 log="$data/serve.log"
 server=""
+# A test host of this suite's own, in a network namespace behind a veth: the only destination
+# a sandbox here ever connects to (an HTTP server on 198.18.231.2:8080), allowed by the operator
+# flag because the host is directly connected to it.
+test_ns="sbsdk-up$$"
+test_link="tnsdk$$"
+test_host=198.18.231.2
+test_http=""
 cleanup() {
   if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
     kill -TERM "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
   fi
+  if [ -n "$test_http" ]; then kill "$test_http" 2>/dev/null || true; wait "$test_http" 2>/dev/null || true; fi
+  ip link del "$test_link" 2>/dev/null || true
+  ip netns del "$test_ns" 2>/dev/null || true
   # A server that died without its graceful shutdown leaves the data disk mounted.
   umount "$data/state/sandboxes" 2>/dev/null || true
   rm -rf "$data"
 }
 trap cleanup EXIT
 
+ip netns add "$test_ns"
+ip link add "$test_link" type veth peer name eth0 netns "$test_ns"
+ip addr add 198.18.231.1/30 dev "$test_link"
+ip link set "$test_link" up
+ip -n "$test_ns" addr add "$test_host/30" dev eth0
+ip -n "$test_ns" link set eth0 up
+ip -n "$test_ns" link set lo up
+ip netns exec "$test_ns" python3 -m http.server 8080 --bind "$test_host" --directory "$data" >/dev/null 2>&1 &
+test_http=$!
+
 start_server() {
   # Disk limits enforced: sandbox files on a btrfs data disk (a sparse image, loop-mounted).
   # Sandboxes are networked (the default), but no test may reach past this machine: their
   # resolver forwards to a loopback port where nothing answers, and no flow connects out.
   SANDBAR_API_KEY="$key" "$binary" serve --listen "127.0.0.1:$port" --data-dir "$data/state" --disk-size 16G \
-    --dns-upstream 127.0.0.1:9 >>"$log" 2>&1 &
+    --dns-upstream 127.0.0.1:9 --network-allow 198.18.231.0/30 >>"$log" 2>&1 &
   server=$!
   for _ in $(seq 1 600); do
     if curl -fsS "http://127.0.0.1:$port/api/health" >/dev/null 2>&1; then return 0; fi
@@ -126,6 +146,32 @@ started="$(api POST /sandbox/crash-survivor/start '' 'r["state"]')" || crash_sta
 api DELETE /sandbox/crash-survivor >/dev/null || crash_status=1
 api DELETE "/volumes/$volume_id" >/dev/null || crash_status=1
 if [ "$crash_status" = 0 ]; then echo "kill -9: running sandbox re-adopted with its processes; labels, volume and snapshot kept; stops and starts again"; else status=1; fi
+
+echo "== network policy: live, and kept across kill -9"
+# A connect from the sandbox to the suite's own test host, 5 s bound: prints connected or the
+# error's name.
+reach() {
+  toolbox_exec "$1" "{\"command\":\"python3 -c \\\"import socket\\ntry:\\n  socket.create_connection(('$test_host', 8080), 5); print('connected')\\nexcept OSError as e:\\n  print(type(e).__name__)\\\"\"}"
+}
+net_status=0
+for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://$test_host:8080/" 2>/dev/null && break; sleep 0.1; done
+walled="$(api POST /sandbox "{\"name\":\"net-walled\",\"networkAllowList\":\"$test_host/32\"}" 'r["id"]')" || net_status=1
+[ "$(reach "$walled")" = connected ] || { echo "a sandbox allowed $test_host/32 cannot reach it: $(reach "$walled")" >&2; net_status=1; }
+api POST "/sandbox/$walled/network-settings" '{"networkBlockAll":true}' >/dev/null || net_status=1
+[ "$(reach "$walled")" = ConnectionRefusedError ] || { echo "blocked live, the sandbox still gets: $(reach "$walled")" >&2; net_status=1; }
+kill -KILL "$server"
+wait "$server" 2>/dev/null || true
+start_server
+fields="$(api GET /sandbox/net-walled '' 'r["state"], r["networkBlockAll"], r["networkAllowList"]')" || net_status=1
+[ "$fields" = "started True None" ] || { echo "after kill -9 the sandbox reads $fields" >&2; net_status=1; }
+[ "$(reach "$walled")" = ConnectionRefusedError ] || { echo "after kill -9 the block is gone: $(reach "$walled")" >&2; net_status=1; }
+api POST "/sandbox/$walled/network-settings" '{"networkAllowList":"198.18.231.0/30"}' >/dev/null || net_status=1
+[ "$(reach "$walled")" = connected ] || { echo "restored after kill -9, the sandbox gets: $(reach "$walled")" >&2; net_status=1; }
+api POST "/sandbox/$walled/stop" >/dev/null || net_status=1
+api POST "/sandbox/$walled/start" >/dev/null || net_status=1
+[ "$(reach "$walled")" = connected ] || { echo "after stop/start the allowed host is refused: $(reach "$walled")" >&2; net_status=1; }
+api DELETE "/sandbox/$walled" >/dev/null || net_status=1
+if [ "$net_status" = 0 ]; then echo "network policy: allow list, live block, kept across kill -9 and stop/start, restored live"; else status=1; fi
 
 echo "== kill -9 while an archive is half written"
 archive_status=0

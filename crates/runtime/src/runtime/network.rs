@@ -20,37 +20,40 @@ pub struct NetworkInfo {
 impl Runtime {
     /// Sets the sandbox's egress policy. A running sandbox gets it at once, without a restart:
     /// new connections outside it are refused, flows it no longer allows are cut, and its
-    /// resolver answers by it. The record keeps it for every later start (also after a crash).
+    /// resolver answers by it. The record keeps it for every later start, and a later runtime
+    /// process rebuilds the firewall from the record when it re-adopts the sandbox. Setting the
+    /// policy the record already has does nothing.
     #[tracing::instrument(skip_all, fields(sandbox_id = %id))]
     pub fn update_network(&self, id: &SandboxId, policy: &EgressPolicy) -> Result<(), Error> {
         policy.validate()?;
         let _guard = self.locked(id);
         let mut record = self.record(id)?;
-        let old = std::mem::replace(&mut record.spec.egress, policy.clone());
-        let live = self.running_entry(id).filter(|running| running.net.is_some());
-        if let Some(running) = &live {
-            let net = running.net.as_ref().expect("filtered on a network");
-            net.update(policy).map_err(|source| Error::Network { id: id.clone(), source })?;
-            // The generation of the flows it admits now, for a later process to re-adopt.
-            RunningMarker::of(running).write(id, &self.dir(id))?;
+        if record.spec.egress == *policy {
+            return Ok(());
         }
-        if let Err(error) = write_record(id, &self.dir(id), &record) {
-            // The record is what the next start and a recovery use: the live state goes back
-            // to it rather than differ from it.
-            if let Some(running) = &live {
-                let net = running.net.as_ref().expect("filtered on a network");
-                if let Err(e) = net.update(&old) {
-                    tracing::error!(error = %e, "could not restore the old egress policy after a failed record write");
+        let old = std::mem::replace(&mut record.spec.egress, policy.clone());
+        // The record first: whatever happens next, the record is what the sandbox gets.
+        write_record(id, &self.dir(id), &record)?;
+        if let Some(running) = self.running_entry(id) {
+            if let Some(net) = &running.net {
+                let applied = net.update(policy).map_err(|source| Error::Network { id: id.clone(), source });
+                let applied = applied.and_then(|()| RunningMarker::of(&running).write(id, &self.dir(id)));
+                if let Err(error) = applied {
+                    // Nothing changed after all: the record goes back to the policy in force.
+                    record.spec.egress = old;
+                    if let Err(e) = write_record(id, &self.dir(id), &record) {
+                        tracing::error!(error = %e, "could not restore the record's egress policy after a failed change");
+                    }
+                    return Err(error);
                 }
             }
-            return Err(error);
         }
         if record.spec.network == NetworkMode::Outbound {
             tracing::info!(
                 block_all = policy.block_all,
                 cidrs = policy.allow_cidrs.len(),
                 domains = policy.allow_domains.len(),
-                live = live.is_some(),
+                running = self.running_entry(id).is_some(),
                 "egress policy set"
             );
         }

@@ -25,6 +25,7 @@ pub enum Call {
     Fork { source: String, target: String },
     DeleteImage(String),
     UpdateLimits(String),
+    UpdateNetwork { id: String, policy: sandbar_runtime::EgressPolicy },
 }
 
 /// Which call a planted failure hits.
@@ -42,6 +43,7 @@ pub enum Op {
     Fork,
     DeleteImage,
     UpdateLimits,
+    UpdateNetwork,
 }
 
 #[derive(Debug, Clone)]
@@ -262,6 +264,13 @@ impl Node for FakeNode {
     async fn update_limits(&self, id: &SandboxId, limits: &Limits) -> Result<(), Error> {
         let mut inner = self.enter(Op::UpdateLimits, Call::UpdateLimits(id.to_string()))?;
         inner.get(id)?.spec.limits = limits.clone();
+        Ok(())
+    }
+
+    async fn update_network(&self, id: &SandboxId, policy: &sandbar_runtime::EgressPolicy) -> Result<(), Error> {
+        let call = Call::UpdateNetwork { id: id.to_string(), policy: policy.clone() };
+        let mut inner = self.enter(Op::UpdateNetwork, call)?;
+        inner.get(id)?.spec.egress = policy.clone();
         Ok(())
     }
 

@@ -61,6 +61,8 @@ pub trait Node: Send + Sync + 'static {
     async fn delete_image(&self, name: &str) -> Result<(), Error>;
     /// Changes cpu, memory and disk limits of an existing sandbox.
     async fn update_limits(&self, id: &SandboxId, limits: &Limits) -> Result<(), Error>;
+    /// Sets the egress policy of an existing sandbox (at once, when it runs).
+    async fn update_network(&self, id: &SandboxId, policy: &sandbar_runtime::EgressPolicy) -> Result<(), Error>;
     /// Whether sandbox disk limits are enforced on this node.
     fn enforces_disk_limits(&self) -> bool;
     /// What this node offers sandboxes (admission checks against it).
@@ -192,6 +194,11 @@ impl Node for LocalNode {
     async fn update_limits(&self, id: &SandboxId, limits: &Limits) -> Result<(), Error> {
         let (id, limits) = (id.clone(), limits.clone());
         self.run(move |runtime| runtime.update_limits(&id, &limits)).await
+    }
+
+    async fn update_network(&self, id: &SandboxId, policy: &sandbar_runtime::EgressPolicy) -> Result<(), Error> {
+        let (id, policy) = (id.clone(), policy.clone());
+        self.run(move |runtime| runtime.update_network(&id, &policy)).await
     }
 
     fn enforces_disk_limits(&self) -> bool {

@@ -109,6 +109,7 @@ pub(super) fn new_sandbox(
         return Err(ServiceError::Invalid(format!("user {user:?} is not a valid OS user name")));
     }
     let volumes = mounts(request.volumes.unwrap_or_default(), volumes)?;
+    super::network::check_create(request.network_allow_list.as_deref(), request.domain_allow_list.as_deref())?;
     for (name, interval) in [
         ("autoStopInterval", request.auto_stop_interval),
         ("autoArchiveInterval", request.auto_archive_interval),

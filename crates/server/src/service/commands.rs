@@ -76,9 +76,11 @@ impl ControlPlane {
         let id = row.id.clone();
         tracing::Span::current().record("sandbox_id", id.as_str());
         let spec = self.spec_of(&row, &snapshot)?;
-        self.insert_admitted(&row, true).await?;
+        // Held from before the row is visible: a settings change waits for the runtime record
+        // made from this spec, and then updates it.
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
+        self.insert_admitted(&row, true).await?;
         let result = self.node.create_and_start(&runtime_id(&id)?, &spec).await;
         self.finish(row, result, after, Command::Create).await
     }

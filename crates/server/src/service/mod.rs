@@ -17,6 +17,7 @@ mod admission;
 mod commands;
 mod exits;
 pub(crate) mod listing;
+mod network;
 pub(crate) mod query;
 mod quota;
 mod restart;

@@ -30,6 +30,14 @@ impl ControlPlane {
     pub async fn reconcile(&self) -> Result<(), ServiceError> {
         for mut row in self.store.all_live_sandboxes().await? {
             let id = runtime_id(&row.id)?;
+            // The store is ground truth for the network policy: a record that missed a change
+            // (the server died between the runtime's write and the store's) follows it now.
+            if row.state != SandboxState::Destroying {
+                match self.node.update_network(&id, &super::network::policy_of(&row)).await {
+                    Ok(()) | Err(sandbar_runtime::Error::NotFound { .. }) => {}
+                    Err(e) => tracing::warn!(sandbox_id = %row.id, error = %e, "could not restore the network policy"),
+                }
+            }
             // A sandbox the runtime re-adopted runs: that is its state, whatever transition the
             // previous server was in the middle of (except a delete, which goes on).
             let actual = match self.node.state(&id).await {

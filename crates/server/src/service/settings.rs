@@ -1,7 +1,7 @@
 //! A sandbox's settings that change no state: labels, intervals, the public flag, network
 //! settings, and the activity time.
 
-use super::{admission, not_found, ControlPlane, Interval, ServiceError};
+use super::{admission, network, not_found, runtime_id, ControlPlane, Interval, ServiceError};
 use crate::model::{Organization, SandboxRow};
 use sandbar_api::NetworkSettings;
 use std::collections::BTreeMap;
@@ -57,26 +57,39 @@ impl ControlPlane {
         .await
     }
 
-    /// Stores network settings (enforced once outside networking exists; loopback-only until then).
+    /// Changes network settings with Daytona's semantics ([`network::apply_settings`]). The
+    /// runtime takes the new policy first (at once, on a running sandbox), then the row is
+    /// stored: a sandbox whose runtime refused keeps its old settings everywhere.
+    #[tracing::instrument(skip_all, fields(sandbox_id = tracing::field::Empty))]
     pub async fn set_network(
         &self,
         org: &Organization,
         id_or_name: &str,
         settings: NetworkSettings,
     ) -> Result<SandboxRow, ServiceError> {
-        self.update(org, id_or_name, |row| {
-            if let Some(block) = settings.network_block_all {
-                row.network_block_all = block;
+        let row = self.get(org, id_or_name).await?;
+        tracing::Span::current().record("sandbox_id", row.id.as_str());
+        let lock = self.lock_of(&row.id);
+        let _guard = lock.lock().await;
+        let mut row = self.store.find_sandbox(&org.id, &row.id).await?.ok_or_else(|| not_found(id_or_name))?;
+        network::apply_settings(&mut row, &settings)?;
+        // A sandbox whose files are gone (destroyed) or not made (a failed create) has no
+        // record to change; its next create, if any, is made from the row.
+        let id = runtime_id(&row.id)?;
+        match self.node.update_network(&id, &network::policy_of(&row)).await {
+            Ok(()) | Err(sandbar_runtime::Error::NotFound { .. }) => {}
+            Err(source) => {
+                return Err(ServiceError::RuntimeRefused {
+                    context: format!("cannot change the network settings of sandbox {}", row.id),
+                    source,
+                })
             }
-            if settings.network_allow_list.is_some() {
-                row.network_allow_list = settings.network_allow_list;
-            }
-            if settings.domain_allow_list.is_some() {
-                row.domain_allow_list = settings.domain_allow_list;
-            }
-            Ok(())
-        })
-        .await
+        }
+        let now = self.now();
+        row.updated_at = now.clone();
+        row.last_activity_at = now;
+        self.store.update_sandbox(&row).await?;
+        Ok(row)
     }
 
     /// Records activity (API, toolbox, SSH or preview traffic) for auto-stop.

@@ -32,11 +32,15 @@ impl ControlPlane {
         let after = begin(&mut row, plan);
         let id = row.id.clone();
         tracing::Span::current().record("fork_id", id.as_str());
-        self.insert_admitted(&row, after == SandboxState::Started).await?;
         let lock = self.lock_of(&id);
         let _guard = lock.lock().await;
+        self.insert_admitted(&row, after == SandboxState::Started).await?;
         let (from, to) = (runtime_id(&source.id)?, runtime_id(&id)?);
         let mut result = self.node.fork(&from, &to).await;
+        if result.is_ok() {
+            // The copy carries the source's record; the fork's row is what it must follow.
+            result = self.node.update_network(&to, &super::network::policy_of(&row)).await;
+        }
         if result.is_ok() && after == SandboxState::Started {
             result = self.node.start(&to).await;
         }

@@ -96,6 +96,7 @@ impl ControlPlane {
         // Online by default, as on Daytona; a server run with `--network none` starts it with
         // loopback only.
         spec.network = sandbar_runtime::NetworkMode::Outbound;
+        spec.egress = super::network::policy_of(row);
         for mount in &row.volumes {
             let volume_dir = self.config.volumes_dir.join(&mount.volume_id);
             let source = match &mount.subpath {

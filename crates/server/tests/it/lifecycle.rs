@@ -123,8 +123,35 @@ async fn labels_intervals_public_and_network_settings_are_stored() {
             Some(json!({"networkBlockAll": true, "networkAllowList": "10.0.0.0/8"})),
         )
         .await;
+    // Daytona's rule: a non-empty allow list in the same request lifts the block.
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((body["networkBlockAll"].clone(), body["networkAllowList"].clone()), (json!(true), json!("10.0.0.0/8")));
+    assert_eq!(
+        (body["networkBlockAll"].clone(), body["networkAllowList"].clone()),
+        (json!(false), json!("10.0.0.0/8"))
+    );
+    let (status, body) = app
+        .call(Method::POST, &format!("/sandbox/{id}/network-settings"), Some(json!({"networkBlockAll": true})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((body["networkBlockAll"].clone(), body["networkAllowList"].clone()), (json!(true), json!(null)));
+    for (settings, message) in [
+        (json!({}), "At least one of networkBlockAll, networkAllowList or domainAllowList must be provided"),
+        (
+            json!({"networkAllowList": "10.0.0.0"}),
+            "Invalid network format: \"10.0.0.0\". Missing CIDR prefix length (e.g., /24)",
+        ),
+        (json!({"domainAllowList": "*"}), "Invalid domain: \"*\". Must be a valid domain name"),
+    ] {
+        let (status, body) = app.call(Method::POST, &format!("/sandbox/{id}/network-settings"), Some(settings)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["message"], message);
+    }
+    let (_, got) = app.call(Method::GET, &format!("/sandbox/{id}"), None).await;
+    assert_eq!(
+        (got["networkBlockAll"].clone(), got["domainAllowList"].clone()),
+        (json!(true), json!(null)),
+        "refused changes change nothing"
+    );
     let (_, got) = app.call(Method::GET, &format!("/sandbox/{id}"), None).await;
     assert_eq!(got["labels"]["team"], "x");
     assert_eq!(got["autoStopInterval"], 30);

@@ -68,7 +68,7 @@ fn recording_admit() -> (Admit, Admitted) {
     let admitted: Admitted = Arc::default();
     let log = Arc::clone(&admitted);
     let admit: Admit = Arc::new(move |slot, addresses| {
-        log.lock().unwrap().push((slot, addresses));
+        crate::sync::lock(&log).push((slot, addresses));
         Ok(())
     });
     (admit, admitted)
@@ -205,7 +205,7 @@ async fn a_blocked_client_gets_nxdomain_for_every_name() {
         assert_eq!(response.metadata.response_code, ResponseCode::NXDomain, "{qtype}");
         assert!(response.answers.is_empty());
     }
-    assert!(admitted.lock().unwrap().is_empty());
+    assert!(crate::sync::lock(&admitted).is_empty());
     forwarder.shutdown().await;
     upstream.shutdown_gracefully().await.unwrap();
 }
@@ -221,7 +221,7 @@ async fn a_domain_list_answers_only_its_names_and_admits_their_addresses() {
     // The wildcard covers names below, not the name itself.
     let outside = ask(addr, Transport::Udp, "allowed.test.", RecordType::A).await;
     assert_eq!(outside.metadata.response_code, ResponseCode::NXDomain);
-    assert!(admitted.lock().unwrap().is_empty(), "nothing admitted for a refused name");
+    assert!(crate::sync::lock(&admitted).is_empty(), "nothing admitted for a refused name");
 
     let inside = ask(addr, Transport::Tcp, "API.allowed.test.", RecordType::A).await;
     assert_eq!(inside.metadata.response_code, ResponseCode::NoError);
@@ -229,7 +229,7 @@ async fn a_domain_list_answers_only_its_names_and_admits_their_addresses() {
     // A CNAME chain: the queried name is allowed, the target's address is admitted.
     let chained = ask(addr, Transport::Udp, "www.allowed.test.", RecordType::A).await;
     assert_eq!(chained.metadata.response_code, ResponseCode::NoError);
-    let admitted = admitted.lock().unwrap().clone();
+    let admitted = crate::sync::lock(&admitted).clone();
     assert_eq!(admitted.len(), 2, "{admitted:?}");
     for (slot, addresses) in admitted {
         assert_eq!(slot, 7);
