@@ -17,6 +17,7 @@ mod dns;
 mod firewall;
 mod ipam;
 mod link;
+mod nflog;
 
 use crate::error::BoxError;
 use crate::pool::Pool;
@@ -358,6 +359,14 @@ impl Net {
             .run(async move { dns::serve(listen, upstreams, clients, admit).await })
             .map_err(setup(format!("start the DNS forwarder on {listen}")))?;
         *lock(&net.dns) = Some(server);
+        let group = config.log_group;
+        match net.run(nflog::open(group)) {
+            Ok(socket) => {
+                net.rt().spawn(nflog::run(socket, net.clients.clone()));
+            }
+            // Denials are still refused and counted; only their log lines are missing.
+            Err(e) => tracing::warn!(group, error = %e, "cannot read denied-packet records; denials are not logged"),
+        }
         Ok(net)
     }
 

@@ -33,12 +33,55 @@ fn http(host: Ipv4Addr) -> (String, u16) {
     (host.to_string(), 8080)
 }
 
+/// Log lines of `sandbar::egress` (denials), captured by a global subscriber this test binary
+/// installs once (the reader runs on the runtime's network thread, so a thread-local one would
+/// miss them).
+fn egress_log() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOG: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log: &'static std::sync::Mutex<Vec<u8>> = Box::leak(Box::default());
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("sandbar::egress=info"))
+            .with_ansi(false)
+            .with_writer(move || Capture(log))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in this binary");
+        log
+    })
+}
+
+struct Capture(&'static std::sync::Mutex<Vec<u8>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        sandbar_runtime::lock(self.0).extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Waits (bounded) for a captured line containing every one of `parts`.
+fn wait_for_line(parts: &[&str]) -> bool {
+    for _ in 0..200 {
+        let text = String::from_utf8_lossy(&sandbar_runtime::lock(egress_log())).to_string();
+        if text.lines().any(|line| parts.iter().all(|part| line.contains(part))) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
 fn denied(fx: &Fixture, id: &SandboxId) -> u64 {
     fx.runtime.network(id).expect("network info").expect("a running networked sandbox").denied_packets
 }
 
 #[test]
 fn block_all_leaves_loopback_only_and_refuses_at_once() {
+    egress_log();
     let net = TestNet::new(7);
     let fx = Fixture::with_network("eg-block", net.config());
     let id = fx.started("a", &with_policy(blocked()));
@@ -47,6 +90,12 @@ fn block_all_leaves_loopback_only_and_refuses_at_once() {
     let outcomes = probe(&fx, &id, &[http(net.upstream_a()), http(upstream_b(&net))]);
     assert!(outcomes.iter().all(|o| refused(o)), "refused at once, not timed out: {outcomes:?}");
     assert!(denied(&fx, &id) >= 2, "each refused connect is counted: {}", denied(&fx, &id));
+    let destination = format!("destination={}", net.upstream_a());
+    assert!(
+        wait_for_line(&["connection denied", &format!("sandbox_id={id}"), &destination, "port=8080"]),
+        "no log line names the sandbox and destination: {}",
+        String::from_utf8_lossy(&sandbar_runtime::lock(egress_log()))
+    );
     // Its resolver answers nothing, and nothing is asked upstream.
     let lookup = fx.sh(&id, "getent hosts other.test");
     assert_eq!(lookup.status.shell_code(), 2, "not found: {}", stdout(&lookup));

@@ -205,6 +205,11 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// The sandbox registered at `addr`.
+    pub fn sandbox_of(&self, addr: Ipv4Addr) -> Option<String> {
+        self.read().get(&addr).map(|entry| entry.client.sandbox_id.clone())
+    }
+
     /// The addresses of every registered client.
     pub fn addresses(&self) -> Vec<Ipv4Addr> {
         self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner()).keys().copied().collect()
