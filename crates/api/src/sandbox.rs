@@ -139,6 +139,8 @@ pub struct Sandbox {
     pub sandbox_class: Option<String>,
     pub daemon_version: Option<String>,
     pub runner_id: Option<String>,
+    /// The owner of a linked sandbox.
+    pub linked_sandbox_id: Option<String>,
     /// Absolute, without a trailing slash (G4).
     pub toolbox_proxy_url: String,
     /// Required by SDK 0.226 (G3).
@@ -170,6 +172,9 @@ pub struct CreateSandbox {
     pub auto_pause_interval: Option<i64>,
     pub volumes: Option<Vec<SandboxVolume>>,
     pub build_info: Option<CreateBuildInfo>,
+    /// An owner (id or name) to link to: the new sandbox reaches it, and only it of all
+    /// sandboxes. Only for ephemeral sandboxes (`autoDeleteInterval: 0`).
+    pub linked_sandbox: Option<String>,
 }
 
 /// `buildInfo` of a create from an image.

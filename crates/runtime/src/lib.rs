@@ -47,7 +47,7 @@ pub use process::{Collected, Output, Process, Pty};
 pub use runtime::{InitExit, InitWatch, Leftovers, NetworkInfo, Recovered, Runtime, RuntimeConfig, SandboxState};
 pub use sandbar_init::{ExitStatus, SpawnErrorKind};
 pub use spec::{
-    validate_env_name, validate_mount_target, BindMount, EgressPolicy, ExecSpec, ExecStdio, Limits, NetworkMode,
+    validate_env_name, validate_mount_target, BindMount, EgressPolicy, ExecSpec, ExecStdio, Limits, Link, NetworkMode,
     SandboxId, SandboxSpec, DEFAULT_STOP_GRACE,
 };
 pub use sync::lock;

@@ -55,6 +55,10 @@ pub struct SandboxSpec {
     /// default. Changed on a running sandbox with [`crate::Runtime::update_network`].
     #[serde(default)]
     pub egress: EgressPolicy,
+    /// The owner of a linked sandbox (Daytona's `linkedSandbox`): while both run, each reaches
+    /// the other (and only the other, of all sandboxes), by address and by name.
+    #[serde(default)]
+    pub link: Option<Link>,
     /// Host directories visible in the sandbox.
     pub mounts: Vec<BindMount>,
     /// Hostname; the sandbox id when `None`.
@@ -72,6 +76,7 @@ impl SandboxSpec {
             limits: Limits::default(),
             network: NetworkMode::Loopback,
             egress: EgressPolicy::default(),
+            link: None,
             mounts: Vec::new(),
             hostname: None,
         }
@@ -242,6 +247,18 @@ fn valid_domain_pattern(pattern: &str) -> bool {
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
+}
+
+/// A follower's tie to its owner sandbox. Link traffic passes whatever either side's egress
+/// policy says, as on Daytona (the link is the point of it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Link {
+    /// The owner's sandbox id.
+    pub owner: String,
+    /// The name the follower resolves to the owner's address.
+    pub owner_alias: String,
+    /// The name the owner resolves to this follower's address.
+    pub alias: String,
 }
 
 /// A host path bound into the sandbox.

@@ -50,6 +50,7 @@ pub fn sandbox(row: &SandboxRow, toolbox_url: &str) -> Sandbox {
         sandbox_class: Some("container".to_string()),
         daemon_version: Some(env!("CARGO_PKG_VERSION").to_string()),
         runner_id: None,
+        linked_sandbox_id: row.linked_sandbox_id.clone(),
         toolbox_proxy_url: toolbox_url.trim_end_matches('/').to_string(),
         kvm: false,
     }

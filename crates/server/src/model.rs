@@ -95,6 +95,8 @@ pub struct SandboxRow {
     pub network_block_all: bool,
     pub network_allow_list: Option<String>,
     pub domain_allow_list: Option<String>,
+    /// The owner of a linked sandbox (Daytona's `linkedSandboxId`).
+    pub linked_sandbox_id: Option<String>,
     pub target: String,
     pub cpu: i64,
     pub gpu: i64,
@@ -168,6 +170,7 @@ pub(crate) fn test_sandbox(org: &str, id: &str, name: &str, at: &str) -> Sandbox
         network_block_all: false,
         network_allow_list: None,
         domain_allow_list: None,
+        linked_sandbox_id: None,
         target: "local".into(),
         cpu: 1,
         gpu: 0,

@@ -82,6 +82,7 @@ const POLICIES: &str = "policies";
 const BLOCKED: &str = "blocked4";
 const RESTRICTED: &str = "restricted4";
 const DENIED: &str = "denied4";
+const LINKS: &str = "links4";
 
 /// One `nft -j` transaction: typed commands, and the few JSON literals the typed schema cannot
 /// express, in order.
@@ -156,9 +157,10 @@ impl Ruleset {
         tx
     }
 
-    /// Removes everything of a sandbox address: its policy objects and its counter.
-    pub(crate) fn release(&self, slot: u32, address: Ipv4Addr) -> Transaction {
-        let mut tx = Transaction::default();
+    /// Removes everything of a sandbox address: its policy objects, its counter and its links
+    /// with `peers`.
+    pub(crate) fn release(&self, slot: u32, address: Ipv4Addr, peers: &[Ipv4Addr]) -> Transaction {
+        let mut tx = self.unlink(address, peers);
         self.clear_slot(&mut tx, slot, address);
         let element = || self.element(DENIED, vec![text(&address.to_string())]);
         tx.add(element());
@@ -183,6 +185,24 @@ impl Ruleset {
             })
             .collect();
         tx.add(self.element(&dns_set(slot), elements));
+        tx
+    }
+
+    /// Lets two linked sandboxes reach each other (both directions).
+    pub(crate) fn link(&self, a: Ipv4Addr, b: Ipv4Addr) -> Transaction {
+        let mut tx = Transaction::default();
+        tx.add(self.element(LINKS, vec![pair(a, b), pair(b, a)]));
+        tx
+    }
+
+    /// Ends the links of `a` with each of `peers`.
+    pub(crate) fn unlink(&self, a: Ipv4Addr, peers: &[Ipv4Addr]) -> Transaction {
+        let mut tx = Transaction::default();
+        let elements: Vec<Expression<'static>> = peers.iter().flat_map(|b| [pair(a, *b), pair(*b, a)]).collect();
+        if !elements.is_empty() {
+            tx.add(self.element(LINKS, elements.clone()));
+            tx.delete(self.element(LINKS, elements));
+        }
         tx
     }
 
@@ -261,6 +281,13 @@ impl Ruleset {
         tx.add(self.set("never4", &self.never, true));
         tx.add(self.set("allowed_nets4", &self.allowed, true));
         tx.add(self.set(BLOCKED, &[], false));
+        tx.add(NfListObject::Set(Box::new(Set {
+            family: NfFamily::INet,
+            table: self.table.clone().into(),
+            name: LINKS.into(),
+            set_type: SetTypeValue::Concatenated(Cow::Owned(vec![SetType::Ipv4Addr, SetType::Ipv4Addr])),
+            ..Set::default()
+        })));
         tx.raw(json!({ "add": { "map": {
             "family": "inet", "table": self.table, "name": RESTRICTED, "type": "ipv4_addr", "map": "verdict",
         } } }));
@@ -308,6 +335,17 @@ impl Ruleset {
             ("forward", vec![to_sandbox(), drop()]),
             // Sandboxes have no IPv6 (it is off in their namespace); this holds if one tried.
             (EGRESS, vec![is(meta(MetaKey::Nfproto), text("ipv6")), goto(DENY)]),
+            // Linked sandboxes reach each other, whatever their policies say.
+            (
+                EGRESS,
+                vec![
+                    is(
+                        Expression::Named(NamedExpression::Concat(vec![field("ip", "saddr"), field("ip", "daddr")])),
+                        text(&format!("@{LINKS}")),
+                    ),
+                    accept(),
+                ],
+            ),
             (EGRESS, vec![is(field("ip", "daddr"), prefix(self.range)), goto(DENY)]),
             (EGRESS, vec![is(field("ip", "daddr"), text("@allowed_nets4")), goto(POLICIES)]),
             (EGRESS, vec![is(field("ip", "daddr"), text("@never4")), goto(DENY)]),
@@ -450,20 +488,32 @@ pub(crate) fn leftovers(listing: &Value, slots: &HashSet<u32>, addresses: &HashS
             if per_slot(name) && !held_slot(name) {
                 found.push(format!("nft {kind} {name}"));
             }
-            if [BLOCKED, RESTRICTED, DENIED].contains(&name) {
+            if [BLOCKED, RESTRICTED, DENIED, LINKS].contains(&name) {
                 for element in object[kind]["elem"].as_array().into_iter().flatten() {
                     // Plain values, counted elements and map pairs all name the address first.
-                    let value =
-                        element.as_str().or_else(|| element["elem"]["val"].as_str()).or_else(|| element[0].as_str());
-                    match value.map(str::parse::<Ipv4Addr>) {
-                        Some(Ok(address)) if addresses.contains(&address) => {}
-                        _ => found.push(format!("nft {name} element {element}")),
+                    let values: Vec<&str> = match element["concat"].as_array() {
+                        Some(parts) => parts.iter().filter_map(Value::as_str).collect(),
+                        None => element
+                            .as_str()
+                            .or_else(|| element["elem"]["val"].as_str())
+                            .or_else(|| element[0].as_str())
+                            .into_iter()
+                            .collect(),
+                    };
+                    let held = !values.is_empty()
+                        && values.iter().all(|v| v.parse::<Ipv4Addr>().is_ok_and(|a| addresses.contains(&a)));
+                    if !held {
+                        found.push(format!("nft {name} element {element}"));
                     }
                 }
             }
         }
     }
     found
+}
+
+fn pair(a: Ipv4Addr, b: Ipv4Addr) -> Expression<'static> {
+    Expression::Named(NamedExpression::Concat(vec![text(&a.to_string()), text(&b.to_string())]))
 }
 
 fn sandbox_chain(slot: u32) -> String {
@@ -649,12 +699,17 @@ mod tests {
             run(&ruleset
                 .set_policy(&rules(5, EgressPolicy { allow_domains: vec!["a.test".into()], ..Default::default() })))?;
             run(&ruleset.admit(5, &[(Ipv4Addr::new(198, 18, 0, 9), 300)]))?;
+            run(&ruleset.link(Ipv4Addr::new(10, 215, 0, 5), Ipv4Addr::new(10, 215, 0, 2)))?;
+            run(&ruleset.unlink(Ipv4Addr::new(10, 215, 0, 5), &[Ipv4Addr::new(10, 215, 0, 2)]))?;
+            // Unlinking what is not linked is harmless.
+            run(&ruleset.unlink(Ipv4Addr::new(10, 215, 0, 5), &[Ipv4Addr::new(10, 215, 0, 2)]))?;
+            run(&ruleset.link(Ipv4Addr::new(10, 215, 0, 4), Ipv4Addr::new(10, 215, 0, 2)))?;
             run(&ruleset.set_policy(&rules(5, EgressPolicy { block_all: true, ..Default::default() })))?;
             run(&ruleset.set_policy(&rules(4, EgressPolicy::default())))?;
-            run(&ruleset.release(5, Ipv4Addr::new(10, 215, 0, 5)))?;
-            run(&ruleset.release(3, Ipv4Addr::new(10, 215, 0, 3)))?;
+            run(&ruleset.release(5, Ipv4Addr::new(10, 215, 0, 5), &[]))?;
+            run(&ruleset.release(3, Ipv4Addr::new(10, 215, 0, 3), &[Ipv4Addr::new(10, 215, 0, 2)]))?;
             // Releasing twice is harmless (a slot given back after a failed cleanup).
-            run(&ruleset.release(3, Ipv4Addr::new(10, 215, 0, 3)))?;
+            run(&ruleset.release(3, Ipv4Addr::new(10, 215, 0, 3), &[Ipv4Addr::new(10, 215, 0, 2)]))?;
             let output =
                 std::process::Command::new(&nft).args(["list", "table", "inet", "sandbar_unit"]).output().unwrap();
             let json = std::process::Command::new(&nft)
@@ -671,7 +726,7 @@ mod tests {
         let addresses: HashSet<Ipv4Addr> = held.iter().map(|slot| Ipv4Addr::new(10, 215, 0, *slot as u8)).collect();
         assert_eq!(leftovers(&json, &held, &addresses), Vec::<String>::new());
         let found = leftovers(&json, &HashSet::from([2]), &HashSet::from([Ipv4Addr::new(10, 215, 0, 2)]));
-        assert_eq!(found.len(), 1, "slot 4's counter is not held: {found:?}");
+        assert_eq!(found.len(), 3, "slot 4's counter and both link directions are not held: {found:?}");
         for gone in ["sandbox_4", "sandbox_5", "cidr_5", "dns_5", "10.215.0.3", "10.215.0.5"] {
             assert!(!listing.contains(gone), "{gone} left in:\n{listing}");
         }

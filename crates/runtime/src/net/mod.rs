@@ -21,7 +21,7 @@ mod nflog;
 
 use crate::error::BoxError;
 use crate::pool::Pool;
-use crate::spec::{EgressPolicy, SandboxId};
+use crate::spec::{EgressPolicy, Link, SandboxId};
 use crate::sync::lock;
 use crate::Error;
 use firewall::{Ruleset, SlotRules, Transaction};
@@ -151,6 +151,8 @@ pub(crate) struct Net {
     dns: Mutex<Option<dns::DnsServer>>,
     /// The last policy generation handed out (conntrack marks; never 0).
     generation: AtomicU32,
+    /// Linked pairs in the firewall, as (follower, owner) addresses.
+    links: Mutex<Vec<(Ipv4Addr, Ipv4Addr)>>,
     /// Always `Some` until dropped (then shut down without blocking, which is allowed also
     /// inside another tokio runtime).
     rt: Option<tokio::runtime::Runtime>,
@@ -218,6 +220,21 @@ impl Attached {
     pub(crate) fn update(&self, policy: &EgressPolicy) -> Result<(), BoxError> {
         self.enforce(policy)?;
         self.net.clients.insert(self.address, self.net.client(&self.sandbox_id, self.slot, policy));
+        Ok(())
+    }
+
+    /// Links this follower with its running `owner`: each reaches the other, and resolves the
+    /// other's name. Linking twice does nothing.
+    pub(crate) fn link_to(&self, owner: &Attached, link: &Link) -> Result<(), BoxError> {
+        let net = &self.net;
+        let pair = (self.address, owner.address);
+        if lock(&net.links).contains(&pair) {
+            return Ok(());
+        }
+        apply(&net.nft, &net.ruleset.link(self.address, owner.address))?;
+        lock(&net.links).push(pair);
+        net.clients.set_alias(self.address, &link.owner_alias, owner.address);
+        net.clients.set_alias(owner.address, &link.alias, self.address);
         Ok(())
     }
 
@@ -302,6 +319,7 @@ impl Net {
             clients,
             dns: Mutex::new(None),
             generation: AtomicU32::new(initial_generation()),
+            links: Mutex::new(Vec::new()),
             rt: Some(rt),
         };
         let routes =
@@ -470,11 +488,21 @@ impl Net {
     fn release_slot(&self, slot: u32, host_index: Option<u32>) {
         let name = self.names.host_link(slot);
         let address = lock(&self.ipam).address(slot);
-        if let Err(e) = apply(&self.nft, &self.ruleset.release(slot, address)) {
+        let peers: Vec<Ipv4Addr> = lock(&self.links)
+            .iter()
+            .filter_map(|(follower, owner)| match address {
+                a if a == *follower => Some(*owner),
+                a if a == *owner => Some(*follower),
+                _ => None,
+            })
+            .collect();
+        self.clients.remove_aliases(address);
+        if let Err(e) = apply(&self.nft, &self.ruleset.release(slot, address, &peers)) {
             // A later sandbox on this address would inherit the policy: the address stays taken.
             tracing::warn!(%address, error = %e, "could not remove a sandbox address's firewall state; it stays taken");
             return;
         }
+        lock(&self.links).retain(|(follower, owner)| *follower != address && *owner != address);
         let deleted = match host_index {
             Some(index) => self.on_host(move |h| async move { link::delete_link(&h, index).await }),
             None => {

@@ -151,6 +151,10 @@ impl Runtime {
             let _ = std::fs::remove_file(&marker_path);
             let _ = std::fs::remove_file(path.join("init.sock"));
         }
+        let adopted: Vec<SandboxId> = lock(&self.running).keys().cloned().collect();
+        for id in &adopted {
+            self.connect_links(id);
+        }
         self.remove_dead_partial_layers();
         self.remove_orphan_snapshots();
         let adopted: Vec<PathBuf> = lock(&self.running).values().flat_map(|r| r.cgroup.dirs()).collect();

@@ -6,6 +6,7 @@ use super::{write_record, Runtime};
 use crate::spec::{EgressPolicy, NetworkMode, SandboxId};
 use crate::Error;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// A running networked sandbox's network, as the host sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,44 @@ impl Runtime {
             );
         }
         Ok(())
+    }
+
+    /// Links a sandbox that just started (or was re-adopted) with its running owner and its
+    /// running followers. A link that cannot be made is logged; the sandbox runs on without it.
+    pub(crate) fn connect_links(&self, id: &SandboxId) {
+        if self.networking.is_none() {
+            return;
+        }
+        let (me, others) = {
+            let running = crate::sync::lock(&self.running);
+            let others: Vec<_> = running.iter().map(|(other, entry)| (other.clone(), Arc::clone(entry))).collect();
+            (running.get(id).cloned(), others)
+        };
+        let Some(me) = me else { return };
+        let Some(my_net) = &me.net else { return };
+        let mut pairs = Vec::new();
+        if let Some(link) = &me.record.spec.link {
+            if let Some((_, owner)) = others.iter().find(|(other, _)| other.as_str() == link.owner) {
+                pairs.push((my_net, owner.net.as_ref(), link, owner.record.spec.link.is_none()));
+            }
+        }
+        for (_, follower) in &others {
+            if let (Some(link), Some(net)) = (&follower.record.spec.link, &follower.net) {
+                if link.owner == id.as_str() {
+                    pairs.push((net, Some(my_net), link, me.record.spec.link.is_none()));
+                }
+            }
+        }
+        for (follower, owner, link, owner_is_not_linked) in pairs {
+            let Some(owner) = owner else { continue };
+            // Links do not chain: an owner is never itself a follower.
+            if !owner_is_not_linked {
+                continue;
+            }
+            if let Err(e) = follower.link_to(owner, link) {
+                tracing::warn!(sandbox_id = %id, owner = %link.owner, error = %e, "could not link sandboxes");
+            }
+        }
     }
 
     /// The network of a running sandbox with outbound networking; `None` for one that is not

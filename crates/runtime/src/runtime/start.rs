@@ -54,6 +54,7 @@ impl Runtime {
             }
         })?;
         lock(&self.running).insert(id.clone(), Arc::new(running));
+        self.connect_links(id);
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 use crate::common::{stdout, Fixture};
 use crate::net_fixture::{asked, logged, table_exists, TestNet};
 use crate::network::{outbound, probe, refused, DeleteAll};
-use sandbar_runtime::{EgressPolicy, ExecSpec, Runtime, RuntimeConfig, SandboxId, SandboxSpec};
+use sandbar_runtime::{EgressPolicy, ExecSpec, Link, Runtime, RuntimeConfig, SandboxId, SandboxSpec};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -243,4 +243,70 @@ fn a_policy_survives_stop_start_and_a_runtime_restart() {
     drop(cleanup);
     drop(runtime);
     assert!(!table_exists("sandbar_t10"));
+}
+
+/// Starts a listener on port `port` in sandbox `id` that accepts and closes, and waits for it.
+fn listen(fx: &Fixture, id: &SandboxId, port: u16) {
+    let server = format!(
+        "setsid python3 -c \"import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('0.0.0.0', {port})); s.listen()\nwhile True:\n  c, _ = s.accept(); c.close()\" > /dev/null 2>&1 < /dev/null &"
+    );
+    fx.sh(id, &server);
+    for _ in 0..300 {
+        if probe(fx, id, &[("127.0.0.1".to_string(), port)]) == vec!["connected"] {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the listener in {id} did not come up");
+}
+
+#[test]
+fn a_linked_follower_reaches_its_owner_by_name_and_nothing_else() {
+    let net = TestNet::new(11);
+    let fx = Fixture::with_network("eg-link", net.config());
+    let owner = fx.started("owner", &outbound());
+    let third = fx.started("third", &outbound());
+    let mut spec = with_policy(blocked());
+    spec.link = Some(Link { owner: owner.to_string(), owner_alias: "own-11".into(), alias: "fol-11".into() });
+    let follower = fx.started("follower", &spec);
+    let (owner_address, follower_address, third_address) = (
+        fx.runtime.network_address(&owner).unwrap(),
+        fx.runtime.network_address(&follower).unwrap(),
+        fx.runtime.network_address(&third).unwrap(),
+    );
+    for id in [&owner, &follower, &third] {
+        listen(&fx, id, 9000);
+    }
+    // The follower resolves its owner's name and reaches it (its block-all does not cover the
+    // link), and nothing else: not the third sandbox, not the outside.
+    let resolved = fx.sh(&follower, "getent hosts own-11");
+    assert!(stdout(&resolved).starts_with(&owner_address.to_string()), "{}", stdout(&resolved));
+    assert_eq!(
+        probe(&fx, &follower, &[("own-11".into(), 9000), (third_address.to_string(), 9000), http(net.upstream_a())]),
+        vec!["connected".to_string(), "ECONNREFUSED".to_string(), "ECONNREFUSED".to_string()]
+    );
+    // The owner resolves and reaches its follower; the third sandbox reaches neither.
+    let back = fx.sh(&owner, "getent hosts fol-11");
+    assert!(stdout(&back).starts_with(&follower_address.to_string()), "{}", stdout(&back));
+    assert_eq!(probe(&fx, &owner, &[("fol-11".into(), 9000)]), vec!["connected"]);
+    assert_eq!(fx.sh(&third, "getent hosts own-11").status.shell_code(), 2, "only the follower knows the name");
+    assert!(probe(&fx, &third, &[(owner_address.to_string(), 9000), (follower_address.to_string(), 9000)])
+        .iter()
+        .all(|o| refused(o)));
+
+    // The link goes with the owner.
+    fx.runtime.delete(&owner).unwrap();
+    assert_eq!(fx.sh(&follower, "getent hosts own-11").status.shell_code(), 2);
+    assert!(fx.runtime.network_leftovers().is_empty(), "{:?}", fx.runtime.network_leftovers());
+    // An owner that starts again links with its running follower again.
+    let owner = fx.started("owner2", &outbound());
+    let mut spec = with_policy(blocked());
+    spec.link = Some(Link { owner: owner.to_string(), owner_alias: "own-11".into(), alias: "fol-11b".into() });
+    let second = fx.started("follower2", &spec);
+    fx.runtime.stop(&owner, Duration::from_secs(1)).unwrap();
+    assert_eq!(fx.sh(&second, "getent hosts own-11").status.shell_code(), 2, "no name while the owner is stopped");
+    fx.runtime.start(&owner).unwrap();
+    listen(&fx, &owner, 9000);
+    assert_eq!(probe(&fx, &second, &[("own-11".into(), 9000)]), vec!["connected"]);
+    assert!(fx.runtime.network_leftovers().is_empty(), "{:?}", fx.runtime.network_leftovers());
 }

@@ -101,6 +101,12 @@ impl FakeNode {
         self.lock().sandboxes.get(&id).map(|s| s.state)
     }
 
+    /// The spec the node holds for `id` (what the runtime would enforce).
+    pub fn spec(&self, id: &str) -> Option<SandboxSpec> {
+        let id = SandboxId::new(id).ok()?;
+        self.lock().sandboxes.get(&id).map(|s| s.spec.clone())
+    }
+
     /// The images the node holds.
     pub fn images(&self) -> BTreeSet<String> {
         self.lock().images.clone()

@@ -134,6 +134,7 @@ pub(super) fn new_sandbox(
         network_block_all: request.network_block_all.unwrap_or(false),
         network_allow_list: request.network_allow_list,
         domain_allow_list: request.domain_allow_list,
+        linked_sandbox_id: None,
         target: request.target.unwrap_or(fresh.target),
         cpu,
         gpu: 0,

@@ -64,6 +64,10 @@ impl ControlPlane {
             .await?
             .ok_or_else(|| admission::snapshot_not_found(&snapshot_name))?;
         let volumes = self.find_volumes(org, request.volumes.iter().flatten()).await?;
+        let owner = match request.linked_sandbox.as_deref() {
+            Some(reference) => Some(self.link_owner(org, &request, reference).await?),
+            None => None,
+        };
         let fresh = admission::Fresh {
             id: uuid::Uuid::new_v4().to_string(),
             organization_id: org.id.clone(),
@@ -71,11 +75,13 @@ impl ControlPlane {
             now: self.now(),
         };
         let mut row = admission::new_sandbox(request, &snapshot, &volumes, fresh)?;
+        row.linked_sandbox_id = owner.map(|owner| owner.id);
         let plan = lifecycle::plan(row.state, Command::Create)?;
         let after = begin(&mut row, plan);
         let id = row.id.clone();
         tracing::Span::current().record("sandbox_id", id.as_str());
-        let spec = self.spec_of(&row, &snapshot)?;
+        let mut spec = self.spec_of(&row, &snapshot)?;
+        spec.link = self.link_of(&row).await?;
         // Held from before the row is visible: a settings change waits for the runtime record
         // made from this spec, and then updates it.
         let lock = self.lock_of(&id);
@@ -152,7 +158,11 @@ impl ControlPlane {
         // a refused request never leaves the sandbox in a transitional state.
         let snapshot = self.store.find_snapshot(&row.organization_id, &row.snapshot).await?;
         let spec = match (work, &snapshot) {
-            (Work::Start, Some(snapshot)) => Some(self.spec_of(&row, snapshot)?),
+            (Work::Start, Some(snapshot)) => {
+                let mut spec = self.spec_of(&row, snapshot)?;
+                spec.link = self.link_of(&row).await?;
+                Some(spec)
+            }
             _ => None,
         };
         let admitted = match work {
@@ -177,6 +187,9 @@ impl ControlPlane {
             },
         };
         let row = self.finish(row, result, after, command).await?;
+        if command == Command::Delete && row.state == SandboxState::Destroyed {
+            self.delete_followers(&row.id).await;
+        }
         // Ephemeral sandboxes (auto-delete 0) go as soon as they stop.
         if command == Command::Stop && row.auto_delete_interval == Some(0) {
             return Box::pin(self.run_command(row, Command::Delete, true)).await;

@@ -2,12 +2,14 @@
 //! semantics of `POST /sandbox/{id}/network-settings`, and the runtime policy a row stands for.
 //!
 //! The rows keep the lists as the caller sent them (the DTO echoes them); [`policy_of`] is the
-//! one place they are parsed for enforcement.
+//! one place they are parsed for enforcement. Linked sandboxes (Daytona's `linkedSandbox`):
+//! the checks on the owner, the runtime's [`sandbar_runtime::Link`], the cascade on delete.
 
-use super::ServiceError;
-use crate::model::SandboxRow;
+use super::{ControlPlane, ServiceError};
+use crate::model::{Organization, SandboxRow};
 use ipnet::Ipv4Net;
 use sandbar_api::NetworkSettings;
+use sandbar_api::{CreateSandbox, SandboxState};
 use sandbar_runtime::EgressPolicy;
 use std::net::Ipv4Addr;
 
@@ -146,6 +148,64 @@ pub(super) fn policy_of(row: &SandboxRow) -> EgressPolicy {
             let error = cidrs.err().or(domains.err()).map(|e| e.to_string()).unwrap_or_default();
             tracing::warn!(sandbox_id = %row.id, %error, "stored network allow list does not parse; blocking all");
             EgressPolicy { block_all: true, ..EgressPolicy::default() }
+        }
+    }
+}
+
+impl ControlPlane {
+    /// The owner a create links to, with Daytona's checks: only an ephemeral sandbox may link,
+    /// the owner must exist in the organization (404), must not itself be linked, and must be
+    /// started or stopped.
+    pub(super) async fn link_owner(
+        &self,
+        org: &Organization,
+        request: &CreateSandbox,
+        reference: &str,
+    ) -> Result<SandboxRow, ServiceError> {
+        if request.auto_delete_interval != Some(0) {
+            return Err(invalid("Linked sandboxes must be ephemeral (set autoDeleteInterval to 0)".into()));
+        }
+        let owner = self.get(org, reference).await?;
+        if owner.linked_sandbox_id.is_some() {
+            return Err(invalid(format!(
+                "Linked sandbox {} is itself linked to another sandbox; chained links are not allowed",
+                owner.id
+            )));
+        }
+        if !matches!(owner.state, SandboxState::Started | SandboxState::Stopped) {
+            return Err(invalid(format!(
+                "Linked sandbox must be in STARTED or STOPPED state with an assigned runner (current: {})",
+                owner.state.as_str()
+            )));
+        }
+        Ok(owner)
+    }
+
+    /// The runtime's link of a follower row: its owner's id and name and its own name.
+    pub(super) async fn link_of(&self, row: &SandboxRow) -> Result<Option<sandbar_runtime::Link>, ServiceError> {
+        let Some(owner_id) = &row.linked_sandbox_id else { return Ok(None) };
+        let Some(owner) = self.store.find_live_sandbox(owner_id).await? else {
+            // The owner is gone: its followers are being deleted with it.
+            return Ok(None);
+        };
+        Ok(Some(sandbar_runtime::Link { owner: owner.id, owner_alias: owner.name, alias: row.name.clone() }))
+    }
+
+    /// Deletes the followers of an owner that was just deleted, as Daytona does: they lose
+    /// their link and have no reason to exist (they are ephemeral).
+    pub(super) async fn delete_followers(&self, owner_id: &str) {
+        let followers = match self.store.live_followers(owner_id).await {
+            Ok(followers) => followers,
+            Err(e) => {
+                tracing::warn!(sandbox_id = %owner_id, error = %e, "could not list the deleted sandbox's followers");
+                return;
+            }
+        };
+        for follower in followers {
+            let deleted = Box::pin(self.command_if(&follower.id, |_| Some(crate::lifecycle::Command::Delete))).await;
+            if let Err(e) = deleted {
+                tracing::warn!(sandbox_id = %follower.id, owner = %owner_id, error = %e, "could not delete a linked follower");
+            }
         }
     }
 }

@@ -216,6 +216,9 @@ pub trait Store: Send + Sync + 'static {
     /// The sandboxes `query` selects, sorted and paged by the database.
     async fn query_sandboxes(&self, query: &SandboxQuery) -> Result<SandboxPage, StoreError>;
 
+    /// The live sandboxes linked to `owner_id` (its followers), by id.
+    async fn live_followers(&self, owner_id: &str) -> Result<Vec<SandboxRow>, StoreError>;
+
     /// Every live sandbox of every organization, by id (for the reaper and restart
     /// reconciliation).
     async fn all_live_sandboxes(&self) -> Result<Vec<SandboxRow>, StoreError>;

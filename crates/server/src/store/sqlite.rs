@@ -24,6 +24,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_snapshot_source_sandbox", include_str!("migrations/0003_snapshot_source_sandbox.sql")),
     ("0004_organization_quotas", include_str!("migrations/0004_organization_quotas.sql")),
     ("0005_signing_nonce", include_str!("migrations/0005_signing_nonce.sql")),
+    ("0006_linked_sandbox", include_str!("migrations/0006_linked_sandbox.sql")),
 ];
 
 /// The SQLite database.
@@ -56,7 +57,7 @@ fn unique(operation: &'static str, what: String) -> impl FnOnce(rusqlite::Error)
 const SANDBOX_COLUMNS: &str = "id, organization_id, name, snapshot, os_user, env, labels, public, network_block_all, \
      network_allow_list, domain_allow_list, target, cpu, gpu, memory, disk, state, desired_state, error_reason, \
      recoverable, auto_stop_interval, auto_archive_interval, auto_delete_interval, auto_pause_interval, volumes, \
-     created_at, updated_at, last_activity_at, state_changed_at";
+     created_at, updated_at, last_activity_at, state_changed_at, linked_sandbox_id";
 
 impl SqliteStore {
     /// Opens (creating and migrating) the database at `path`. The database holds every
@@ -261,7 +262,7 @@ impl Store for SqliteStore {
     async fn insert_sandbox(&self, row: &SandboxRow) -> Result<(), StoreError> {
         let db = self.db();
         db.execute(
-            &format!("INSERT INTO sandboxes ({SANDBOX_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"),
+            &format!("INSERT INTO sandboxes ({SANDBOX_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"),
             rusqlite::params_from_iter(sandbox_params(row)?.iter()),
         )
         .map_err(unique("insert sandbox", format!("a sandbox named {:?}", row.name)))?;
@@ -386,6 +387,19 @@ impl Store for SqliteStore {
             rows.truncate(page.limit);
         }
         Ok(SandboxPage { rows, more })
+    }
+
+    async fn live_followers(&self, owner_id: &str) -> Result<Vec<SandboxRow>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare(&format!(
+                "SELECT {SANDBOX_COLUMNS} FROM sandboxes WHERE linked_sandbox_id = ?1 AND state <> 'destroyed' ORDER BY id"
+            ))
+            .map_err(sql("list linked sandboxes"))?;
+        let rows = statement.query_map([owner_id], read_sandbox).map_err(sql("list linked sandboxes"))?;
+        let rows: Vec<Result<SandboxRow, StoreError>> =
+            rows.collect::<Result<_, _>>().map_err(sql("list linked sandboxes"))?;
+        rows.into_iter().collect()
     }
 
     async fn all_live_sandboxes(&self) -> Result<Vec<SandboxRow>, StoreError> {
@@ -550,6 +564,7 @@ fn sandbox_params(row: &SandboxRow) -> Result<Vec<Box<dyn rusqlite::ToSql + '_>>
         Box::new(&row.updated_at),
         Box::new(&row.last_activity_at),
         Box::new(&row.state_changed_at),
+        Box::new(&row.linked_sandbox_id),
     ])
 }
 
@@ -592,6 +607,7 @@ fn read_sandbox(r: &Row<'_>) -> rusqlite::Result<Result<SandboxRow, StoreError>>
             updated_at: r.get(26).map_err(|_| corrupt("updated_at"))?,
             last_activity_at: r.get(27).map_err(|_| corrupt("last_activity_at"))?,
             state_changed_at: r.get(28).map_err(|_| corrupt("state_changed_at"))?,
+            linked_sandbox_id: r.get(29).map_err(|_| corrupt("linked_sandbox_id"))?,
         })
     })();
     Ok(parsed)

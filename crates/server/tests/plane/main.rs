@@ -6,6 +6,7 @@ mod common;
 mod errors;
 mod faults;
 mod lists;
+mod network;
 mod openapi;
 mod quotas;
 mod reaper;

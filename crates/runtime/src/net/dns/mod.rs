@@ -37,6 +37,9 @@ pub type Admit = Arc<dyn Fn(u32, Vec<(Ipv4Addr, u32)>) -> Result<(), String> + S
 /// TTLs would make connections race the expiry, and answers are re-admitted on every query.
 const ADMIT_SECONDS: (u32, u32) = (300, 86_400);
 
+/// TTL of a linked sandbox's name: short, as the link goes when either side stops.
+const ALIAS_TTL: u32 = 5;
+
 /// Sustained queries per second each client may send before being answered REFUSED.
 pub const CLIENT_QUERY_RATE: u32 = 200;
 /// How many queries a client may send in one burst (bucket capacity).
@@ -202,9 +205,36 @@ enum Admission {
 #[derive(Clone, Default)]
 pub struct Clients {
     inner: Arc<RwLock<HashMap<Ipv4Addr, Arc<Entry>>>>,
+    /// Names each client resolves to a linked sandbox's address (lower case, no trailing dot).
+    aliases: Arc<RwLock<HashMap<Ipv4Addr, Vec<(String, Ipv4Addr)>>>>,
 }
 
 impl Clients {
+    /// Makes `name` resolve to `target` for the client at `addr`.
+    pub fn set_alias(&self, addr: Ipv4Addr, name: &str, target: Ipv4Addr) {
+        let mut aliases = self.aliases.write().unwrap_or_else(PoisonError::into_inner);
+        let names = aliases.entry(addr).or_default();
+        names.retain(|(known, _)| *known != name.to_ascii_lowercase());
+        names.push((name.to_ascii_lowercase(), target));
+    }
+
+    /// Forgets every alias of the client at `addr` and every alias that points to `addr`.
+    pub fn remove_aliases(&self, addr: Ipv4Addr) {
+        let mut aliases = self.aliases.write().unwrap_or_else(PoisonError::into_inner);
+        aliases.remove(&addr);
+        for names in aliases.values_mut() {
+            names.retain(|(_, target)| *target != addr);
+        }
+        aliases.retain(|_, names| !names.is_empty());
+    }
+
+    /// The address `name` is an alias of for the client at `addr`.
+    fn alias(&self, addr: Ipv4Addr, name: &str) -> Option<Ipv4Addr> {
+        let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+        let aliases = self.aliases.read().unwrap_or_else(PoisonError::into_inner);
+        aliases.get(&addr)?.iter().find(|(known, _)| *known == name).map(|(_, target)| *target)
+    }
+
     /// The sandbox registered at `addr`.
     pub fn sandbox_of(&self, addr: Ipv4Addr) -> Option<String> {
         self.read().get(&addr).map(|entry| entry.client.sandbox_id.clone())
@@ -334,6 +364,21 @@ impl Forwarder {
         }
         let qtype = query.query_type();
         let name = Name::from(query.name());
+        // A linked sandbox's name: answered here, whatever the policy (the link is allowed).
+        if let IpAddr::V4(source) = src.ip() {
+            if let Some(target) = self.clients.alias(source, &name.to_ascii()) {
+                let records = match qtype {
+                    RecordType::A => vec![Record::from_rdata(
+                        name.clone(),
+                        ALIAS_TTL,
+                        RData::A(hickory_resolver::proto::rr::rdata::A(target)),
+                    )],
+                    _ => Vec::new(),
+                };
+                let reply = Reply { code: ResponseCode::NoError, answers: &records, authorities: &[] };
+                return send(request, handle, reply).await;
+            }
+        }
         if client.policy.block_all {
             debug!(sandbox_id = %client.sandbox_id, %name, "DNS query of a blocked sandbox answered NXDOMAIN");
             return send(request, handle, Reply::empty(ResponseCode::NXDomain)).await;
