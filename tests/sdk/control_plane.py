@@ -639,6 +639,24 @@ class Suite:
         sb.update_network_settings(network_allow_list="")
         expect(self.daytona.get(sb.id).network_allow_list is None, "an empty allow list clears it")
 
+    def linked_sandbox(self) -> None:
+        if "linked_sandbox" not in getattr(CreateSandboxFromSnapshotParams, "model_fields", {}):
+            raise Skip(f"CreateSandboxFromSnapshotParams has no linked_sandbox in daytona {SDK_VERSION}")
+        owner = self.track(self.daytona.create(CreateSandboxFromSnapshotParams(
+            name=self.name("owner"), labels=self.labels())))
+        follower = self.track(self.daytona.create(CreateSandboxFromSnapshotParams(
+            name=self.name("follower"), labels=self.labels(), linked_sandbox=owner.name, ephemeral=True)))
+        # The follower resolves its owner by name (the forwarder answers; nothing leaves the host).
+        answer = follower.process.exec(f"getent hosts {owner.name}", timeout=30)
+        expect(answer.exit_code == 0 and answer.result.strip() != "",
+               f"the follower cannot resolve its owner {owner.name!r}: {answer.exit_code} {answer.result!r}")
+        owner.delete()
+        try:
+            gone = self.daytona.get(follower.id)
+            expect(state_of(gone.state) == "destroyed", f"the follower is {gone.state!r} after its owner's delete")
+        except DaytonaError as e:
+            expect(status_of(e) == 404, f"get(follower) after the owner's delete raised {one_line(e)}")
+
     def refresh_activity(self) -> None:
         sb = self.state["default"]
         before_text = self.daytona.get(sb.id).last_activity_at
@@ -1102,6 +1120,7 @@ def main() -> int:
         s("auto-delete-interval", suite.auto_delete_interval, needs=("create-default",))
         s("set-public", suite.set_public, needs=("create-default",))
         s("network-settings", suite.network_settings, needs=("create-default",))
+        s("linked-sandbox", suite.linked_sandbox)
         s("refresh-activity", suite.refresh_activity, needs=("create-default", "set-labels", "create-from-snapshot"))
         s("stop", suite.stop, needs=("create-default",))
         s("start", suite.start, needs=("stop",))

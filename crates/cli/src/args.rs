@@ -285,6 +285,12 @@ pub struct BenchArgs {
     /// Run only the big-server start comparison (fresh process against a big heap).
     #[arg(long)]
     pub heap_only: bool,
+    /// Run only the networking benchmarks.
+    #[arg(long)]
+    pub net_only: bool,
+    /// Idle networked (and as many loopback-only) sandboxes for the networking memory benchmark.
+    #[arg(long, default_value_t = 500)]
+    pub net_sandboxes: usize,
     /// Write results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,

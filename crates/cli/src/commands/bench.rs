@@ -13,6 +13,8 @@
 //!   `bench_state`.
 //! * create+start while the process holds a big touched heap, beside a fresh process: see
 //!   `bench_heap` (`--heap-only` runs just that).
+//! * networking (setup cost beside loopback, policy change, throughput, idle memory): see
+//!   `bench_net` (`--net-only` runs just that).
 
 use crate::args::{BenchArgs, GlobalArgs};
 use anyhow::{bail, Context};
@@ -48,6 +50,10 @@ impl Summary {
         println!("{:<40} {:>6} {:>9.3} {:>9.3} {:>9.3}", self.name, self.samples, self.p50, self.p95, self.p99);
     }
 
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
     fn json(&self) -> serde_json::Value {
         serde_json::json!({ "name": self.name, "samples": self.samples, "p50_ms": self.p50, "p95_ms": self.p95, "p99_ms": self.p99 })
     }
@@ -55,6 +61,20 @@ impl Summary {
 
 pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let (images, manifest) = super::images_with_default(global)?;
+    let net_dir = global.data_dir.join(format!("bench-net-{}", std::process::id()));
+    if args.net_only {
+        println!("{:<40} {:>6} {:>9} {:>9} {:>9}", "benchmark (ms)", "n", "p50", "p95", "p99");
+        let (summaries, network) = super::bench_net::run(&images, &net_dir, &args)?;
+        write_json(
+            &args,
+            serde_json::json!({
+                "machine": machine(),
+                "results": summaries.iter().map(Summary::json).collect::<Vec<_>>(),
+                "network": network,
+            }),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let layer = images.layer_path(manifest.layers.last().context("default image has no layer")?);
     let data_dir = global.data_dir.join(format!("bench-{}", std::process::id()));
     let mut config = RuntimeConfig::new(&data_dir, images.clone());
@@ -68,23 +88,32 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<ExitCode> {
     // Dropping the runtime unmounts a data disk before its directory goes.
     drop(runtime);
     let _ = std::fs::remove_dir_all(&data_dir);
-    let (summaries, memory) = result?;
+    let (mut summaries, memory) = result?;
     cleanup?;
-
-    if let Some(path) = &args.json {
-        let value = serde_json::json!({
+    let (net_summaries, network) = super::bench_net::run(&images, &net_dir, &args)?;
+    summaries.extend(net_summaries);
+    write_json(
+        &args,
+        serde_json::json!({
             "machine": machine(),
             "cgroup_layout": layout,
             "results": summaries.iter().map(Summary::json).collect::<Vec<_>>(),
             "idle_memory": memory,
-        });
+            "network": network,
+        }),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_json(args: &BenchArgs, value: serde_json::Value) -> anyhow::Result<()> {
+    if let Some(path) = &args.json {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(path, serde_json::to_string_pretty(&value)?)?;
         println!("results written to {}", path.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn measure(runtime: &Runtime, layer: &Path, args: &BenchArgs) -> anyhow::Result<(Vec<Summary>, serde_json::Value)> {
@@ -176,7 +205,7 @@ fn measure(runtime: &Runtime, layer: &Path, args: &BenchArgs) -> anyhow::Result<
 }
 
 /// Starts `count` idle sandboxes and reports the memory they cost, per sandbox.
-fn idle_memory(runtime: &Runtime, spec: &SandboxSpec, count: usize) -> anyhow::Result<serde_json::Value> {
+pub(super) fn idle_memory(runtime: &Runtime, spec: &SandboxSpec, count: usize) -> anyhow::Result<serde_json::Value> {
     let settle = Duration::from_secs(3);
     flush_dirty_pages();
     std::thread::sleep(Duration::from_millis(500));

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_heap;
+mod bench_net;
 mod bench_state;
 mod image;
 mod keys;

@@ -165,13 +165,15 @@ pub(crate) struct NetSlot {
     netns: OwnedFd,
     slot: u32,
     host_index: u32,
+    /// The address's denied-packet count when the slot was made.
+    denied_base: u64,
     armed: bool,
 }
 
 impl Drop for NetSlot {
     fn drop(&mut self) {
         if self.armed {
-            self.net.release_slot(self.slot, Some(self.host_index));
+            self.net.release_slot(self.slot, Some(self.host_index), false);
         }
     }
 }
@@ -186,6 +188,10 @@ pub(crate) struct Attached {
     address: Ipv4Addr,
     host_index: u32,
     generation: AtomicU32,
+    /// The address's denied-packet count when this sandbox got it.
+    denied_base: u64,
+    /// Whether the firewall holds policy objects of this slot (to clear on change and release).
+    has_objects: AtomicBool,
     released: AtomicBool,
 }
 
@@ -210,7 +216,12 @@ impl Attached {
     pub(crate) fn enforce(&self, policy: &EgressPolicy) -> Result<(), BoxError> {
         let generation = self.net.next_generation();
         let rules = SlotRules { slot: self.slot, address: self.address, policy: policy.clone(), generation };
-        apply(&self.net.nft, &self.net.ruleset.set_policy(&rules))?;
+        let had_objects = self.has_objects.load(Ordering::Acquire);
+        if !had_objects && policy.is_open() {
+            return Ok(());
+        }
+        apply(&self.net.nft, &self.net.ruleset.set_policy(&rules, had_objects))?;
+        self.has_objects.store(!policy.is_open(), Ordering::Release);
         self.generation.store(generation, Ordering::Release);
         Ok(())
     }
@@ -240,7 +251,7 @@ impl Attached {
 
     /// Packets the firewall refused from this sandbox since its start.
     pub(crate) fn denied_packets(&self) -> Result<u64, BoxError> {
-        self.net.denied_packets(self.address)
+        Ok(self.net.denied_packets(self.address)?.saturating_sub(self.denied_base))
     }
 
     /// Deletes the link, forgets the sandbox in the forwarder and frees the address. Runs once;
@@ -248,7 +259,7 @@ impl Attached {
     pub(crate) fn release(&self) {
         if !self.released.swap(true, Ordering::AcqRel) {
             self.net.clients.remove(self.address);
-            self.net.release_slot(self.slot, Some(self.host_index));
+            self.net.release_slot(self.slot, Some(self.host_index), self.has_objects.load(Ordering::Acquire));
         }
     }
 }
@@ -433,9 +444,10 @@ impl Net {
             .ok_or_else(|| format!("no free address in the sandbox range {} (every address is in use)", net.range))?;
         let address = lock(&net.ipam).address(slot);
         let made = net.make_link(slot).and_then(|(netns, host_index)| {
-            let slot = NetSlot { net: Arc::clone(net), netns, slot, host_index, armed: true };
-            // Its denied-packet counter starts at zero (dropping `slot` on failure frees it).
+            let mut slot = NetSlot { net: Arc::clone(net), netns, slot, host_index, denied_base: 0, armed: true };
+            // The address's counter, and where it stands (dropping `slot` on failure frees it).
             apply(&net.nft, &net.ruleset.counted(address))?;
+            slot.denied_base = net.denied_packets(address)?;
             Ok(slot)
         });
         match made {
@@ -443,7 +455,7 @@ impl Net {
             Err(e) => {
                 // A slot that got as far as a link gave itself back when dropped.
                 if lock(&net.ipam).in_use().contains(&slot) {
-                    net.release_slot(slot, None);
+                    net.release_slot(slot, None, false);
                 }
                 Err(e)
             }
@@ -483,9 +495,10 @@ impl Net {
         Ok((netns, host_index))
     }
 
-    /// Removes a slot's firewall state and its link (by index when known, else by name) and
-    /// frees the slot.
-    fn release_slot(&self, slot: u32, host_index: Option<u32>) {
+    /// Removes a slot's firewall state (its links, and its policy objects when `had_objects`)
+    /// and its link (by index when known, else by name), and frees the slot. An open sandbox
+    /// without links needs no `nft` call.
+    fn release_slot(&self, slot: u32, host_index: Option<u32>, had_objects: bool) {
         let name = self.names.host_link(slot);
         let address = lock(&self.ipam).address(slot);
         let peers: Vec<Ipv4Addr> = lock(&self.links)
@@ -497,10 +510,12 @@ impl Net {
             })
             .collect();
         self.clients.remove_aliases(address);
-        if let Err(e) = apply(&self.nft, &self.ruleset.release(slot, address, &peers)) {
-            // A later sandbox on this address would inherit the policy: the address stays taken.
-            tracing::warn!(%address, error = %e, "could not remove a sandbox address's firewall state; it stays taken");
-            return;
+        if had_objects || !peers.is_empty() {
+            if let Err(e) = apply(&self.nft, &self.ruleset.release(slot, address, &peers, had_objects)) {
+                // A later sandbox on this address would inherit the policy: the address stays taken.
+                tracing::warn!(%address, error = %e, "could not remove a sandbox address's firewall state; it stays taken");
+                return;
+            }
         }
         lock(&self.links).retain(|(follower, owner)| *follower != address && *owner != address);
         let deleted = match host_index {
@@ -544,13 +559,17 @@ impl Net {
             address: marker.address,
             host_index,
             generation: AtomicU32::new(marker.generation),
+            // The table was rebuilt when this process started: its counters start at zero.
+            denied_base: 0,
+            // What an earlier process left is not known here: cleared on release to be sure.
+            has_objects: AtomicBool::new(true),
             released: AtomicBool::new(false),
         })
     }
 
     /// Gives back the slot of a sandbox that was not re-adopted (its init is gone or was killed).
     pub(crate) fn forget(&self, marker: &NetMarker) {
-        self.release_slot(marker.slot, None);
+        self.release_slot(marker.slot, None, true);
     }
 
     /// The forwarder's entry for a sandbox.
@@ -651,6 +670,8 @@ impl Networking {
                 address,
                 host_index: slot.host_index,
                 generation: AtomicU32::new(0),
+                denied_base: slot.denied_base,
+                has_objects: AtomicBool::new(false),
                 released: AtomicBool::new(false),
             },
         ))

@@ -50,7 +50,7 @@ impl Runtime {
             }
         }
         if record.spec.network == NetworkMode::Outbound {
-            tracing::info!(
+            tracing::debug!(
                 block_all = policy.block_all,
                 cidrs = policy.allow_cidrs.len(),
                 domains = policy.allow_domains.len(),
