@@ -200,13 +200,16 @@ enum Admission {
     Admitted(Arc<Client>),
 }
 
+/// Per client address: the names it resolves to a linked sandbox, and that sandbox's address.
+type Aliases = HashMap<Ipv4Addr, Vec<(String, Ipv4Addr)>>;
+
 /// The table of sandboxes allowed to query, keyed by their source address. Cheap to clone; all
 /// clones share one table, so the runtime can add and remove sandboxes while serving.
 #[derive(Clone, Default)]
 pub struct Clients {
     inner: Arc<RwLock<HashMap<Ipv4Addr, Arc<Entry>>>>,
     /// Names each client resolves to a linked sandbox's address (lower case, no trailing dot).
-    aliases: Arc<RwLock<HashMap<Ipv4Addr, Vec<(String, Ipv4Addr)>>>>,
+    aliases: Arc<RwLock<Aliases>>,
 }
 
 impl Clients {
