@@ -63,7 +63,7 @@ mod tests {
     fn sandbox() -> serde_json::Value {
         json!({
             "id": "s1", "organizationId": "o1", "name": "s1", "snapshot": null, "user": "daytona", "env": {},
-            "labels": {}, "public": false, "networkBlockAll": false, "networkAllowList": null,
+            "labels": {}, "public": false, "networkBlockAll": false, "networkAllowList": null, "linkedSandboxId": null,
             "domainAllowList": null, "target": "us", "cpu": 1, "gpu": 0, "memory": 1, "disk": 3, "gpuType": null,
             "state": "started", "desiredState": "started", "errorReason": null, "recoverable": null,
             "backupState": null, "backupCreatedAt": null, "autoStopInterval": 15, "autoArchiveInterval": null,
