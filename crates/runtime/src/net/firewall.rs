@@ -476,19 +476,18 @@ pub(crate) fn counter_of(listing: &Value, address: Ipv4Addr) -> Option<u64> {
 /// `addresses` (those of running and pooled sandboxes): per-slot chains and sets, and elements
 /// of the shared sets and the verdict map (not the counters, which stay per address).
 pub(crate) fn leftovers(listing: &Value, slots: &HashSet<u32>, addresses: &HashSet<Ipv4Addr>) -> Vec<String> {
-    let held_slot = |name: &str| {
-        ["sandbox_", "cidr_", "dns_"].iter().any(|prefix| {
-            name.strip_prefix(prefix)
-                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
-                .is_some_and(|slot| slots.contains(&slot))
-        })
+    // A per-slot object's name; `Some(None)` when its slot does not parse.
+    let slot_of = |name: &str| {
+        ["sandbox_", "cidr_", "dns_"]
+            .iter()
+            .find_map(|prefix| name.strip_prefix(prefix))
+            .map(|hex| u32::from_str_radix(hex, 16).ok())
     };
-    let per_slot = |name: &str| ["sandbox_", "cidr_", "dns_"].iter().any(|prefix| name.starts_with(prefix));
     let mut found = Vec::new();
     for object in listing["nftables"].as_array().into_iter().flatten() {
         for kind in ["chain", "set", "map"] {
             let Some(name) = object[kind]["name"].as_str() else { continue };
-            if per_slot(name) && !held_slot(name) {
+            if slot_of(name).is_some_and(|slot| slot.is_none_or(|slot| !slots.contains(&slot))) {
                 found.push(format!("nft {kind} {name}"));
             }
             if [BLOCKED, RESTRICTED, LINKS].contains(&name) {

@@ -66,7 +66,12 @@ impl Ipam {
         }
     }
 
-    /// Slots in use.
+    /// Whether `slot` is taken.
+    pub(crate) fn is_taken(&self, slot: u32) -> bool {
+        self.used.get(slot as usize).copied().unwrap_or(false)
+    }
+
+    /// Every taken slot.
     pub(crate) fn in_use(&self) -> Vec<u32> {
         (0..self.used.len() as u32).filter(|slot| self.used[*slot as usize]).collect()
     }

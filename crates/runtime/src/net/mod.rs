@@ -454,7 +454,7 @@ impl Net {
             Ok(slot) => Ok(slot),
             Err(e) => {
                 // A slot that got as far as a link gave itself back when dropped.
-                if lock(&net.ipam).in_use().contains(&slot) {
+                if lock(&net.ipam).is_taken(slot) {
                     net.release_slot(slot, None, false);
                 }
                 Err(e)

@@ -3,7 +3,7 @@
 
 use super::adopt::RunningMarker;
 use super::{write_record, Runtime};
-use crate::spec::{EgressPolicy, NetworkMode, SandboxId};
+use crate::spec::{EgressPolicy, SandboxId};
 use crate::Error;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -49,15 +49,12 @@ impl Runtime {
                 }
             }
         }
-        if record.spec.network == NetworkMode::Outbound {
-            tracing::debug!(
-                block_all = policy.block_all,
-                cidrs = policy.allow_cidrs.len(),
-                domains = policy.allow_domains.len(),
-                running = self.running_entry(id).is_some(),
-                "egress policy set"
-            );
-        }
+        tracing::debug!(
+            block_all = policy.block_all,
+            cidrs = policy.allow_cidrs.len(),
+            domains = policy.allow_domains.len(),
+            "egress policy set"
+        );
         Ok(())
     }
 
@@ -73,28 +70,27 @@ impl Runtime {
             (running.get(id).cloned(), others)
         };
         let Some(me) = me else { return };
-        let Some(my_net) = &me.net else { return };
-        let mut pairs = Vec::new();
-        if let Some(link) = &me.record.spec.link {
-            if let Some((_, owner)) = others.iter().find(|(other, _)| other.as_str() == link.owner) {
-                pairs.push((my_net, owner.net.as_ref(), link, owner.record.spec.link.is_none()));
+        if me.net.is_none() {
+            return;
+        }
+        // Links do not chain: an owner is never itself a follower.
+        let link = |follower: &super::Running, owner: &super::Running, link: &crate::spec::Link| {
+            let (Some(follower_net), Some(owner_net)) = (&follower.net, &owner.net) else { return };
+            if owner.record.spec.link.is_some() {
+                return;
+            }
+            if let Err(e) = follower_net.link_to(owner_net, link) {
+                tracing::warn!(sandbox_id = %id, owner = %link.owner, error = %e, "could not link sandboxes");
+            }
+        };
+        if let Some(to_owner) = &me.record.spec.link {
+            if let Some((_, owner)) = others.iter().find(|(other, _)| other.as_str() == to_owner.owner) {
+                link(&me, owner, to_owner);
             }
         }
         for (_, follower) in &others {
-            if let (Some(link), Some(net)) = (&follower.record.spec.link, &follower.net) {
-                if link.owner == id.as_str() {
-                    pairs.push((net, Some(my_net), link, me.record.spec.link.is_none()));
-                }
-            }
-        }
-        for (follower, owner, link, owner_is_not_linked) in pairs {
-            let Some(owner) = owner else { continue };
-            // Links do not chain: an owner is never itself a follower.
-            if !owner_is_not_linked {
-                continue;
-            }
-            if let Err(e) = follower.link_to(owner, link) {
-                tracing::warn!(sandbox_id = %id, owner = %link.owner, error = %e, "could not link sandboxes");
+            if let Some(to_me) = follower.record.spec.link.as_ref().filter(|l| l.owner == id.as_str()) {
+                link(follower, &me, to_me);
             }
         }
     }

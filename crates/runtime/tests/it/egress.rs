@@ -6,7 +6,7 @@
 use crate::common::{stdout, Fixture};
 use crate::net_fixture::{asked, logged, table_exists, TestNet};
 use crate::network::{outbound, probe, refused, DeleteAll};
-use sandbar_runtime::{EgressPolicy, ExecSpec, Link, Runtime, RuntimeConfig, SandboxId, SandboxSpec};
+use sandbar_runtime::{EgressPolicy, ExecSpec, Link, Runtime, SandboxId, SandboxSpec};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -202,12 +202,7 @@ EOF"#,
 fn a_policy_survives_stop_start_and_a_runtime_restart() {
     let net = TestNet::new(10);
     let data = tempfile::tempdir().unwrap();
-    let config = || {
-        let mut config = RuntimeConfig::new(data.path(), crate::common::images());
-        config.cgroup_parent = format!("sandbar-test-{}-egrestart", std::process::id());
-        config.network = Some(net.config());
-        config
-    };
+    let config = || net.runtime_config(data.path(), "egrestart");
     let id = SandboxId::new("eg-restart").unwrap();
     let curl = || {
         ExecSpec::new(["python3", "-c", &format!(

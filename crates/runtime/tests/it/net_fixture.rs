@@ -204,6 +204,15 @@ impl TestNet {
     }
 
     /// Connections the lan server accepted.
+    /// A runtime config over `data` with this network, under cgroup parent
+    /// `sandbar-test-<pid>-<name>`, for tests that drop and remake runtimes by hand.
+    pub fn runtime_config(&self, data: &std::path::Path, name: &str) -> sandbar_runtime::RuntimeConfig {
+        let mut config = sandbar_runtime::RuntimeConfig::new(data, crate::common::images());
+        config.cgroup_parent = format!("sandbar-test-{}-{name}", std::process::id());
+        config.network = Some(self.config());
+        config
+    }
+
     pub fn lan_accepted(&self) -> usize {
         self.servers[1].accepted()
     }

@@ -191,12 +191,7 @@ fn a_range_that_overlaps_the_hosts_routes_is_refused() {
 fn a_running_sandbox_keeps_its_network_across_a_runtime_restart() {
     let net = TestNet::new(5);
     let data = tempfile::tempdir().unwrap();
-    let config = || {
-        let mut config = RuntimeConfig::new(data.path(), crate::common::images());
-        config.cgroup_parent = format!("sandbar-test-{}-netrestart", std::process::id());
-        config.network = Some(net.config());
-        config
-    };
+    let config = || net.runtime_config(data.path(), "netrestart");
     let id = SandboxId::new("net-restart").unwrap();
     let address = {
         let runtime = Runtime::new(config()).expect("runtime");

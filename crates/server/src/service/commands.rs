@@ -80,8 +80,7 @@ impl ControlPlane {
         let after = begin(&mut row, plan);
         let id = row.id.clone();
         tracing::Span::current().record("sandbox_id", id.as_str());
-        let mut spec = self.spec_of(&row, &snapshot)?;
-        spec.link = self.link_of(&row).await?;
+        let spec = self.spec_of(&row, &snapshot).await?;
         // Held from before the row is visible: a settings change waits for the runtime record
         // made from this spec, and then updates it.
         let lock = self.lock_of(&id);
@@ -158,11 +157,7 @@ impl ControlPlane {
         // a refused request never leaves the sandbox in a transitional state.
         let snapshot = self.store.find_snapshot(&row.organization_id, &row.snapshot).await?;
         let spec = match (work, &snapshot) {
-            (Work::Start, Some(snapshot)) => {
-                let mut spec = self.spec_of(&row, snapshot)?;
-                spec.link = self.link_of(&row).await?;
-                Some(spec)
-            }
+            (Work::Start, Some(snapshot)) => Some(self.spec_of(&row, snapshot).await?),
             _ => None,
         };
         let admitted = match work {

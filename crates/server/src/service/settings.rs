@@ -60,36 +60,25 @@ impl ControlPlane {
     /// Changes network settings with Daytona's semantics ([`network::apply_settings`]). The
     /// runtime takes the new policy first (at once, on a running sandbox), then the row is
     /// stored: a sandbox whose runtime refused keeps its old settings everywhere.
-    #[tracing::instrument(skip_all, fields(sandbox_id = tracing::field::Empty))]
     pub async fn set_network(
         &self,
         org: &Organization,
         id_or_name: &str,
         settings: NetworkSettings,
     ) -> Result<SandboxRow, ServiceError> {
-        let row = self.get(org, id_or_name).await?;
-        tracing::Span::current().record("sandbox_id", row.id.as_str());
-        let lock = self.lock_of(&row.id);
-        let _guard = lock.lock().await;
-        let mut row = self.store.find_sandbox(&org.id, &row.id).await?.ok_or_else(|| not_found(id_or_name))?;
-        network::apply_settings(&mut row, &settings)?;
-        // A sandbox whose files are gone (destroyed) or not made (a failed create) has no
-        // record to change; its next create, if any, is made from the row.
-        let id = runtime_id(&row.id)?;
-        match self.node.update_network(&id, &network::policy_of(&row)).await {
-            Ok(()) | Err(sandbar_runtime::Error::NotFound { .. }) => {}
-            Err(source) => {
-                return Err(ServiceError::RuntimeRefused {
+        let change = |row: &mut SandboxRow| network::apply_settings(row, &settings);
+        self.update_then(org, id_or_name, change, async |row: &SandboxRow| {
+            // A sandbox whose files are gone (destroyed) or not made (a failed create) has no
+            // record to change; its next create, if any, is made from the row.
+            match self.node.update_network(&runtime_id(&row.id)?, &network::policy_of(row)).await {
+                Ok(()) | Err(sandbar_runtime::Error::NotFound { .. }) => Ok(()),
+                Err(source) => Err(ServiceError::RuntimeRefused {
                     context: format!("cannot change the network settings of sandbox {}", row.id),
                     source,
-                })
+                }),
             }
-        }
-        let now = self.now();
-        row.updated_at = now.clone();
-        row.last_activity_at = now;
-        self.store.update_sandbox(&row).await?;
-        Ok(row)
+        })
+        .await
     }
 
     /// Records activity (API, toolbox, SSH or preview traffic) for auto-stop.
@@ -103,11 +92,24 @@ impl ControlPlane {
         id_or_name: &str,
         change: impl FnOnce(&mut SandboxRow) -> Result<(), ServiceError>,
     ) -> Result<SandboxRow, ServiceError> {
+        self.update_then(org, id_or_name, change, async |_: &SandboxRow| Ok(())).await
+    }
+
+    /// [`update`](Self::update) with `apply` run on the changed row, under the sandbox's lock,
+    /// before it is stored (a node call the store must not get ahead of).
+    async fn update_then(
+        &self,
+        org: &Organization,
+        id_or_name: &str,
+        change: impl FnOnce(&mut SandboxRow) -> Result<(), ServiceError>,
+        apply: impl AsyncFnOnce(&SandboxRow) -> Result<(), ServiceError>,
+    ) -> Result<SandboxRow, ServiceError> {
         let row = self.get(org, id_or_name).await?;
         let lock = self.lock_of(&row.id);
         let _guard = lock.lock().await;
         let mut row = self.store.find_sandbox(&org.id, &row.id).await?.ok_or_else(|| not_found(id_or_name))?;
         change(&mut row)?;
+        apply(&row).await?;
         let now = self.now();
         row.updated_at = now.clone();
         row.last_activity_at = now;

@@ -88,7 +88,7 @@ impl ControlPlane {
     }
 
     /// The runtime spec of a sandbox row.
-    pub(super) fn spec_of(&self, row: &SandboxRow, snapshot: &SnapshotRow) -> Result<SandboxSpec, ServiceError> {
+    pub(super) async fn spec_of(&self, row: &SandboxRow, snapshot: &SnapshotRow) -> Result<SandboxSpec, ServiceError> {
         let mut spec = SandboxSpec::new(snapshot.image.clone());
         spec.env = row.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         spec.user = Some(row.user.clone());
@@ -97,6 +97,7 @@ impl ControlPlane {
         // loopback only.
         spec.network = sandbar_runtime::NetworkMode::Outbound;
         spec.egress = super::network::policy_of(row);
+        spec.link = self.link_of(row).await?;
         for mount in &row.volumes {
             let volume_dir = self.config.volumes_dir.join(&mount.volume_id);
             let source = match &mount.subpath {
